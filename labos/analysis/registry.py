@@ -1,0 +1,46 @@
+"""Which analysis turns which instrument's readings into metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from labos.analysis.uvvis import tauc_band_gap
+from labos.core.errors import AnalysisError
+
+Analysis = Callable[[str, Sequence[Mapping[str, Any]]], dict[str, float]]
+
+
+def analyse_uvvis(instrument: str, readings: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Band gap (Tauc) of the last spectrum an UV-vis instrument recorded."""
+    if not readings:
+        raise AnalysisError(f"{instrument}: no spectrum was recorded")
+    last = readings[-1]
+    try:
+        wl = np.asarray(last[f"{instrument}_wavelength"], dtype=float)
+        a = np.asarray(last[f"{instrument}_absorbance"], dtype=float)
+    except KeyError as exc:
+        raise AnalysisError(f"{instrument}: reading {exc.args[0]!r} is missing") from None
+    return tauc_band_gap(wl, a).metrics()
+
+
+ANALYSES: dict[str, tuple[Analysis, tuple[str, ...]]] = {
+    "uvvis": (analyse_uvvis, ("band_gap_eV", "edge_nm", "tauc_r2", "max_absorbance")),
+}
+
+
+def metric_names(kind: str, instrument: str) -> list[str]:
+    """The metrics an instrument of ``kind`` yields: plain and ``instrument.metric`` forms."""
+    names = ANALYSES.get(kind, (None, ()))[1]
+    return [*names, *(f"{instrument}.{n}" for n in names)]
+
+
+def analyse(kind: str, instrument: str, readings: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Metrics of one instrument's readings, in both name forms."""
+    if kind not in ANALYSES:
+        return {}
+    fn, _ = ANALYSES[kind]
+    metrics = fn(instrument, readings)
+    return {**metrics, **{f"{instrument}.{k}": v for k, v in metrics.items()}}

@@ -1,0 +1,136 @@
+"""Checks of a campaign against the planners and instruments it names.
+
+:func:`check_campaign` goes beyond the schema: the planner and its options exist, the
+instruments can be built, every parameter is consumed by some instrument within its
+hard limits, and every objective comes from a metric some measurement yields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from labos.analysis.registry import metric_names
+from labos.core.campaign import Campaign
+from labos.core.errors import LabosError, Problem
+from labos.core.space import CategoricalParameter, CompositionParameter, IntegerParameter, RealParameter
+from labos.devices.drivers import InputSpec
+from labos.devices.lab import Lab, build_lab
+from labos.planners.registry import get_planner_class, option_problems
+
+
+def parameter_consumers(campaign: Campaign, lab: Lab) -> tuple[dict[str, list[str]], list[Problem]]:
+    """Which synthesizer consumes which parameters, and the problems found on the way."""
+    problems: list[Problem] = []
+    consumers: dict[str, list[str]] = {}
+    synths = [s.instrument for s in campaign.workflow.steps if s.action == "synthesize"]
+    for inst in synths:
+        inputs: Mapping[str, InputSpec] = lab[inst].inputs
+        consumers[inst] = [n for n in campaign.space.names if n in inputs]
+    used = {n for names in consumers.values() for n in names}
+    for name, p in campaign.space.items():
+        flat = p.components if isinstance(p, CompositionParameter) else [name]
+        for f in flat:
+            if f not in used:
+                accepted = sorted({i for s in synths for i in lab[s].inputs})
+                problems.append(
+                    Problem(
+                        f"space.{name}",
+                        f"no instrument of the workflow takes {f!r}"
+                        + (f" (synthesizer inputs: {', '.join(accepted)})" if accepted else " (no synthesis step)"),
+                    )
+                )
+        for inst in synths:
+            inputs = lab[inst].inputs
+            problems.extend(_limit_problems(name, p, inputs, inst))
+    return consumers, problems
+
+
+def _limit_problems(name: str, p: object, inputs: Mapping[str, InputSpec], inst: str) -> list[Problem]:
+    out: list[Problem] = []
+    if isinstance(p, CompositionParameter):
+        for c in p.components:
+            spec = inputs.get(c)
+            if spec is not None and spec.kind != "component":
+                out.append(Problem(f"space.{name}", f"{inst}: {c!r} is a setting, not a precursor component"))
+        return out
+    spec = inputs.get(name)
+    if spec is None:
+        return out
+    if isinstance(p, RealParameter | IntegerParameter):
+        if spec.kind not in ("real", "integer"):
+            out.append(Problem(f"space.{name}", f"{inst}: input {name!r} is a {spec.kind}, not a number"))
+            return out
+        unit = f" {spec.unit}" if spec.unit else ""
+        if spec.low is not None and p.low < spec.low:
+            out.append(
+                Problem(f"space.{name}.low", f"{p.low:g} is below {inst}'s limit for {name} ({spec.low:g}{unit})")
+            )
+        if spec.high is not None and p.high > spec.high:
+            out.append(
+                Problem(f"space.{name}.high", f"{p.high:g} is above {inst}'s limit for {name} ({spec.high:g}{unit})")
+            )
+        if p.unit and spec.unit and p.unit != spec.unit:
+            out.append(Problem(f"space.{name}.unit", f"unit {p.unit!r} differs from {inst}'s unit {spec.unit!r}"))
+    elif isinstance(p, CategoricalParameter):
+        if spec.kind != "choice":
+            out.append(Problem(f"space.{name}", f"{inst}: input {name!r} is a {spec.kind}, not a choice"))
+        else:
+            bad = [c for c in p.choices if c not in spec.choices]
+            if bad:
+                out.append(Problem(f"space.{name}.choices", f"{inst} cannot use {bad}; it offers {list(spec.choices)}"))
+    return out
+
+
+def check_campaign(campaign: Campaign) -> list[Problem]:
+    """Every problem of ``campaign`` beyond its schema (empty when it can run)."""
+    problems: list[Problem] = []
+    try:
+        cls = get_planner_class(campaign.planner.name)
+    except LabosError as exc:
+        problems.append(Problem("planner.name", str(exc)))
+    else:
+        for opt, msg in option_problems(campaign.planner.name, campaign.planner.options):
+            problems.append(Problem(f"planner.options.{opt}", msg))
+        if not getattr(cls, "multi_objective", True) and len(campaign.objectives) > 1:
+            problems.append(
+                Problem(
+                    "objectives",
+                    f"planner {campaign.planner.name!r} optimises a single objective, "
+                    f"but {len(campaign.objectives)} are given",
+                )
+            )
+    available: set[str] = set()
+    for step in campaign.workflow.steps:
+        if step.action == "measure":
+            kind = campaign.workflow.instruments[step.instrument].kind
+            available.update(metric_names(kind, step.instrument))
+    for i, o in enumerate(campaign.objectives):
+        if o.source not in available:
+            problems.append(
+                Problem(
+                    f"objectives[{i}].metric" if o.metric else f"objectives[{i}].name",
+                    f"no measurement yields metric {o.source!r}; available: {', '.join(sorted(available))}",
+                )
+            )
+    try:
+        lab = build_lab(campaign.workflow, campaign.simulation, campaign.seed)
+    except LabosError as exc:
+        problems.append(Problem("workflow.instruments", str(exc)))
+        return problems
+    with lab:
+        _, consumer_problems = parameter_consumers(campaign, lab)
+        problems.extend(consumer_problems)
+        for i, step in enumerate(campaign.workflow.steps):
+            inputs = lab[step.instrument].inputs
+            for key, value in step.options.items():
+                spec = inputs.get(key)
+                if spec is None:
+                    problems.append(
+                        Problem(
+                            f"workflow.steps[{i}].options.{key}",
+                            f"{step.instrument} has no input {key!r}; inputs: {', '.join(inputs)}",
+                        )
+                    )
+                elif (msg := spec.problem(value)) is not None:
+                    problems.append(Problem(f"workflow.steps[{i}].options.{key}", f"{step.instrument}: {msg}"))
+    return problems

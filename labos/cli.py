@@ -1,0 +1,294 @@
+"""The ``labos`` command line: run, demo, validate, schema, show, planners.
+
+Exit codes: 0 success; 1 the campaign stopped or failed (its record is kept);
+2 a user mistake (bad file, unknown campaign, bad option); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labos.core.errors import LabosError, SpecError
+from labos.core.settings import Settings, apply_thread_limits
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from flows.campaign import CampaignSummary
+    from flows.campaign import Progress as CampaignProgress
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _fmt_params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in params.items())
+
+
+def examples_dir() -> Path:
+    """The example campaigns shipped with labos."""
+    return Path(__file__).resolve().parent.parent / "examples"
+
+
+# ------------------------------------------------------------------ commands
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a campaign file; print every problem with its line."""
+    from labos.validate import load_campaign
+
+    campaign = load_campaign(args.file)
+    _console().print(
+        f"{args.file}: ok - campaign {campaign.name!r}, {len(campaign.space.names)} parameters, "
+        f"{len(campaign.objectives)} objective(s), planner {campaign.planner.name!r}, "
+        f"budget {campaign.budget.max_experiments} experiments"
+    )
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the JSON schema of campaign files."""
+    from labos.core.campaign import Campaign
+
+    print(json.dumps(Campaign.model_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_planners(args: argparse.Namespace) -> int:
+    """List the registered planners."""
+    from labos.planners.registry import available, get_planner_class
+
+    con = _console()
+    for name in available():
+        cls = get_planner_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()
+        con.print(f"{name:10s} {doc[0] if doc else ''}")
+    return EXIT_OK
+
+
+def _run(path: Path, args: argparse.Namespace) -> int:
+    from labos.validate import load_campaign
+
+    settings = Settings()
+    campaign = load_campaign(path)
+    updates: dict[str, Any] = {}
+    if args.seed is not None:
+        updates["seed"] = args.seed
+    spec = campaign.as_json() | updates
+    if args.max_experiments is not None:
+        spec["budget"]["max_experiments"] = args.max_experiments
+        spec["budget"]["batch_size"] = min(spec["budget"]["batch_size"], args.max_experiments)
+    if args.planner is not None:
+        spec["planner"] = {"name": args.planner, "options": {}}
+    if updates or args.max_experiments is not None or args.planner is not None:
+        from labos.checks import check_campaign
+        from labos.core.campaign import Campaign
+
+        campaign = Campaign.model_validate(spec)
+        problems = check_campaign(campaign)
+        if problems:
+            raise SpecError(problems, "command line")
+    data_dir = Path(args.data_dir or settings.data_dir or campaign.data_dir)
+    from flows.settings import configure_prefect
+
+    configure_prefect(settings.prefect_home or data_dir / "prefect")
+    from flows.campaign import campaign_flow
+
+    err = _console(stderr=True)
+    err.print(
+        f"campaign [bold]{campaign.name}[/] - planner {campaign.planner.name}, "
+        f"{campaign.budget.max_experiments} experiments, data in {data_dir}"
+    )
+    summary = _with_progress(campaign_flow, spec, data_dir, str(path), campaign, args)
+    _print_summary(summary)
+    return EXIT_OK if summary.status == "completed" else EXIT_FAILED
+
+
+def _with_progress(
+    flow_fn: Any, spec: dict[str, Any], data_dir: Path, source: str, campaign: Any, args: Any
+) -> CampaignSummary:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    obj = campaign.primary
+    with Progress(
+        TextColumn("experiment"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("best {task.fields[best]}"),
+        TextColumn("failed {task.fields[failed]}"),
+        TimeElapsedColumn(),
+        console=_console(stderr=True),
+        disable=args.quiet,
+    ) as bar:
+        task = bar.add_task("campaign", total=campaign.budget.max_experiments, best="-", failed=0)
+        failed = 0
+
+        def on_progress(p: CampaignProgress) -> None:
+            nonlocal failed
+            failed += 0 if p.last.ok else 1
+            best = f"{obj.name}={p.best:.4g}" if p.best is not None else "-"
+            bar.update(task, completed=p.done, best=best, failed=failed)
+            if args.verbose:
+                outcome = _fmt_params(p.last.objectives) if p.last.ok else f"[red]failed[/]: {p.last.error}"
+                bar.console.print(f"  #{p.done:3d} {_fmt_params(p.last.params)} -> {outcome}")
+
+        summary: CampaignSummary = flow_fn(spec, data_dir=str(data_dir), source=source, progress=on_progress)
+    return summary
+
+
+def _print_summary(s: CampaignSummary) -> None:
+    con = _console()
+    style = "green" if s.status == "completed" else "yellow"
+    con.print(f"\n[bold]{s.name}[/]: [{style}]{s.status}[/] - {s.n_ok} ok, {s.n_failed} failed, {s.elapsed_s:.1f} s")
+    if s.message:
+        con.print(f"  {s.message}")
+    if s.best_value is None:
+        con.print("  no successful experiment, so no best result")
+    else:
+        con.print(f"  best {s.objective} ({s.direction}): [bold]{s.best_value:.5g}[/]")
+        con.print(f"  parameters: {_fmt_params(s.best_params or {})}")
+        con.print(f"  metrics:    {_fmt_params(s.best_metrics or {})}")
+    con.print(f"  campaign id: {s.campaign_id}")
+    con.print(f"  store:       {s.store}")
+    if s.plot:
+        con.print(f"  plot:        {s.plot}")
+    con.print(f"  details:     labos show {s.campaign_id} --data-dir {s.store.parent}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a campaign file."""
+    return _run(Path(args.file), args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the shipped demo campaign."""
+    path = examples_dir() / "demo.yaml"
+    if not path.exists():
+        raise LabosError(f"the demo campaign is missing: {path}")
+    return _run(path, args)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """List campaigns, or one campaign's experiments and best result."""
+    from rich.table import Table
+
+    from labos.core.campaign import Campaign
+    from labos.data.report import best_record, best_so_far
+    from labos.data.store import STORE_FILENAME, Store
+
+    settings = Settings()
+    data_dir = Path(args.data_dir or settings.data_dir or "labos-data")
+    db = data_dir / STORE_FILENAME
+    if not db.exists():
+        raise LabosError(f"no labos store in {data_dir} (looked for {db}); pass --data-dir")
+    con = _console()
+    with Store(db) as store:
+        if args.campaign is None:
+            table = Table("campaign id", "name", "status", "started", "experiments")
+            for c in store.campaigns():
+                n = len(store.experiments(c.id))
+                started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(c.created))
+                table.add_row(c.id, c.name, c.status, started, str(n))
+            con.print(table)
+            return EXIT_OK
+        rec = store.find_campaign(args.campaign)
+        if rec is None:
+            names = sorted({c.name for c in store.campaigns()})
+            raise LabosError(f"no campaign {args.campaign!r} in {db}; campaigns: {', '.join(names) or 'none'}")
+        campaign = Campaign.model_validate(rec.spec)
+        exps = store.experiments(rec.id)
+    obj = campaign.primary
+    con.print(f"[bold]{rec.name}[/] ({rec.id}) - {rec.status}" + (f": {rec.message}" if rec.message else ""))
+    table = Table("#", "status", "parameters", obj.name, "best so far", "note")
+    for e, b in zip(exps, best_so_far(exps, obj), strict=True):
+        value = _fmt(e.objectives[obj.name]) if e.objectives else ""
+        note = (e.error or "") if e.status == "failed" else (f"{e.attempts} attempts" if e.attempts > 1 else "")
+        table.add_row(str(e.seq), e.status, _fmt_params(e.params), value, _fmt(b) if b is not None else "-", note)
+    con.print(table)
+    best = best_record(exps, obj)
+    if best is not None and best.objectives is not None:
+        con.print(f"best: #{best.seq} {obj.name} = {best.objectives[obj.name]:.5g} with {_fmt_params(best.params)}")
+    else:
+        con.print("best: none yet (no successful experiment)")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for docs and tests)."""
+    parser = argparse.ArgumentParser(prog="labos", description="Run closed-loop campaigns on (simulated) labs.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def run_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", help="where the store and plots go (overrides the campaign's data_dir)")
+        p.add_argument("--max-experiments", type=int, help="override the budget")
+        p.add_argument("--seed", type=int, help="override the seed")
+        p.add_argument("--planner", help="override the planner (with default options)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        p.add_argument("-v", "--verbose", action="store_true", help="print every experiment")
+
+    p = sub.add_parser("run", help="run a campaign file")
+    p.add_argument("file")
+    run_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="run the example campaign shipped in examples/demo.yaml")
+    run_options(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("validate", help="check a campaign file and report every problem")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON schema of campaign files")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("show", help="list campaigns, or show one campaign's experiments")
+    p.add_argument("campaign", nargs="?", help="campaign id or name (latest of that name)")
+    p.add_argument("--data-dir", help="the data directory holding labos.sqlite (default: labos-data)")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("planners", help="list the registered planners")
+    p.set_defaults(func=cmd_planners)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``labos`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        apply_thread_limits(Settings().threads)
+        code: int = args.func(args)
+        return code
+    except SpecError as exc:
+        err = _console(stderr=True)
+        n = len(exc.problems)
+        err.print(f"[red]{exc.source or 'campaign'}: {n} problem{'s' if n != 1 else ''}[/]", markup=True)
+        for line in str(exc).splitlines():
+            err.print(f"  {line}", markup=False)
+        return EXIT_USAGE
+    except LabosError as exc:
+        _console(stderr=True).print(f"error: {exc}", markup=False)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted; everything recorded so far is in the store", markup=False)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The campaign specification: what to vary, what to optimise, with which planner and instruments."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from labos.core.space import NAME_RE, SearchSpace
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Objective(_Spec):
+    """An objective value derived from an analysis metric.
+
+    ``value = metric`` or, with a ``target``, ``value = |metric - target|`` (which is
+    then minimised).
+    """
+
+    name: str = Field(pattern=NAME_RE.pattern, description="Name of the objective.")
+    direction: Literal["minimize", "maximize"] = "minimize"
+    metric: str | None = Field(default=None, description="Analysis metric it is derived from; defaults to name.")
+    target: float | None = Field(default=None, description="Aim for this metric value (minimise distance).")
+    unit: str | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> Objective:
+        if self.target is not None and self.direction != "minimize":
+            raise ValueError("an objective with a target is a distance to minimise: use direction: minimize")
+        if self.target is not None and not math.isfinite(self.target):
+            raise ValueError(f"target ({self.target}) must be finite")
+        return self
+
+    @property
+    def source(self) -> str:
+        """The analysis metric this objective is computed from."""
+        return self.metric or self.name
+
+    def value(self, metrics: dict[str, float]) -> float:
+        """Compute the objective from the analysis metrics of one experiment."""
+        m = float(metrics[self.source])
+        return abs(m - self.target) if self.target is not None else m
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b``."""
+        return a < b if self.direction == "minimize" else a > b
+
+
+class Budget(_Spec):
+    """How many experiments the campaign may run."""
+
+    max_experiments: int = Field(ge=1, le=100_000)
+    batch_size: int = Field(default=1, ge=1, description="Proposals asked of the planner at once.")
+    max_consecutive_failures: int = Field(
+        default=5, ge=1, description="Stop the campaign after this many failed experiments in a row."
+    )
+
+    @model_validator(mode="after")
+    def _batch(self) -> Budget:
+        if self.batch_size > self.max_experiments:
+            raise ValueError(f"batch_size ({self.batch_size}) must not exceed max_experiments ({self.max_experiments})")
+        return self
+
+
+class PlannerSpec(_Spec):
+    """Which registered planner proposes experiments, and its options."""
+
+    name: str = "skopt"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class InstrumentSpec(_Spec):
+    """An instrument used by the campaign's workflow."""
+
+    kind: Literal["synthesizer", "uvvis"]
+    driver: str = Field(default="sim", description="Registered driver name (entry point group labos.drivers).")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepSpec(_Spec):
+    """One step of the experiment plan."""
+
+    action: Literal["synthesize", "measure"]
+    instrument: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+ACTION_KINDS: dict[str, tuple[str, ...]] = {"synthesize": ("synthesizer",), "measure": ("uvvis",)}
+
+
+class WorkflowSpec(_Spec):
+    """The instruments and the ordered steps of one experiment."""
+
+    instruments: dict[str, InstrumentSpec]
+    steps: list[StepSpec] = Field(min_length=1)
+    retries: int = Field(default=2, ge=0, le=10, description="Re-runs of an experiment after a transient fault.")
+
+    @field_validator("instruments")
+    @classmethod
+    def _names(cls, v: dict[str, InstrumentSpec]) -> dict[str, InstrumentSpec]:
+        if not v:
+            raise ValueError("at least one instrument is needed")
+        for name in v:
+            if not NAME_RE.match(name):
+                raise ValueError(f"instrument name {name!r} must be an identifier")
+        return v
+
+    @model_validator(mode="after")
+    def _steps(self) -> WorkflowSpec:
+        problems = []
+        for i, s in enumerate(self.steps):
+            inst = self.instruments.get(s.instrument)
+            if inst is None:
+                known = ", ".join(self.instruments)
+                problems.append(f"steps[{i}]: instrument {s.instrument!r} is not declared (declared: {known})")
+            elif inst.kind not in ACTION_KINDS[s.action]:
+                problems.append(
+                    f"steps[{i}]: {s.action!r} needs a {' or '.join(ACTION_KINDS[s.action])}, "
+                    f"but {s.instrument!r} is a {inst.kind}"
+                )
+        if not any(s.action == "measure" for s in self.steps):
+            problems.append("steps: the workflow never measures anything, so no objective can be computed")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class SimulationSpec(_Spec):
+    """The simulated lab that ``driver: sim`` instruments live in."""
+
+    landscape: str = Field(default="perovskite-nanocrystal", description="Ground-truth materials landscape.")
+    acceleration: float = Field(
+        default=1000.0, gt=0, description="Simulated seconds per wall-clock second; .inf never sleeps."
+    )
+    noise: float = Field(default=1.0, ge=0, description="Scale of every measurement noise (0: noiseless).")
+    fault_rate: float = Field(default=0.0, ge=0, le=1, description="Probability of a transient fault per action.")
+
+
+class Campaign(_Spec):
+    """A closed-loop campaign: the file a scientist writes."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)
+    description: str = ""
+    seed: int = Field(default=0, ge=0, lt=2**32)
+    space: SearchSpace
+    objectives: list[Objective] = Field(min_length=1)
+    budget: Budget
+    planner: PlannerSpec = Field(default_factory=PlannerSpec)
+    workflow: WorkflowSpec
+    simulation: SimulationSpec = Field(default_factory=SimulationSpec)
+    data_dir: Path = Field(default=Path("labos-data"), description="Where the store and plots go.")
+
+    @field_validator("objectives")
+    @classmethod
+    def _unique_objectives(cls, v: list[Objective]) -> list[Objective]:
+        names = [o.name for o in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"objective names must be unique: {', '.join(dupes)}")
+        return v
+
+    @property
+    def primary(self) -> Objective:
+        """The first objective, used for 'best so far'."""
+        return self.objectives[0]
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready form (what the store records)."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,85 @@
+"""The labos exception hierarchy.
+
+Every error labos raises on purpose derives from :class:`LabosError`; where a builtin
+exception has the same meaning the subclass inherits it too (as Prefect does with
+``ParameterBindError(TypeError, PrefectException)``), so callers may catch either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LabosError(Exception):
+    """Root of every error raised by labos on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a user-supplied document.
+
+    Parameters
+    ----------
+    path
+        Dotted location inside the document, e.g. ``space.temperature.high``.
+    message
+        What is wrong, echoing the offending value.
+    line
+        1-based line in the source file, when known.
+    """
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def format(self, source: str | None = None) -> str:
+        """Render as ``source:line: path: message`` (parts omitted when unknown)."""
+        where = ""
+        if source is not None:
+            where = f"{source}:{self.line}: " if self.line is not None else f"{source}: "
+        elif self.line is not None:
+            where = f"line {self.line}: "
+        loc = f"{self.path}: " if self.path else ""
+        return f"{where}{loc}{self.message}"
+
+
+class SpecError(LabosError, ValueError):
+    """A campaign (or other) specification is invalid; carries every problem found."""
+
+    def __init__(self, problems: list[Problem], source: str | None = None) -> None:
+        self.problems = problems
+        self.source = source
+        lines = [p.format(source) for p in problems]
+        super().__init__("\n".join(lines) if lines else "invalid specification")
+
+
+class ConfigurationError(LabosError, ValueError):
+    """A component (planner, instrument, driver) was configured wrongly."""
+
+
+class RegistryError(LabosError, KeyError):
+    """A registry lookup failed or a name was registered twice."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class OutOfBoundsError(LabosError, ValueError):
+    """A value lies outside the declared search space or a device limit."""
+
+
+class DeviceFault(LabosError, RuntimeError):
+    """An instrument reported a fault (jam, timeout, empty reservoir, ...)."""
+
+    def __init__(self, device: str, message: str, *, transient: bool = False) -> None:
+        self.device = device
+        self.transient = transient
+        super().__init__(f"{device}: {message}")
+
+
+class AnalysisError(LabosError, ValueError):
+    """Raw data could not be turned into objective values."""
+
+
+class StoreError(LabosError, RuntimeError):
+    """The campaign store could not be read or written."""

@@ -1,0 +1,48 @@
+"""Process-wide settings, read from ``LABOS_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+class Settings(BaseSettings):
+    """Settings for one labos process.
+
+    Every field can be set with an environment variable: ``LABOS_THREADS=2``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LABOS_", extra="ignore")
+
+    threads: int = Field(
+        default=1,
+        ge=1,
+        description="Threads for torch and BLAS. One is fastest on small shared machines (see STACK.md).",
+    )
+    data_dir: Path | None = Field(default=None, description="Overrides every campaign's data_dir.")
+    prefect_home: Path | None = Field(
+        default=None, description="Prefect's home; defaults to <data_dir>/prefect so nothing leaks to ~/.prefect."
+    )
+
+
+def apply_thread_limits(threads: int) -> None:
+    """Cap BLAS/OpenMP/torch thread pools at ``threads``.
+
+    Environment variables only take effect for libraries not loaded yet; already loaded
+    pools are capped through threadpoolctl (and torch, if imported).
+    """
+    for var in _THREAD_VARS:
+        os.environ[var] = str(threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)

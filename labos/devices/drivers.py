@@ -1,0 +1,143 @@
+"""Driver protocols: what an ophyd device in labos needs from the thing it controls.
+
+A driver is the only code that talks to an instrument: a simulator in ``simulators/``,
+a client of an instrument server, or real hardware. Device classes in
+:mod:`labos.devices` speak to any object satisfying these protocols, so the same
+device and the same Bluesky plan drive a simulator or a real instrument.
+
+Drivers are blocking; devices run them off the RunEngine's event loop and report
+completion through ophyd ``Status`` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from labos.core.space import ParamValue
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input an instrument accepts, with its hard limits.
+
+    ``kind`` says how campaign parameters map on: a ``component`` is a reservoir whose
+    amount comes from a composition parameter; ``real``, ``integer`` and ``choice`` are
+    settings taken by name.
+    """
+
+    name: str
+    kind: Literal["component", "real", "integer", "choice"]
+    low: float | None = None
+    high: float | None = None
+    unit: str | None = None
+    choices: tuple[str, ...] = ()
+    default: ParamValue | None = None
+    description: str = ""
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` breaks this input's limits, or ``None`` when it is acceptable."""
+        if self.kind == "choice":
+            return None if value in self.choices else f"{value!r} is not one of {list(self.choices)}"
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            return f"{value!r} is not a number"
+        if not np.isfinite(v):
+            return f"{value!r} is not finite"
+        unit = f" {self.unit}" if self.unit else ""
+        if self.low is not None and v < self.low:
+            return f"{v:g}{unit} is below the limit {self.low:g}{unit}"
+        if self.high is not None and v > self.high:
+            return f"{v:g}{unit} is above the limit {self.high:g}{unit}"
+        return None
+
+
+@dataclass(frozen=True)
+class SynthesisReport:
+    """What a synthesizer reports after making a sample."""
+
+    sample_id: str
+    recipe: dict[str, ParamValue]
+    """The recipe as executed (dispensed amounts include the dispensing error)."""
+    duration_s: float
+    """Instrument time taken, in (simulated or real) seconds."""
+    log: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """An absorbance spectrum of one sample."""
+
+    sample_id: str
+    wavelength_nm: NDArray[np.float64]
+    absorbance: NDArray[np.float64]
+    integration_time_s: float
+    duration_s: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class SynthesizerDriver(Protocol):
+    """A liquid-handling synthesizer: dispense precursors, heat, react."""
+
+    def inputs(self) -> list[InputSpec]:
+        """Inputs the instrument accepts, with their limits."""
+        ...
+
+    def synthesize(self, sample_id: str, recipe: Mapping[str, ParamValue]) -> SynthesisReport:
+        """Make sample ``sample_id`` from ``recipe``; blocks until done.
+
+        Raises :class:`~labos.core.errors.DeviceFault` on instrument faults.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the instrument."""
+        ...
+
+
+@runtime_checkable
+class SpectrometerDriver(Protocol):
+    """A UV-vis absorbance spectrometer with a sample changer."""
+
+    def inputs(self) -> list[InputSpec]:
+        """Settings the instrument accepts (e.g. integration time), with limits."""
+        ...
+
+    def load(self, sample_id: str) -> float:
+        """Load a sample into the beam; returns the time it took in seconds."""
+        ...
+
+    def measure(self, integration_time_s: float) -> Spectrum:
+        """Measure the loaded sample; blocks until done."""
+        ...
+
+    def close(self) -> None:
+        """Release the instrument."""
+        ...
+
+
+@dataclass
+class DriverContext:
+    """What a driver factory is given besides its own options.
+
+    ``resources`` is shared by every driver built for one lab, so that, for example,
+    simulated instruments share one simulated world.
+    """
+
+    seed: int
+    simulation: dict[str, Any]
+    resources: dict[str, Any] = field(default_factory=dict)
+
+
+class DriverFactory(Protocol):
+    """Entry point ``labos.drivers``: builds a driver for an instrument."""
+
+    def __call__(self, kind: str, name: str, options: Mapping[str, Any], context: DriverContext) -> Any:
+        """Build the driver of instrument ``name`` of ``kind``."""
+        ...

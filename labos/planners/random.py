@@ -1,0 +1,17 @@
+"""Uniform random search: the baseline every other planner must beat."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from labos.core.space import ParamValue, Point
+from labos.planners.base import BasePlanner
+from labos.planners.registry import register
+
+
+@register("random")
+class RandomPlanner(BasePlanner):
+    """Independent uniform samples of the space (uniform on every simplex too)."""
+
+    def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
+        return [self.space.from_unit(self.rng.random(self.space.unit_dim)) for _ in range(n)]

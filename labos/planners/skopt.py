@@ -1,0 +1,147 @@
+"""Bayesian optimisation with scikit-optimize's ``Optimizer``.
+
+The space is encoded for skopt as follows: reals and integers keep their bounds and
+log scale, categoricals stay categorical, and a composition of ``k`` components becomes
+``k - 1`` unit coordinates of the stick-breaking map (so every proposal lies exactly on
+the simplex). Pending experiments are handled with a constant liar on a copy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+from skopt import Optimizer
+from skopt.space import Categorical, Dimension, Integer, Real
+
+from labos.core.campaign import Objective
+from labos.core.results import Observation
+from labos.core.space import (
+    CategoricalParameter,
+    CompositionParameter,
+    IntegerParameter,
+    ParamValue,
+    Point,
+    RealParameter,
+    SearchSpace,
+    stick_break,
+    stick_unbreak,
+)
+from labos.planners.base import BasePlanner, PlannerOptions
+from labos.planners.registry import register
+
+
+class SkoptOptions(PlannerOptions):
+    """Options of the ``skopt`` planner (names follow ``skopt.Optimizer``)."""
+
+    base_estimator: Literal["GP", "RF", "ET", "GBRT"] = "GP"
+    acq_func: Literal["EI", "PI", "LCB", "gp_hedge"] = "EI"
+    n_initial_points: int = Field(default=5, ge=1, le=1000)
+    initial_point_generator: Literal["random", "sobol", "halton", "hammersly", "lhs"] = "sobol"
+    xi: float = Field(default=0.01, ge=0)
+    kappa: float = Field(default=1.96, ge=0)
+    acq_optimizer: Literal["auto", "sampling", "lbfgs"] = "auto"
+
+
+def skopt_dimensions(space: SearchSpace) -> list[Dimension]:
+    """Skopt dimensions for ``space`` (compositions as stick-breaking coordinates)."""
+    dims: list[Dimension] = []
+    for name, p in space.items():
+        if isinstance(p, RealParameter):
+            dims.append(Real(p.low, p.high, prior="log-uniform" if p.log else "uniform", name=name))
+        elif isinstance(p, IntegerParameter):
+            dims.append(Integer(p.low, p.high, prior="log-uniform" if p.log else "uniform", name=name))
+        elif isinstance(p, CategoricalParameter):
+            dims.append(Categorical(list(p.choices), name=name))
+        else:
+            dims.extend(Real(0.0, 1.0, name=f"{name}__u{i}") for i in range(len(p.components) - 1))
+    return dims
+
+
+def encode(space: SearchSpace, point: Mapping[str, ParamValue]) -> list[Any]:
+    """A point of the space as an skopt vector."""
+    x: list[Any] = []
+    for name, p in space.items():
+        if isinstance(p, CompositionParameter):
+            x.extend(stick_unbreak([float(point[c]) for c in p.components], p.total))
+        else:
+            x.append(point[name])
+    return x
+
+
+def decode(space: SearchSpace, x: Sequence[Any]) -> Point:
+    """An skopt vector as a point of the space."""
+    out: Point = {}
+    i = 0
+    for name, p in space.items():
+        if isinstance(p, CompositionParameter):
+            k = len(p.components)
+            out.update(zip(p.components, stick_break(x[i : i + k - 1], p.total), strict=True))
+            i += k - 1
+        else:
+            v = x[i]
+            out[name] = v.item() if isinstance(v, np.generic) else v
+            i += 1
+    return out
+
+
+@register("skopt")
+class SkoptPlanner(BasePlanner):
+    """Sequential model-based optimisation: a GP (or tree) surrogate and EI/PI/LCB."""
+
+    Options = SkoptOptions
+    multi_objective = False
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        objectives: Sequence[Objective],
+        *,
+        seed: int = 0,
+        options: Mapping[str, Any] | PlannerOptions | None = None,
+    ) -> None:
+        super().__init__(space, objectives, seed=seed, options=options)
+        o = self.options
+        assert isinstance(o, SkoptOptions)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*balance properties.*", category=UserWarning)
+            self._opt = self._make_optimizer(space, o, seed)
+
+    @staticmethod
+    def _make_optimizer(space: SearchSpace, o: SkoptOptions, seed: int) -> Optimizer:
+        return Optimizer(
+            skopt_dimensions(space),
+            base_estimator=o.base_estimator,
+            n_initial_points=o.n_initial_points,
+            initial_point_generator=o.initial_point_generator,
+            acq_func=o.acq_func,
+            acq_optimizer=o.acq_optimizer,
+            acq_func_kwargs={"xi": o.xi, "kappa": o.kappa},
+            random_state=seed,
+        )
+
+    def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
+        opt = self._opt
+        if pending and opt.yi:
+            # constant liar: pretend pending points returned the best value seen so far
+            opt = opt.copy(random_state=int(self.rng.integers(2**31)))
+            lie = float(np.min(opt.yi))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                opt.tell([encode(self.space, p) for p in pending], [lie] * len(pending))
+        with warnings.catch_warnings():
+            # skopt warns when it re-proposes a point already evaluated; not an error here
+            warnings.simplefilter("ignore", UserWarning)
+            xs = opt.ask(n_points=n) if n > 1 else [opt.ask()]
+        return [decode(self.space, x) for x in xs]
+
+    def _tell(self, observations: list[Observation]) -> None:
+        ok = [o for o in observations if o.ok]
+        if not ok:
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self._opt.tell([encode(self.space, o.params) for o in ok], [self.loss(o) for o in ok])

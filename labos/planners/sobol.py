@@ -1,0 +1,48 @@
+"""Space-filling design: a scrambled Sobol sequence mapped onto the space."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from scipy.stats import qmc
+
+from labos.core.campaign import Objective
+from labos.core.space import ParamValue, Point, SearchSpace
+from labos.planners.base import BasePlanner, PlannerOptions
+from labos.planners.registry import register
+
+
+class SobolOptions(PlannerOptions):
+    """Options of the ``sobol`` planner."""
+
+    scramble: bool = True
+
+
+@register("sobol")
+class SobolPlanner(BasePlanner):
+    """Consecutive points of a (scrambled) Sobol sequence; fills the space evenly."""
+
+    Options = SobolOptions
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        objectives: Sequence[Objective],
+        *,
+        seed: int = 0,
+        options: Mapping[str, Any] | PlannerOptions | None = None,
+    ) -> None:
+        super().__init__(space, objectives, seed=seed, options=options)
+        assert isinstance(self.options, SobolOptions)
+        self._engine = qmc.Sobol(d=space.unit_dim, scramble=self.options.scramble, seed=seed)
+        if not self.options.scramble:
+            self._engine.fast_forward(1)  # the unscrambled first point is the all-zero corner
+
+    def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
+        with warnings.catch_warnings():
+            # scipy warns when n is not a power of two; a campaign's budget rarely is
+            warnings.filterwarnings("ignore", message=".*balance properties.*", category=UserWarning)
+            u = self._engine.random(n)
+        return [self.space.from_unit(row) for row in u]

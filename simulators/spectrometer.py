@@ -1,0 +1,100 @@
+"""A simulated UV-vis spectrometer: a direct-gap absorption edge with an Urbach tail."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from labos.core.errors import DeviceFault
+from labos.devices.drivers import InputSpec, Spectrum
+from simulators.landscapes import SampleTruth
+from simulators.world import SimWorld
+
+HC_EV_NM = 1239.84193
+
+
+def absorbance_model(wavelength_nm: NDArray[np.float64], truth: SampleTruth) -> NDArray[np.float64]:
+    """Noise-free absorbance of a direct-gap semiconductor film.
+
+    Above the edge ``alpha ~ sqrt(E - Eg) / E`` (so a Tauc plot of ``(alpha E)^2`` is a
+    straight line); below it an exponential Urbach tail of width ``urbach_ev`` joins
+    continuously; plus Rayleigh-like scattering ``~ lambda^-4``.
+    """
+    e = HC_EV_NM / wavelength_nm
+    eg, eu = truth.band_gap_ev, truth.urbach_ev
+    ej = eg + eu / 2.0
+    norm = (eg + 0.5) / math.sqrt(0.5)
+    above = np.sqrt(np.clip(e - eg, 0.0, None)) / e * norm
+    a_j = math.sqrt(eu / 2.0) / ej * norm
+    tail = a_j * np.exp(np.clip((e - ej) / eu, -50.0, 0.0))
+    alpha = np.where(e >= ej, above, tail)
+    return truth.amplitude * alpha + truth.scattering * (400.0 / wavelength_nm) ** 4
+
+
+class SimSpectrometer:
+    """Implements :class:`~labos.devices.drivers.SpectrometerDriver` on a :class:`SimWorld`.
+
+    Options
+    -------
+    wavelength_nm
+        ``[start, stop, step]`` of the detector's wavelength axis.
+    noise_absorbance
+        Absorbance noise (standard deviation) at 100 ms integration; it falls as
+        ``1 / sqrt(integration time)``.
+    averages
+        Number of spectra averaged per measurement (sets the duration).
+    """
+
+    MAX_ABSORBANCE = 4.0  # stray light limits what the detector can resolve
+
+    def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
+        opts = dict(options)
+        self.name = name
+        self.world = world
+        self.rng = world.child_rng()
+        start, stop, step = (float(v) for v in opts.pop("wavelength_nm", (300.0, 800.0, 1.0)))
+        self.wavelength = np.arange(start, stop + step / 2, step)
+        self.noise = float(opts.pop("noise_absorbance", 0.002))
+        self.averages = int(opts.pop("averages", 10))
+        if opts:
+            raise ValueError(f"unknown option(s) for the simulated spectrometer: {', '.join(sorted(opts))}")
+        self._loaded: str | None = None
+
+    def inputs(self) -> list[InputSpec]:
+        """Integration time is the only setting."""
+        return [InputSpec("integration_time", "real", low=0.001, high=10.0, unit="s", default=0.1)]
+
+    def load(self, sample_id: str) -> float:
+        """Move ``sample_id`` into the beam with the sample changer (15 s)."""
+        if sample_id not in self.world.samples:
+            raise DeviceFault(self.name, f"sample {sample_id!r} is not in the sample changer")
+        self.world.maybe_fault(self.name, self.rng, "sample changer lost position")
+        self.world.clock.sleep(15.0)
+        self._loaded = sample_id
+        return 15.0
+
+    def measure(self, integration_time_s: float) -> Spectrum:
+        """Average ``averages`` noisy spectra of the loaded sample."""
+        if self._loaded is None:
+            raise DeviceFault(self.name, "no sample loaded: call load() first")
+        truth = self.world.samples[self._loaded]
+        clean = absorbance_model(self.wavelength, truth)
+        sigma = self.noise * self.world.noise / math.sqrt(integration_time_s / 0.1) / math.sqrt(self.averages)
+        noisy = clean + self.rng.normal(0.0, sigma, size=clean.shape)
+        noisy = np.minimum(noisy, self.MAX_ABSORBANCE + self.rng.normal(0.0, 0.01, size=clean.shape))
+        duration = 2.0 + self.averages * integration_time_s
+        self.world.clock.sleep(duration)
+        return Spectrum(
+            sample_id=self._loaded,
+            wavelength_nm=self.wavelength.copy(),
+            absorbance=noisy,
+            integration_time_s=integration_time_s,
+            duration_s=duration,
+        )
+
+    def close(self) -> None:
+        """Nothing to release in simulation."""

@@ -1,0 +1,96 @@
+"""A simulated liquid-handling synthesizer: reservoirs, dispensing error, heating, timing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from labos.core.errors import DeviceFault
+from labos.core.space import ParamValue
+from labos.devices.drivers import InputSpec, SynthesisReport
+from simulators.world import SimWorld
+
+
+class SimSynthesizer:
+    """Implements :class:`~labos.devices.drivers.SynthesizerDriver` on a :class:`SimWorld`.
+
+    Options
+    -------
+    batch_volume_ml
+        Volume of one batch; component fractions are dispensed as fractions of it.
+    reservoir_ml
+        Starting volume of every precursor reservoir (or a mapping per precursor).
+    dispense_cv
+        Relative standard deviation of each dispensed volume.
+    ramp_k_per_min
+        Heating rate of the reactor.
+    """
+
+    def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
+        opts = dict(options)
+        self.name = name
+        self.world = world
+        self.rng = world.child_rng()
+        self._inputs = world.landscape.inputs()
+        components = [i.name for i in self._inputs if i.kind == "component"]
+        self.batch_volume_ml = float(opts.pop("batch_volume_ml", 2.0))
+        reservoir = opts.pop("reservoir_ml", 250.0)
+        self.reservoirs = {c: float(reservoir[c] if isinstance(reservoir, Mapping) else reservoir) for c in components}
+        self.dispense_cv = float(opts.pop("dispense_cv", 0.01))
+        self.ramp = float(opts.pop("ramp_k_per_min", 20.0)) / 60.0
+        if opts:
+            raise ValueError(f"unknown option(s) for the simulated synthesizer: {', '.join(sorted(opts))}")
+        self._count = 0
+
+    def inputs(self) -> list[InputSpec]:
+        """The landscape's inputs (precursors, temperature, time, ligand)."""
+        return list(self._inputs)
+
+    def synthesize(self, sample_id: str, recipe: Mapping[str, ParamValue]) -> SynthesisReport:
+        """Dispense, heat, react and quench; the simulated clock advances accordingly."""
+        clock, rng = self.world.clock, self.rng
+        self.world.maybe_fault(self.name, rng, "dispense needle jammed")
+        executed: dict[str, ParamValue] = dict(recipe)
+        log: list[str] = []
+        duration = 0.0
+        for comp in self.reservoirs:
+            frac = float(recipe.get(comp, 0.0))
+            if frac <= 0:
+                executed[comp] = 0.0
+                continue
+            want = frac * self.batch_volume_ml
+            if want > self.reservoirs[comp]:
+                raise DeviceFault(
+                    self.name,
+                    f"reservoir {comp} is empty: {self.reservoirs[comp]:.2f} mL left, {want:.2f} mL needed",
+                )
+            got = max(want * (1.0 + self.dispense_cv * rng.normal()) + 0.002 * rng.normal(), 0.0)
+            self.reservoirs[comp] -= got
+            executed[comp] = got / self.batch_volume_ml
+            log.append(f"dispensed {got * 1000:.0f} uL {comp}")
+            dt = 8.0 + 12.0 * got  # aspirate, move, dispense
+            clock.sleep(dt)
+            duration += dt
+        total = sum(float(executed[c]) for c in self.reservoirs)
+        for comp in self.reservoirs:
+            executed[comp] = float(executed[comp]) / total
+        target = float(recipe["temperature"])
+        heat = abs(target - 25.0) / self.ramp
+        clock.sleep(heat)
+        temp = target + 0.3 * rng.normal()
+        executed["temperature"] = round(temp, 2)
+        log.append(f"heated to {temp:.1f} degC in {heat:.0f} s")
+        react = float(recipe["reaction_time"])
+        self.world.maybe_fault(self.name, rng, "reactor stirrer stalled")
+        clock.sleep(react)
+        quench = 45.0
+        clock.sleep(quench)
+        duration += heat + react + quench
+        truth = self.world.landscape.sample(executed, rng)
+        with self.world.lock:
+            self.world.samples[sample_id] = truth
+        self._count += 1
+        return SynthesisReport(sample_id=sample_id, recipe=executed, duration_s=duration, log=tuple(log))
+
+    def close(self) -> None:
+        """Nothing to release in simulation."""
