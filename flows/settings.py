@@ -7,7 +7,6 @@ once, at import.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 DEFAULTS = {
@@ -22,23 +21,14 @@ DEFAULTS = {
 def configure_prefect(home: str | Path) -> Path:
     """Point Prefect at ``home`` and set quiet, offline-friendly defaults.
 
-    Variables the user already set are respected (``PREFECT_API_URL`` included: with
-    it, flows report to that server instead of an ephemeral one).
-
-    Raises
-    ------
-    RuntimeError
-        If Prefect was already imported with another home.
+    Variables the user already set win: an existing ``PREFECT_HOME`` is kept, and with
+    ``PREFECT_API_URL`` set flows report to that server instead of an ephemeral one.
+    Returns the Prefect home in effect.
     """
     home = Path(home).resolve()
-    current = os.environ.get("PREFECT_HOME")
-    if "prefect" in sys.modules and current != str(home):
-        if current is None:
-            os.environ["PREFECT_HOME"] = str(home)
-            return home
-        raise RuntimeError(f"Prefect is already configured with PREFECT_HOME={current}; cannot switch to {home}")
-    home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(home))
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
-    return Path(os.environ["PREFECT_HOME"])
+    effective = Path(os.environ["PREFECT_HOME"])
+    effective.mkdir(parents=True, exist_ok=True)
+    return effective

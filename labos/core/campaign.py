@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -12,7 +13,7 @@ from labos.core.space import NAME_RE, SearchSpace
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="strings")
 
 
 class Objective(_Spec):
@@ -170,5 +171,6 @@ class Campaign(_Spec):
         return self.objectives[0]
 
     def as_json(self) -> dict[str, Any]:
-        """JSON-ready form (what the store records)."""
-        return self.model_dump(mode="json")
+        """Strict-JSON form (what the store records and Prefect shows); infinities become "Infinity"."""
+        data: dict[str, Any] = json.loads(self.model_dump_json())
+        return data

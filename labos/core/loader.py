@@ -93,18 +93,19 @@ def _has(container: Any, part: str | int) -> bool:
     return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
 
 
-def _data_path(data: Any, loc: Loc) -> Loc:
-    """Keep the parts of a pydantic location that exist in the data (drops union tags)."""
+def _data_path(data: Any, loc: Loc, missing: bool) -> Loc:
+    """Keep the parts of a pydantic location that exist in the data (drops union tags).
+
+    For a ``missing`` error the last part (the absent key) is kept as well.
+    """
     out: list[str | int] = []
     cur = data
-    for part in loc:
+    for i, part in enumerate(loc):
         if _has(cur, part):
             out.append(part)
             cur = cur[part]
-        elif isinstance(cur, dict) and isinstance(part, str) and part not in cur and part.isidentifier():
-            # a field that is missing or not present: keep it for the message, stop descending
+        elif missing and i == len(loc) - 1:
             out.append(part)
-            cur = None
         # anything else is a pydantic tag (e.g. the discriminator value): skip it
     return tuple(out)
 
@@ -136,7 +137,7 @@ def problems_from_validation(exc: ValidationError, data: Any, lines: dict[Loc, i
     out: list[Problem] = []
     seen: set[tuple[str, str]] = set()
     for err in exc.errors():
-        loc = _data_path(data, tuple(err["loc"]))
+        loc = _data_path(data, tuple(err["loc"]), err["type"] == "missing")
         line = None
         for n in range(len(loc), -1, -1):
             if loc[:n] in lines:

@@ -1,0 +1,65 @@
+"""Shared fixtures. Prefect is pointed at a throwaway home before anything imports it."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+_PREFECT_HOME = tempfile.mkdtemp(prefix="labos-test-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ.setdefault("LABOS_THREADS", "1")
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from flows.settings import configure_prefect  # noqa: E402
+
+configure_prefect(_PREFECT_HOME)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def demo_spec_master() -> dict[str, Any]:
+    return yaml.safe_load((EXAMPLES / "demo.yaml").read_text())
+
+
+@pytest.fixture
+def demo_spec(demo_spec_master: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """The demo campaign as a dict, never sleeping, writing under tmp_path."""
+    spec = copy.deepcopy(demo_spec_master)
+    spec["simulation"]["acceleration"] = float("inf")
+    spec["data_dir"] = str(tmp_path / "data")
+    return spec
+
+
+@pytest.fixture
+def small_spec(demo_spec: dict[str, Any]) -> dict[str, Any]:
+    """A 3-D variant of the demo: halide composition and temperature; time and ligand fixed."""
+    spec = copy.deepcopy(demo_spec)
+    del spec["space"]["reaction_time"]
+    del spec["space"]["ligand"]
+    spec["workflow"]["steps"][0]["options"] = {"reaction_time": 60.0, "ligand": "oleylamine"}
+    return spec
+
+
+@pytest.fixture
+def write_yaml(tmp_path: Path) -> Iterator[Any]:
+    def write(data: Any, name: str = "campaign.yaml") -> Path:
+        p = tmp_path / name
+        p.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+        return p
+
+    return write

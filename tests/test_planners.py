@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import warnings
+from importlib.metadata import EntryPoint
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labos.core.campaign import Objective, PlannerSpec
+from labos.core.errors import ConfigurationError, OutOfBoundsError, RegistryError
+from labos.core.results import Observation
+from labos.core.space import SearchSpace
+from labos.planners import BasePlanner, available, create_planner, register
+from labos.planners import registry as reg
+
+SPACE = SearchSpace.model_validate(
+    {
+        "mix": {"type": "composition", "components": ["a", "b", "c"]},
+        "temp": {"type": "real", "low": 50, "high": 250, "unit": "degC"},
+        "time": {"type": "real", "low": 1, "high": 1000, "log": True},
+        "n": {"type": "integer", "low": 1, "high": 5},
+        "solvent": {"type": "categorical", "choices": ["water", "ethanol", "dmf"]},
+    }
+)
+OBJ = [Objective(name="y", direction="minimize")]
+
+
+def f(p):
+    return (p["a"] - 0.6) ** 2 + ((p["temp"] - 120) / 200) ** 2 + 0.1 * (p["solvent"] != "dmf") + 0.01 * p["n"]
+
+
+def run(planner, n_iter, batch=1):
+    for _ in range(n_iter):
+        pts = planner.ask(batch)
+        planner.tell([Observation(params=p, objectives={"y": f(p)}) for p in pts])
+    return planner
+
+
+def test_builtins_are_registered():
+    assert {"random", "sobol", "skopt"} <= set(available())
+
+
+def test_duplicate_registration_raises_and_lookup_lists_names():
+    with pytest.raises(RegistryError, match="already registered"):
+
+        @register("random")
+        class Other(BasePlanner):
+            pass
+
+    with pytest.raises(RegistryError, match=r"unknown planner 'nope'; known planners: .*random.*skopt"):
+        reg.get_planner_class("nope")
+
+
+def test_entry_point_plugins_load_and_broken_ones_warn(monkeypatch):
+    good = EntryPoint("third-party", "tests.plugin_planner:ThirdPartyPlanner", reg.ENTRY_POINT_GROUP)
+    broken = EntryPoint("broken", "tests.no_such_module:X", reg.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(reg, "entry_points", lambda group: [good, broken])
+    monkeypatch.setattr(reg, "_loaded", False)
+    monkeypatch.setattr(reg, "_registry", dict(reg._registry))
+    with pytest.warns(UserWarning, match="'broken'.*failed to load"):
+        names = available()
+    assert "third-party" in names
+    planner = create_planner(PlannerSpec(name="third-party"), SPACE, OBJ, seed=1)
+    assert SPACE.contains(planner.ask(1)[0])
+
+
+@pytest.mark.parametrize("name", ["random", "sobol", "skopt"])
+def test_proposals_lie_in_the_space_and_are_reproducible(name):
+    opts = {"n_initial_points": 3} if name == "skopt" else {}
+    a = run(create_planner(PlannerSpec(name=name, options=opts), SPACE, OBJ, seed=3), 6, batch=2)
+    b = run(create_planner(PlannerSpec(name=name, options=opts), SPACE, OBJ, seed=3), 6, batch=2)
+    pa, pb = a.ask(3), b.ask(3)
+    assert pa == pb
+    for p in [o.params for o in a.observations] + pa:
+        assert SPACE.problems(p) == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    low=st.floats(-1e3, 1e3),
+    width=st.floats(1e-3, 1e3),
+    k=st.integers(2, 6),
+    seed=st.integers(0, 2**31),
+)
+def test_random_and_sobol_respect_arbitrary_spaces(low, width, k, seed):
+    space = SearchSpace.model_validate(
+        {
+            "x": {"type": "real", "low": low, "high": low + width},
+            "m": {"type": "composition", "components": [f"c{i}" for i in range(k)], "total": 3.0},
+            "i": {"type": "integer", "low": -2, "high": 2},
+        }
+    )
+    for name in ("random", "sobol"):
+        planner = create_planner(PlannerSpec(name=name), space, OBJ, seed=seed)
+        for p in planner.ask(8):
+            assert space.problems(p) == []
+
+
+def test_skopt_beats_random_on_a_smooth_function():
+    def best(name, seed):
+        opts = {"n_initial_points": 5} if name == "skopt" else {}
+        p = run(create_planner(PlannerSpec(name=name, options=opts), SPACE, OBJ, seed=seed), 18)
+        return min(o.objectives["y"] for o in p.observations)
+
+    sk = sorted(best("skopt", s) for s in range(3))
+    rs = sorted(best("random", s) for s in range(3))
+    assert sk[1] < rs[1]
+
+
+def test_skopt_pending_points_are_not_proposed_again():
+    p = run(create_planner(PlannerSpec(name="skopt", options={"n_initial_points": 4}), SPACE, OBJ, seed=0), 6)
+    first = p.ask(1)
+    second = p.ask(2, pending=first)
+    for q in second:
+        assert q != first[0]
+
+
+def test_skopt_refuses_several_objectives_and_bad_options():
+    two = [*OBJ, Objective(name="z", direction="maximize")]
+    with pytest.raises(ConfigurationError, match="single objective"):
+        create_planner(PlannerSpec(name="skopt"), SPACE, two, seed=0)
+    with pytest.raises(ConfigurationError, match=r"planner.options.acq_func: Input should be .*got 'EIX'"):
+        create_planner(PlannerSpec(name="skopt", options={"acq_func": "EIX"}), SPACE, OBJ, seed=0)
+    with pytest.raises(ConfigurationError, match=r"planner.options.kappa_: unknown option for planner 'skopt'"):
+        create_planner(PlannerSpec(name="skopt", options={"kappa_": 1}), SPACE, OBJ, seed=0)
+
+
+def test_failed_observations_are_accepted():
+    p = create_planner(PlannerSpec(name="skopt", options={"n_initial_points": 2}), SPACE, OBJ, seed=0)
+    pts = p.ask(3)
+    p.tell([Observation(params=pts[0], status="failed", error="jam")])
+    p.tell([Observation(params=q, objectives={"y": f(q)}) for q in pts[1:]])
+    assert SPACE.contains(p.ask(1)[0])
+
+
+def test_a_planner_proposing_outside_the_space_is_caught():
+    class Broken(BasePlanner):
+        name = "broken"
+
+        def _ask(self, n, pending):
+            return [{**SPACE.from_unit([0.5] * SPACE.unit_dim), "temp": 999.0}] * n
+
+    with warnings.catch_warnings(), pytest.raises(OutOfBoundsError, match=r"temp: 999 is outside \[50, 250\]"):
+        Broken(SPACE, OBJ).ask(1)
