@@ -16,6 +16,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from labos.control import StopRequest
 from labos.core.campaign import Campaign
 from labos.core.results import Observation, Proposal
 from labos.data.report import convergence_plot
@@ -106,11 +107,13 @@ def campaign_flow(
     source: str | None = None,
     progress: Callable[[Progress], None] | None = None,
     plot: bool = True,
+    stop: StopRequest | None = None,
 ) -> CampaignSummary:
     """Run the campaign ``spec`` until its budget is spent (or too many failures in a row).
 
     ``spec`` is the campaign as JSON (``Campaign.as_json()``), so that Prefect shows and
-    stores it as the flow run's parameters.
+    stores it as the flow run's parameters. ``stop`` lets a person (or a signal handler)
+    end the campaign between experiments.
     """
     t0 = time.monotonic()
     campaign = Campaign.model_validate(spec)
@@ -118,10 +121,12 @@ def campaign_flow(
     status, message = "completed", None
     runner = run_experiment.with_options(retries=campaign.workflow.retries, retry_delay_seconds=0)
     try:
-        while session.remaining > 0:
+        while session.remaining > 0 and not (stop and stop.is_set()):
             proposals = propose(session, campaign.budget.batch_size)
             batch: list[Observation] = []
             for prop in proposals:
+                if stop is not None and stop.is_set():
+                    break  # proposed but never started: recorded as such when the campaign finishes
                 try:
                     execution = runner(session, prop)
                 except TransientExperimentError as exc:
@@ -135,7 +140,8 @@ def campaign_flow(
                     progress(
                         Progress(session.proposed, campaign.budget.max_experiments, value, obs, time.monotonic() - t0)
                     )
-            tell(session, batch)
+            if batch:
+                tell(session, batch)
             if session.consecutive_failures() >= campaign.budget.max_consecutive_failures:
                 status = "stopped"
                 message = (
@@ -143,8 +149,10 @@ def campaign_flow(
                     f"{session.observations[-1].error}"
                 )
                 break
+        if stop is not None and stop.is_set():
+            status, message = "stopped", stop.reason
     except KeyboardInterrupt:
-        status, message = "stopped", "interrupted by the user"
+        status, message = "stopped", "aborted by the user during an experiment"
         raise
     except BaseException as exc:
         status, message = "failed", f"{type(exc).__name__}: {exc}"

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labos.control import StopRequest
 from labos.core.errors import LabosError, SpecError
 from labos.core.settings import Settings, apply_thread_limits
 
@@ -117,13 +119,31 @@ def _run(path: Path, args: argparse.Namespace) -> int:
         f"campaign [bold]{campaign.name}[/] - planner {campaign.planner.name}, "
         f"{campaign.budget.max_experiments} experiments, data in {data_dir}"
     )
-    summary = _with_progress(campaign_flow, spec, data_dir, str(path), campaign, args)
+    stop = StopRequest()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set():  # a second signal: abort the running experiment too
+            raise KeyboardInterrupt
+        stop.set(f"interrupted by the user ({signal.Signals(signum).name})")
+        err.print(
+            "stopping after the current experiment (it will be recorded); press Ctrl-C again to abort it",
+            markup=False,
+        )
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        summary = _with_progress(campaign_flow, spec, data_dir, str(path), campaign, args, stop)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     _print_summary(summary)
+    if stop.is_set():
+        return EXIT_INTERRUPTED
     return EXIT_OK if summary.status == "completed" else EXIT_FAILED
 
 
 def _with_progress(
-    flow_fn: Any, spec: dict[str, Any], data_dir: Path, source: str, campaign: Any, args: Any
+    flow_fn: Any, spec: dict[str, Any], data_dir: Path, source: str, campaign: Any, args: Any, stop: StopRequest
 ) -> CampaignSummary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -150,7 +170,7 @@ def _with_progress(
                 outcome = _fmt_params(p.last.objectives) if p.last.ok else f"[red]failed[/]: {p.last.error}"
                 bar.console.print(f"  #{p.done:3d} {_fmt_params(p.last.params)} -> {outcome}")
 
-        summary: CampaignSummary = flow_fn(spec, data_dir=str(data_dir), source=source, progress=on_progress)
+        summary: CampaignSummary = flow_fn(spec, data_dir=str(data_dir), source=source, progress=on_progress, stop=stop)
     return summary
 
 
@@ -206,7 +226,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             for c in store.campaigns():
                 n = len(store.experiments(c.id))
                 started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(c.created))
-                table.add_row(c.id, c.name, c.status, started, str(n))
+                table.add_row(c.id, c.name, c.effective_status, started, str(n))
             con.print(table)
             return EXIT_OK
         rec = store.find_campaign(args.campaign)
@@ -216,11 +236,18 @@ def cmd_show(args: argparse.Namespace) -> int:
         campaign = Campaign.model_validate(rec.spec)
         exps = store.experiments(rec.id)
     obj = campaign.primary
-    con.print(f"[bold]{rec.name}[/] ({rec.id}) - {rec.status}" + (f": {rec.message}" if rec.message else ""))
+    status = rec.effective_status
+    if status == "interrupted":
+        status += f" (process {rec.provenance.get('pid')} ended without finishing the campaign)"
+    con.print(f"[bold]{rec.name}[/] ({rec.id}) - {status}" + (f": {rec.message}" if rec.message else ""))
     table = Table("#", "status", "parameters", obj.name, "best so far", "note")
     for e, b in zip(exps, best_so_far(exps, obj), strict=True):
         value = _fmt(e.objectives[obj.name]) if e.objectives else ""
-        note = (e.error or "") if e.status == "failed" else (f"{e.attempts} attempts" if e.attempts > 1 else "")
+        note = (
+            (e.error or "")
+            if e.status in ("failed", "cancelled")
+            else (f"{e.attempts} attempts" if e.attempts > 1 else "")
+        )
         table.add_row(str(e.seq), e.status, _fmt_params(e.params), value, _fmt(b) if b is not None else "-", note)
     con.print(table)
     best = best_record(exps, obj)

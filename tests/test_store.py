@@ -45,9 +45,12 @@ def test_campaign_and_experiment_round_trip(store):
 def test_finishing_marks_unfinished_experiments_failed(store):
     store.create_campaign("c1", "demo", {}, None)
     store.add_proposal("c1", "c1-0001", 1, "random", {"a": 1})
+    store.add_proposal("c1", "c1-0002", 2, "random", {"a": 2})
+    store.start_attempt("c1", "c1-0001")
     store.finish_campaign("c1", "stopped", "interrupted by the user")
-    (e,) = store.experiments("c1")
-    assert e.status == "failed" and e.error == "never completed: campaign stopped"
+    e1, e2 = store.experiments("c1")
+    assert e1.status == "failed" and e1.error == "never completed: campaign stopped"
+    assert e2.status == "cancelled" and e2.error == "never started: campaign stopped"
     assert store.find_campaign("c1").message == "interrupted by the user"
 
 

@@ -51,8 +51,11 @@ def convergence_plot(records: Sequence[ExperimentRecord], objective: Objective, 
     ys = [b for b in best if b is not None]
     if xs:
         ax.step(xs, ys, where="post", color="tab:red", lw=2, label="best so far")
+    vals = [v for _, v in ok]
+    if vals and min(vals) > 0 and max(vals) / min(vals) > 100:
+        ax.set_yscale("log")  # improvements near the optimum stay visible
     if failed:
-        ax.scatter(failed, [ax.get_ylim()[0]] * len(failed), marker="x", color="k", label="failed")
+        ax.scatter(failed, [ax.get_ylim()[0]] * len(failed), marker="x", color="k", clip_on=False, label="failed")
     unit = f" [{objective.unit}]" if objective.unit else ""
     ax.set_xlabel("experiment")
     ax.set_ylabel(f"{objective.name}{unit} ({objective.direction})")

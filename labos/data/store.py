@@ -6,7 +6,8 @@ campaigns
     One row per campaign run: the spec as validated, status, timestamps, provenance.
 experiments
     One row per proposed experiment: parameters, planner, status
-    (``proposed`` -> ``running`` -> ``ok`` | ``failed``), metrics, objectives, error,
+    (``proposed`` -> ``running`` -> ``ok`` | ``failed``; ``cancelled`` if the campaign
+    ended before it started), metrics, objectives, error,
     the Bluesky run uids of every attempt and the instrument time taken.
 documents
     Every Bluesky document of every run, in emission order.
@@ -121,6 +122,25 @@ class CampaignRecord:
     provenance: dict[str, Any]
     message: str | None
 
+    @property
+    def effective_status(self) -> str:
+        """``status``, except that a ``running`` campaign whose process is gone is ``interrupted``.
+
+        Only decidable on the host that ran it; elsewhere ``running`` is reported as is.
+        """
+        if self.status != "running" or self.provenance.get("host") != platform.node():
+            return self.status
+        pid = self.provenance.get("pid")
+        if not isinstance(pid, int) or pid == os.getpid():
+            return self.status
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "interrupted"
+        except PermissionError:  # alive, owned by someone else
+            return self.status
+        return self.status
+
 
 def provenance() -> dict[str, Any]:
     """Where and with what a campaign ran."""
@@ -220,9 +240,13 @@ class Store:
                 "UPDATE campaigns SET status=?, finished=?, message=? WHERE id=?", (status, now, message, campaign_id)
             )
             c.execute(
-                "UPDATE experiments SET status='failed', error=?, finished=? "
-                "WHERE campaign_id=? AND status IN ('proposed', 'running')",
+                "UPDATE experiments SET status='failed', error=?, finished=? WHERE campaign_id=? AND status='running'",
                 (f"never completed: campaign {status}", now, campaign_id),
+            )
+            c.execute(
+                "UPDATE experiments SET status='cancelled', error=?, finished=? "
+                "WHERE campaign_id=? AND status='proposed'",
+                (f"never started: campaign {status}", now, campaign_id),
             )
             self._event(c, campaign_id, "campaign_finished", None, {"status": status, "message": message}, now)
 

@@ -1,0 +1,121 @@
+"""A campaign process that is interrupted or killed leaves whole records and says so."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from labos.cli import main
+from labos.data.store import Store
+
+pytestmark = pytest.mark.e2e
+
+
+def n_results(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as c:
+            return int(c.execute("SELECT COUNT(*) FROM experiments WHERE status IN ('ok','failed')").fetchone()[0])
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+
+
+def start(path: Path, data: Path, prefect_home: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "labos.cli", "run", str(path), "--data-dir", str(data), "-q"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the Prefect server child goes with it
+    )
+
+
+def wait_for(db: Path, n: int, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while n_results(db) < n:
+        if proc.poll() is not None:
+            pytest.fail(f"campaign ended early ({proc.returncode}): {proc.stderr.read() if proc.stderr else ''}")
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("campaign made no progress")
+        time.sleep(0.1)
+
+
+def test_ctrl_c_and_kill(demo_spec, write_yaml, tmp_path, capsys):
+    demo_spec["simulation"]["acceleration"] = 3000.0  # about 0.3 s per experiment
+    demo_spec["budget"]["max_experiments"] = 200
+    demo_spec["planner"] = {"name": "random", "options": {}}
+    path = write_yaml(demo_spec)
+    data = tmp_path / "data"
+    db = data / "labos.sqlite"
+    home = tmp_path / "prefect"
+
+    # Ctrl-C: the running experiment finishes and is recorded, then the campaign stops
+    proc = start(path, data, home)
+    try:
+        wait_for(db, 2, proc)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        _kill_group(proc)
+    assert proc.returncode == 130, err
+    assert "stopping after the current experiment" in err
+    assert "Traceback" not in err
+    with Store(data) as store:
+        (c1,) = store.campaigns()
+        exps = store.experiments(c1.id)
+    assert c1.status == "stopped" and c1.message == "interrupted by the user (SIGINT)"
+    assert len([e for e in exps if e.status == "ok"]) >= 2
+    assert all(e.status == "ok" for e in exps[:-1])
+    assert exps[-1].status in ("ok", "cancelled")  # a proposal made just as the signal came is never run
+
+    # SIGKILL: nothing to record on the way out, but records stay whole and show says what happened
+    proc = start(path, data, home)
+    try:
+        c2 = None
+        deadline = time.monotonic() + 120
+        while c2 is None or len(experiments(data, c2.id)) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+            campaigns = [c for c in _campaigns(data) if c.id != c1.id]
+            c2 = campaigns[0] if campaigns else None
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        _kill_group(proc)
+    with Store(data) as store:
+        c2 = store.find_campaign(c2.id)
+        exps = store.experiments(c2.id)
+        assert c2.status == "running" and c2.effective_status == "interrupted"
+        for e in exps:  # whole rows only: every result row has its objectives, every proposal its params
+            assert e.params
+            if e.status == "ok":
+                assert e.objectives and e.metrics
+    assert main(["show", c2.id, "--data-dir", str(data)]) == 0
+    assert "interrupted (process" in capsys.readouterr().out
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)  # reaps the process and closes its pipes
+
+
+def _campaigns(data: Path):
+    with Store(data) as store:
+        return store.campaigns()
+
+
+def experiments(data: Path, campaign_id: str):
+    with Store(data) as store:
+        return store.experiments(campaign_id)
