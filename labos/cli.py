@@ -258,6 +258,44 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Pool-based benchmark (Liang et al. 2021 protocol) of planners on datasets."""
+    from labos.bench.runner import default_jobs, parse_planner, planner_available, run_benchmark
+
+    err = _console(stderr=True)
+    entries = []
+    for text in args.planners.split():
+        name = text.partition(":")[0]
+        if name == "physbo" and not planner_available(name):
+            err.print("physbo skipped: install the optional 'nimo' extra (pip install labos[nimo]) to compare with it")
+            continue
+        entries.append(parse_planner(text))
+    if not entries:
+        raise LabosError("no planner to benchmark")
+    jobs = args.jobs or default_jobs()
+    out = Path(args.out)
+    err.print(
+        f"benchmark: {len(args.datasets)} dataset(s) x {len(entries)} planner(s) x {args.runs} runs, "
+        f"seed {args.seed}, {jobs} process(es) -> {out}"
+    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), console=err, disable=args.quiet) as bar:
+        task = bar.add_task("runs", total=len(args.datasets) * len(entries) * args.runs)
+        summary = run_benchmark(
+            args.datasets,
+            entries,
+            runs=args.runs,
+            seed=args.seed,
+            jobs=jobs,
+            out=out,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+    _console().print((out / "results.md").read_text(), markup=False)
+    _console().print(f"summary: {out / 'summary.json'}; curves: {out}/*_top.png", markup=False)
+    return EXIT_OK if summary["datasets"] else EXIT_FAILED
+
+
 # ---------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
@@ -292,6 +330,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("campaign", nargs="?", help="campaign id or name (latest of that name)")
     p.add_argument("--data-dir", help="the data directory holding labos.sqlite (default: labos-data)")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("bench", help="benchmark planners on datasets (pool-based, Liang et al. 2021)")
+    p.add_argument("datasets", nargs="+", help="dataset YAML files (see benchmarks/datasets/)")
+    p.add_argument(
+        "--planners",
+        default="botorch random",
+        help="space-separated planners, each NAME or NAME:key=value,... (default: 'botorch random')",
+    )
+    p.add_argument("--runs", type=int, default=50, help="seeded runs per planner and dataset (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="base seed; same seed, same numbers")
+    p.add_argument("--jobs", type=int, default=0, help="worker processes (default: all cores)")
+    p.add_argument("--out", default="bench-out", help="output directory")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("planners", help="list the registered planners")
     p.set_defaults(func=cmd_planners)

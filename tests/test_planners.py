@@ -3,6 +3,7 @@ from __future__ import annotations
 import warnings
 from importlib.metadata import EntryPoint
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,7 +39,7 @@ def run(planner, n_iter, batch=1):
 
 
 def test_builtins_are_registered():
-    assert {"random", "sobol", "skopt"} <= set(available())
+    assert {"random", "sobol", "skopt", "botorch"} <= set(available())
 
 
 def test_duplicate_registration_raises_and_lookup_lists_names():
@@ -65,9 +66,9 @@ def test_entry_point_plugins_load_and_broken_ones_warn(monkeypatch):
     assert SPACE.contains(planner.ask(1)[0])
 
 
-@pytest.mark.parametrize("name", ["random", "sobol", "skopt"])
+@pytest.mark.parametrize("name", ["random", "sobol", "skopt", "botorch"])
 def test_proposals_lie_in_the_space_and_are_reproducible(name):
-    opts = {"n_initial_points": 3} if name == "skopt" else {}
+    opts = {"n_initial_points": 3} if name in ("skopt", "botorch") else {}
     a = run(create_planner(PlannerSpec(name=name, options=opts), SPACE, OBJ, seed=3), 6, batch=2)
     b = run(create_planner(PlannerSpec(name=name, options=opts), SPACE, OBJ, seed=3), 6, batch=2)
     pa, pb = a.ask(3), b.ask(3)
@@ -108,12 +109,47 @@ def test_skopt_beats_random_on_a_smooth_function():
     assert sk[1] < rs[1]
 
 
-def test_skopt_pending_points_are_not_proposed_again():
-    p = run(create_planner(PlannerSpec(name="skopt", options={"n_initial_points": 4}), SPACE, OBJ, seed=0), 6)
+@pytest.mark.parametrize("name", ["skopt", "botorch"])
+def test_pending_points_are_not_proposed_again(name):
+    p = run(create_planner(PlannerSpec(name=name, options={"n_initial_points": 4}), SPACE, OBJ, seed=0), 6)
     first = p.ask(1)
     second = p.ask(2, pending=first)
+    assert second[0] != second[1]
     for q in second:
         assert q != first[0]
+
+
+def test_botorch_beats_random_on_a_smooth_function():
+    def best(name, seed):
+        opts = {"n_initial_points": 5} if name == "botorch" else {}
+        p = run(create_planner(PlannerSpec(name=name, options=opts), SPACE, OBJ, seed=seed), 16)
+        return min(o.objectives["y"] for o in p.observations)
+
+    bo = sorted(best("botorch", s) for s in range(3))
+    rs = sorted(best("random", s) for s in range(3))
+    assert bo[1] < rs[1] / 2
+
+
+@pytest.mark.parametrize("name", ["random", "skopt", "botorch"])
+def test_pool_mode_picks_distinct_candidates(name):
+    p = run(
+        create_planner(
+            PlannerSpec(name=name, options={} if name == "random" else {"n_initial_points": 3}), SPACE, OBJ, seed=0
+        ),
+        12,
+    )
+    pool = [SPACE.from_unit(u) for u in np.random.default_rng(1).random((50, SPACE.unit_dim))]
+    picks = p.choose(pool, 4)
+    assert len(set(picks)) == 4 and all(0 <= i < 50 for i in picks)
+    if name != "random":  # the surrogate prefers the pool's better candidates
+        order = sorted(range(50), key=lambda i: f(pool[i]))
+        assert min(order.index(i) for i in picks) < 10
+
+
+def test_sobol_has_no_pool_mode():
+    p = create_planner(PlannerSpec(name="sobol"), SPACE, OBJ, seed=0)
+    with pytest.raises(NotImplementedError, match="no pool-based mode"):
+        p.choose([SPACE.from_unit([0.5] * SPACE.unit_dim)], 1)
 
 
 def test_skopt_refuses_several_objectives_and_bad_options():

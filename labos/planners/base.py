@@ -93,6 +93,18 @@ class BasePlanner:
         self.observations.extend(obs)
         self._tell(obs)
 
+    def choose(
+        self,
+        candidates: Sequence[Mapping[str, ParamValue]],
+        n: int = 1,
+        pending: Sequence[Mapping[str, ParamValue]] = (),
+    ) -> list[int]:
+        """Pool-based mode: pick ``n`` of a finite set of candidates (indices into it).
+
+        Planners that can score arbitrary points override this; the default refuses.
+        """
+        raise NotImplementedError(f"planner {self.name!r} has no pool-based mode")
+
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
         raise NotImplementedError
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from labos.core.space import ParamValue, Point
 from labos.planners.base import BasePlanner
@@ -15,3 +15,12 @@ class RandomPlanner(BasePlanner):
 
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
         return [self.space.from_unit(self.rng.random(self.space.unit_dim)) for _ in range(n)]
+
+    def choose(
+        self,
+        candidates: Sequence[Mapping[str, ParamValue]],
+        n: int = 1,
+        pending: Sequence[Mapping[str, ParamValue]] = (),
+    ) -> list[int]:
+        """``n`` distinct candidates uniformly at random."""
+        return [int(i) for i in self.rng.choice(len(candidates), size=n, replace=False)]

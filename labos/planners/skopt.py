@@ -127,16 +127,55 @@ class SkoptPlanner(BasePlanner):
         opt = self._opt
         if pending and opt.yi:
             # constant liar: pretend pending points returned the best value seen so far
-            opt = opt.copy(random_state=int(self.rng.integers(2**31)))
             lie = float(np.min(opt.yi))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
+                opt = opt.copy(random_state=int(self.rng.integers(2**31)))
                 opt.tell([encode(self.space, p) for p in pending], [lie] * len(pending))
         with warnings.catch_warnings():
             # skopt warns when it re-proposes a point already evaluated; not an error here
             warnings.simplefilter("ignore", UserWarning)
             xs = opt.ask(n_points=n) if n > 1 else [opt.ask()]
         return [decode(self.space, x) for x in xs]
+
+    def choose(
+        self,
+        candidates: Sequence[Mapping[str, ParamValue]],
+        n: int = 1,
+        pending: Sequence[Mapping[str, ParamValue]] = (),
+    ) -> list[int]:
+        """Pool-based mode: score candidates with the fitted surrogate's acquisition.
+
+        Before the surrogate exists (initial points), candidates are drawn at random.
+        ``gp_hedge`` scores with EI here. Batches use a constant liar.
+        """
+        from skopt.acquisition import _gaussian_acquisition
+
+        o = self.options
+        assert isinstance(o, SkoptOptions)
+        chosen: list[int] = []
+        pend = list(pending)
+        for _ in range(n):
+            opt = self._opt
+            if pend and opt.yi:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    opt = opt.copy(random_state=int(self.rng.integers(2**31)))
+                    opt.tell([encode(self.space, p) for p in pend], [float(np.min(opt.yi))] * len(pend))
+            if not opt.models:
+                free = [i for i in range(len(candidates)) if i not in chosen]
+                i = int(self.rng.choice(free))
+            else:
+                xt = opt.space.transform([encode(self.space, c) for c in candidates])
+                acq = "EI" if o.acq_func == "gp_hedge" else o.acq_func
+                values = _gaussian_acquisition(
+                    xt, opt.models[-1], y_opt=float(np.min(opt.yi)), acq_func=acq, acq_func_kwargs=opt.acq_func_kwargs
+                )
+                values[chosen] = np.inf  # skopt minimises its acquisition
+                i = int(np.argmin(values))
+            chosen.append(i)
+            pend.append(candidates[i])
+        return chosen
 
     def _tell(self, observations: list[Observation]) -> None:
         ok = [o for o in observations if o.ok]

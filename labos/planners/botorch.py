@@ -1,0 +1,225 @@
+"""Bayesian optimisation on torch: a BoTorch GP with an ARD Matérn-5/2 kernel.
+
+Model: ``SingleTaskGP`` on the encoded space (:mod:`labos.planners.encoding`), with a
+scaled ARD Matérn-5/2 kernel (log-normal lengthscale prior scaled with the dimension),
+inputs normalised and outcomes standardised. Acquisition: LogEI for a single proposal,
+qLogNEI when several are asked at once or experiments are pending (pending points are
+passed as ``X_pending``), or UCB.
+
+The acquisition is maximised over a candidate set drawn from the space itself — a
+scrambled Sobol design plus perturbations of the best points so far — so every space
+labos supports (log scales, integers, categories, composition simplices) is handled
+exactly, with every proposal inside it. Given a finite pool (:meth:`choose`), the
+acquisition is evaluated on the pool instead.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from labos.core.campaign import Objective
+from labos.core.space import ParamValue, Point, SearchSpace
+from labos.planners.base import BasePlanner, PlannerOptions
+from labos.planners.encoding import encode
+from labos.planners.registry import register
+
+DTYPE = torch.double
+
+
+class BotorchOptions(PlannerOptions):
+    """Options of the ``botorch`` planner."""
+
+    acquisition: Literal["logei", "qlognei", "ucb"] = Field(
+        default="logei", description="LogEI (qLogNEI automatically for batches and pending points), or UCB."
+    )
+    beta: float = Field(default=2.0, gt=0, description="UCB exploration weight (sqrt(beta) standard deviations).")
+    n_initial_points: int = Field(default=5, ge=1, le=1000, description="Space-filling proposals before the GP.")
+    n_candidates: int = Field(default=2048, ge=16, le=200_000, description="Random candidates scored per proposal.")
+    n_local: int = Field(default=512, ge=0, le=100_000, description="Candidates perturbed around the best points.")
+    lengthscale_prior: Literal["gamma", "dim_scaled", "none"] = Field(
+        default="gamma",
+        description="Gamma(3, 6) (mean 0.5 in unit coordinates), BoTorch's dimension-scaled log-normal, or none.",
+    )
+    max_fit_points: int = Field(
+        default=400, ge=10, description="Fit hyperparameters on at most this many (best and most recent) points."
+    )
+
+
+@register("botorch")
+class BotorchPlanner(BasePlanner):
+    """GP (ARD Matérn-5/2) with LogEI / qLogNEI / UCB, via BoTorch on torch."""
+
+    Options = BotorchOptions
+    multi_objective = False
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        objectives: Sequence[Objective],
+        *,
+        seed: int = 0,
+        options: Mapping[str, Any] | PlannerOptions | None = None,
+    ) -> None:
+        super().__init__(space, objectives, seed=seed, options=options)
+        self.opts: BotorchOptions = self.options  # type: ignore[assignment]
+        from scipy.stats import qmc
+
+        self._sobol = qmc.Sobol(d=space.unit_dim, scramble=True, seed=seed)
+        self._hypers: dict[str, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------ candidates
+    def _space_filling(self, n: int) -> list[Point]:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*balance properties.*", category=UserWarning)
+            u = self._sobol.random(n)
+        return [self.space.from_unit(row) for row in u]
+
+    def _candidates(self) -> list[Point]:
+        o = self.opts
+        cands = [self.space.from_unit(u) for u in self.rng.random((o.n_candidates, self.space.unit_dim))]
+        ok = [obs for obs in self.observations if obs.ok]
+        if ok and o.n_local:
+            best = sorted(ok, key=self.loss)[:5]
+            for i in range(o.n_local):
+                centre = self.space.to_unit(best[i % len(best)].params)
+                scale = 0.02 if i % 2 else 0.1
+                cands.append(self.space.from_unit(centre + self.rng.normal(0.0, scale, centre.size)))
+        return cands
+
+    # ----------------------------------------------------------------- model
+    def _training_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        ok = [obs for obs in self.observations if obs.ok]
+        X = torch.as_tensor(encode(self.space, [o.params for o in ok]), dtype=DTYPE)
+        Y = torch.as_tensor([[-self.loss(o)] for o in ok], dtype=DTYPE)  # BoTorch maximises
+        return X, Y
+
+    def _fit_subset(self, Y: torch.Tensor) -> torch.Tensor:
+        """Indices of the points hyperparameters are fitted on: all, or the best and most recent."""
+        n = Y.shape[0]
+        m = self.opts.max_fit_points
+        if n <= m:
+            return torch.arange(n)
+        best = torch.argsort(Y.squeeze(-1), descending=True)[: m // 2]
+        recent = torch.arange(n - (m - m // 2), n)
+        subset: torch.Tensor = torch.unique(torch.cat([best, recent]))
+        return subset
+
+    def _model(self, X: torch.Tensor, Y: torch.Tensor) -> Any:
+        """Fit a GP; hyperparameters start from the previous fit and use at most ``max_fit_points``."""
+        idx = self._fit_subset(Y)
+        model = self._build(X[idx], Y[idx])
+        if self._hypers is not None:
+            model.load_state_dict(self._hypers, strict=False)
+        from botorch.fit import fit_gpytorch_mll
+        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # optimizer warnings are recovered from by BoTorch itself
+            fit_gpytorch_mll(mll)
+        self._hypers = {
+            k: v.detach().clone()
+            for k, v in model.state_dict().items()
+            if k.startswith(("covar_module", "likelihood", "mean_module"))
+        }
+        if idx.numel() == X.shape[0]:
+            return model
+        full = self._build(X, Y)  # condition on every point with the fitted hyperparameters
+        full.load_state_dict(self._hypers, strict=False)
+        full.eval()
+        return full
+
+    def _build(self, X: torch.Tensor, Y: torch.Tensor) -> Any:
+        from botorch.models import SingleTaskGP
+        from botorch.models.transforms import Normalize, Standardize
+        from gpytorch.kernels import MaternKernel, ScaleKernel
+        from gpytorch.priors import GammaPrior, LogNormalPrior
+
+        d = X.shape[-1]
+        prior: Any = None
+        if self.opts.lengthscale_prior == "gamma":
+            prior = GammaPrior(3.0, 6.0)
+        elif self.opts.lengthscale_prior == "dim_scaled":
+            prior = LogNormalPrior(loc=math.sqrt(2) + math.log(d) / 2, scale=math.sqrt(3))
+        kernel = ScaleKernel(MaternKernel(nu=2.5, ard_num_dims=d, lengthscale_prior=prior))
+        bounds = torch.stack([torch.zeros(d, dtype=DTYPE), torch.ones(d, dtype=DTYPE)])
+        return SingleTaskGP(
+            X, Y, covar_module=kernel, input_transform=Normalize(d, bounds=bounds), outcome_transform=Standardize(1)
+        )
+
+    def _acquisition(self, model: Any, X: torch.Tensor, Y: torch.Tensor, pending: torch.Tensor | None) -> Any:
+        from botorch.acquisition.analytic import LogExpectedImprovement, UpperConfidenceBound
+        from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+
+        kind = self.opts.acquisition
+        if kind == "ucb":
+            if pending is not None:
+                from botorch.acquisition.monte_carlo import qUpperConfidenceBound
+
+                return qUpperConfidenceBound(model, beta=self.opts.beta, X_pending=pending)
+            return UpperConfidenceBound(model, beta=self.opts.beta)
+        if kind == "logei" and pending is None:
+            return LogExpectedImprovement(model, best_f=Y.max())
+        return qLogNoisyExpectedImprovement(model, X_baseline=X, X_pending=pending, prune_baseline=True)
+
+    def _scores_and_picks(
+        self, candidates: Sequence[Mapping[str, ParamValue]], n: int, pending: Sequence[Mapping[str, ParamValue]]
+    ) -> list[int]:
+        """Greedy batch: pick the best candidate, add it to the pending set, repeat.
+
+        Torch's global random state is forked and seeded from the planner's own, so that
+        model fitting (random restarts) and Monte-Carlo acquisitions are reproducible.
+        """
+        with torch.random.fork_rng():
+            torch.manual_seed(int(self.rng.integers(2**63)))
+            return self._picks(candidates, n, pending)
+
+    def _picks(
+        self, candidates: Sequence[Mapping[str, ParamValue]], n: int, pending: Sequence[Mapping[str, ParamValue]]
+    ) -> list[int]:
+        X, Y = self._training_data()
+        model = self._model(X, Y)
+        C = torch.as_tensor(encode(self.space, candidates), dtype=DTYPE).unsqueeze(-2)  # b x 1 x d
+        chosen: list[int] = []
+        pend = list(pending)
+        for _ in range(n):
+            P = torch.as_tensor(encode(self.space, pend), dtype=DTYPE) if pend else None
+            acq = self._acquisition(model, X, Y, P)
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # jitter notices from near-duplicate points
+                values = torch.cat([acq(chunk) for chunk in C.split(4096)]).numpy()
+            values[chosen] = -np.inf
+            i = int(np.argmax(values))
+            chosen.append(i)
+            pend.append(candidates[i])
+        return chosen
+
+    # -------------------------------------------------------------- planner
+    def _ready(self) -> bool:
+        return sum(o.ok for o in self.observations) >= max(self.opts.n_initial_points, 2)
+
+    def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
+        if not self._ready():
+            return self._space_filling(n)
+        cands = self._candidates()
+        return [cands[i] for i in self._scores_and_picks(cands, n, pending)]
+
+    def choose(
+        self,
+        candidates: Sequence[Mapping[str, ParamValue]],
+        n: int = 1,
+        pending: Sequence[Mapping[str, ParamValue]] = (),
+    ) -> list[int]:
+        """Pick ``n`` of a finite pool of candidates (indices into ``candidates``)."""
+        if n > len(candidates):
+            raise ValueError(f"cannot choose {n} of {len(candidates)} candidates")
+        if not self._ready():
+            return [int(i) for i in self.rng.choice(len(candidates), size=n, replace=False)]
+        return self._scores_and_picks(candidates, n, pending)

@@ -1,0 +1,52 @@
+"""Numeric encodings of points for surrogate models.
+
+Reals, integers and compositions use the space's unit-cube coordinates (log scales and
+the stick-breaking simplex map included); each categorical becomes a one-hot block, so
+no false order is imposed on its choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from labos.core.space import CategoricalParameter, CompositionParameter, ParamValue, SearchSpace
+
+
+def encoded_dim(space: SearchSpace) -> int:
+    """Width of :func:`encode`'s output."""
+    d = 0
+    for _, p in space.items():
+        if isinstance(p, CategoricalParameter):
+            d += len(p.choices)
+        elif isinstance(p, CompositionParameter):
+            d += len(p.components) - 1
+        else:
+            d += 1
+    return d
+
+
+def encode(space: SearchSpace, points: Sequence[Mapping[str, ParamValue]]) -> NDArray[np.float64]:
+    """Encode points as rows of a ``len(points) x encoded_dim(space)`` array in ``[0, 1]``."""
+    out = np.zeros((len(points), encoded_dim(space)))
+    for r, point in enumerate(points):
+        u = space.to_unit(point)
+        col = 0
+        ui = 0
+        for name, p in space.items():
+            if isinstance(p, CategoricalParameter):
+                out[r, col + p.choices.index(point[name])] = 1.0
+                col += len(p.choices)
+                ui += 1
+            elif isinstance(p, CompositionParameter):
+                k = len(p.components) - 1
+                out[r, col : col + k] = u[ui : ui + k]
+                col += k
+                ui += k
+            else:
+                out[r, col] = u[ui]
+                col += 1
+                ui += 1
+    return out

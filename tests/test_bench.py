@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from labos.bench import load_dataset, metrics, parse_planner, run_benchmark, run_once
+from labos.bench.protocol import RunResult, first_reaching
+from labos.core.campaign import PlannerSpec
+from labos.core.errors import ConfigurationError, SpecError
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ROOT / "benchmarks" / "datasets"
+REFERENCE = Path(__file__).resolve().parent / "data" / "crossed_barrel_TopCount_GP_ARD_M52_LCB1.csv"
+
+
+@pytest.mark.parametrize(
+    ("name", "n", "n_top"),
+    [("crossed_barrel", 600, 30), ("perovskite", 94, 5), ("agnp", 164, 9), ("p3ht", 178, 9), ("autoam", 100, 5)],
+)
+def test_liang_pools_match_the_paper(name, n, n_top):
+    pool = load_dataset(DATASETS / name / "dataset.yaml")
+    assert (pool.n, pool.n_top) == (n, n_top)
+    assert "Liang" in pool.spec.citation
+    assert (DATASETS / name / "SOURCE.md").exists()
+
+
+def test_metrics_reproduce_the_published_crossed_barrel_numbers():
+    """The authors' own GP-ARD runs, through our metric code: 23/34/51 cycles, AF(0.8) = 14.12."""
+    with REFERENCE.open() as fh:
+        rows = list(csv.reader(fh))[1:]
+    results = [RunResult("ref", int(r[0]), 0, [int(v) for v in r[1:]], 0.0) for r in rows]
+    m = metrics(results, n=600, n_top=30)
+    assert (m["cycles_0.5"], m["cycles_0.8"], m["cycles_1.0"]) == (23, 34, 51)
+    assert m["af_0.8"] == pytest.approx(480 / 34)
+    assert m["af_0.5"] == pytest.approx(300 / 23)
+    assert m["ef_max"] == pytest.approx(14.56, abs=0.01)
+
+
+def test_first_reaching():
+    import numpy as np
+
+    assert first_reaching(np.array([0.0, 0.5, 0.5, 1.0]), 0.5) == 2
+    assert first_reaching(np.array([0.0, 0.2]), 0.5) is None
+
+
+def test_a_run_follows_the_protocol_and_is_reproducible(tmp_path):
+    pool = load_dataset(DATASETS / "perovskite" / "dataset.yaml")
+    a = run_once(pool, PlannerSpec(name="random"), run=3, seed=7)
+    b = run_once(pool, PlannerSpec(name="random"), run=3, seed=7)
+    assert a.top_count == b.top_count
+    assert a.top_count[-1] == pool.n_top  # stops once every top candidate is found
+    assert all(y - x in (0, 1) for x, y in zip(a.top_count, a.top_count[1:], strict=False))
+    full = run_once(pool, PlannerSpec(name="random"), run=3, seed=7, stop_when_done=False)
+    assert len(full.top_count) == pool.n  # the pool is exhausted, never re-measured
+
+
+def test_botorch_finds_top_candidates_faster_than_random_on_autoam():
+    pool = load_dataset(DATASETS / "autoam" / "dataset.yaml")
+    gp = [run_once(pool, PlannerSpec(name="botorch"), r, 0) for r in range(3)]
+    rs = [run_once(pool, PlannerSpec(name="random"), r, 0) for r in range(3)]
+    assert metrics(gp, pool.n, pool.n_top)["cycles_1.0"] < metrics(rs, pool.n, pool.n_top)["cycles_1.0"]
+
+
+def test_bench_outputs_and_same_seed_same_numbers(tmp_path):
+    ds = [DATASETS / "perovskite" / "dataset.yaml"]
+    planners = [parse_planner("random"), parse_planner("skopt:n_initial_points=3")]
+    s1 = run_benchmark(ds, planners, runs=3, seed=1, jobs=2, out=tmp_path / "a")
+    s2 = run_benchmark(ds, planners, runs=3, seed=1, jobs=1, out=tmp_path / "b")
+
+    def numbers(s):  # everything but wall-clock timings
+        return {
+            d: {p: {k: v for k, v in m.items() if k != "ask_seconds_mean"} for p, m in e["planners"].items()}
+            for d, e in s["datasets"].items()
+        }
+
+    assert numbers(s1) == numbers(s2)
+    out = tmp_path / "a"
+    summary = json.loads((out / "summary.json").read_text())
+    entry = summary["datasets"]["perovskite"]["planners"]["random"]
+    assert entry["runs"] == 3 and entry["seed"] == 1
+    for key in ("cycles_0.5", "cycles_0.8", "cycles_1.0", "af_0.5", "af_0.8", "af_1.0", "ef_max"):
+        assert key in entry
+    assert entry["af_0.8"] == pytest.approx(math.ceil(0.8 * 94) / entry["cycles_0.8"])
+    assert (out / "perovskite_top.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| perovskite | skopt:n_initial_points=3 | 3 | 94 |" in (out / "results.md").read_text()
+    with (out / "results.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) == 2
+
+
+def test_bad_planner_and_dataset_errors(tmp_path):
+    with pytest.raises(ConfigurationError, match="unknown planner 'gpx'"):
+        parse_planner("gpx")
+    with pytest.raises(ConfigurationError, match="option acquisition: Input should be"):
+        parse_planner("botorch:acquisition=pi")
+    with pytest.raises(ConfigurationError, match="must look like key=value"):
+        parse_planner("botorch:acquisition")
+    with pytest.raises(ConfigurationError, match="no pool-based mode"):
+        parse_planner("sobol")
+    bad = tmp_path / "d.yaml"
+    bad.write_text("name: d\ncsv: d.csv\ninputs: [a]\nobjective: {column: y, direction: up}\ncitation: me\n")
+    with pytest.raises(SpecError, match=r"objective.direction"):
+        load_dataset(bad)
+    bad.write_text("name: d\ncsv: d.csv\ninputs: [a]\nobjective: {column: y, direction: minimize}\ncitation: me\n")
+    with pytest.raises(SpecError, match="file not found"):
+        load_dataset(bad)
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(SpecError, match=r"column\(s\) not in d.csv: \['y'\]"):
+        load_dataset(bad)
+    (tmp_path / "d.csv").write_text("a,y\n1,2\n2,oops\n")
+    with pytest.raises(SpecError, match=r"d\.csv:3: objective 'oops' is not a number"):
+        load_dataset(bad)
