@@ -179,3 +179,23 @@ def test_a_planner_proposing_outside_the_space_is_caught():
 
     with warnings.catch_warnings(), pytest.raises(OutOfBoundsError, match=r"temp: 999 is outside \[50, 250\]"):
         Broken(SPACE, OBJ).ask(1)
+
+
+@pytest.mark.parametrize("name", ["random", "sobol", "skopt", "botorch"])
+def test_state_round_trips_through_json_and_gives_identical_next_proposals(name):
+    import json
+
+    opts = {"n_initial_points": 3} if name in ("skopt", "botorch") else {}
+    p = run(create_planner(PlannerSpec(name=name, options=opts), SPACE, OBJ, seed=5), 5, batch=2)
+    pending = p.ask(1)
+    saved = json.loads(json.dumps(p.state()))
+    restored = type(p).restore(SPACE, OBJ, saved)
+    assert restored.ask(2, pending=pending) == p.ask(2, pending=pending)
+
+
+def test_restoring_into_the_wrong_planner_is_refused():
+    p = run(create_planner(PlannerSpec(name="random"), SPACE, OBJ, seed=0), 2)
+    from labos.planners.sobol import SobolPlanner
+
+    with pytest.raises(ConfigurationError, match="cannot restore a 'random' planner state"):
+        SobolPlanner.restore(SPACE, OBJ, p.state())

@@ -7,6 +7,7 @@ the core models only: no devices, no store, no Prefect.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -73,11 +74,13 @@ class BasePlanner:
         self.options = options if isinstance(options, PlannerOptions) else self.Options(**(options or {}))
         self.rng = np.random.default_rng(seed)
         self.observations: list[Observation] = []
+        self._journal: list[dict[str, Any]] = []
 
     def ask(self, n: int = 1, pending: Sequence[Mapping[str, ParamValue]] = ()) -> list[Point]:
         """Propose ``n`` points inside the space (see :class:`Planner`)."""
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
+        self._journal.append({"op": "ask", "n": n, "pending": [dict(p) for p in pending]})
         points = [self.space.normalise(p) for p in self._ask(n, list(pending))]
         for p in points:
             problems = self.space.problems(p)
@@ -90,8 +93,43 @@ class BasePlanner:
     def tell(self, observations: Sequence[Observation]) -> None:
         """Record observations and pass them to :meth:`_tell`."""
         obs = list(observations)
+        self._journal.append({"op": "tell", "observations": [o.model_dump(mode="json") for o in obs]})
         self.observations.extend(obs)
         self._tell(obs)
+
+    def state(self) -> dict[str, Any]:
+        """JSON-ready state from which :meth:`restore` rebuilds this planner exactly.
+
+        The state is the planner's name, seed and options plus the journal of its
+        ``ask`` and ``tell`` calls; restoring replays the journal, so a resumed campaign
+        proposes exactly what it would have. (Pool-mode ``choose`` calls are not
+        journaled.)
+        """
+        return {
+            "format": 1,
+            "planner": self.name,
+            "seed": self.seed,
+            "options": self.options.model_dump(mode="json"),
+            "journal": json.loads(json.dumps(self._journal)),
+        }
+
+    @classmethod
+    def restore(cls, space: SearchSpace, objectives: Sequence[Objective], state: Mapping[str, Any]) -> BasePlanner:
+        """Rebuild a planner from :meth:`state` (the same space and objectives are needed)."""
+        if state.get("format") != 1 or state.get("planner") != cls.name:
+            raise ConfigurationError(
+                f"cannot restore a {state.get('planner')!r} planner state (format {state.get('format')}) "
+                f"into planner {cls.name!r}"
+            )
+        planner = cls(space, objectives, seed=int(state["seed"]), options=state["options"])
+        for entry in state["journal"]:
+            if entry["op"] == "ask":
+                planner.ask(int(entry["n"]), pending=entry["pending"])
+            elif entry["op"] == "tell":
+                planner.tell([Observation.model_validate(o) for o in entry["observations"]])
+            else:
+                raise ConfigurationError(f"unknown journal entry {entry.get('op')!r} in planner state")
+        return planner
 
     def choose(
         self,
