@@ -75,6 +75,10 @@ class BasePlanner:
         self.rng = np.random.default_rng(seed)
         self.observations: list[Observation] = []
         self._journal: list[dict[str, Any]] = []
+        self._setup()
+
+    def _setup(self) -> None:
+        """Hook for subclasses: build engines and models once options are validated."""
 
     def ask(self, n: int = 1, pending: Sequence[Mapping[str, ParamValue]] = ()) -> list[Point]:
         """Propose ``n`` points inside the space (see :class:`Planner`)."""

@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from labos.core.campaign import Objective
-from labos.core.space import ParamValue, Point, SearchSpace
+from labos.core.space import ParamValue, Point
 from labos.planners.base import BasePlanner, PlannerOptions
 from labos.planners.encoding import encode
 from labos.planners.registry import register
+from labos.planners.sobol import sobol_points
 
 DTYPE = torch.double
 
@@ -59,28 +59,14 @@ class BotorchPlanner(BasePlanner):
     Options = BotorchOptions
     multi_objective = False
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objectives: Sequence[Objective],
-        *,
-        seed: int = 0,
-        options: Mapping[str, Any] | PlannerOptions | None = None,
-    ) -> None:
-        super().__init__(space, objectives, seed=seed, options=options)
-        self.opts: BotorchOptions = self.options  # type: ignore[assignment]
+    def _setup(self) -> None:
         from scipy.stats import qmc
 
-        self._sobol = qmc.Sobol(d=space.unit_dim, scramble=True, seed=seed)
+        self.opts: BotorchOptions = self.options  # type: ignore[assignment]
+        self._sobol = qmc.Sobol(d=self.space.unit_dim, scramble=True, seed=self.seed)
         self._hypers: dict[str, torch.Tensor] | None = None
 
     # ------------------------------------------------------------ candidates
-    def _space_filling(self, n: int) -> list[Point]:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*balance properties.*", category=UserWarning)
-            u = self._sobol.random(n)
-        return [self.space.from_unit(row) for row in u]
-
     def _candidates(self) -> list[Point]:
         o = self.opts
         cands = [self.space.from_unit(u) for u in self.rng.random((o.n_candidates, self.space.unit_dim))]
@@ -207,7 +193,7 @@ class BotorchPlanner(BasePlanner):
 
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
         if not self._ready():
-            return self._space_filling(n)
+            return sobol_points(self.space, self._sobol, n)
         cands = self._candidates()
         return [cands[i] for i in self._scores_and_picks(cands, n, pending)]
 

@@ -17,7 +17,6 @@ from pydantic import Field
 from skopt import Optimizer
 from skopt.space import Categorical, Dimension, Integer, Real
 
-from labos.core.campaign import Objective
 from labos.core.results import Observation
 from labos.core.space import (
     CategoricalParameter,
@@ -95,20 +94,12 @@ class SkoptPlanner(BasePlanner):
     Options = SkoptOptions
     multi_objective = False
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objectives: Sequence[Objective],
-        *,
-        seed: int = 0,
-        options: Mapping[str, Any] | PlannerOptions | None = None,
-    ) -> None:
-        super().__init__(space, objectives, seed=seed, options=options)
+    def _setup(self) -> None:
         o = self.options
         assert isinstance(o, SkoptOptions)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*balance properties.*", category=UserWarning)
-            self._opt = self._make_optimizer(space, o, seed)
+            self._opt = self._make_optimizer(self.space, o, self.seed)
 
     @staticmethod
     def _make_optimizer(space: SearchSpace, o: SkoptOptions, seed: int) -> Optimizer:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
 from scipy.stats import qmc
 
-from labos.core.campaign import Objective
 from labos.core.space import ParamValue, Point, SearchSpace
 from labos.planners.base import BasePlanner, PlannerOptions
 from labos.planners.registry import register
@@ -26,23 +24,20 @@ class SobolPlanner(BasePlanner):
 
     Options = SobolOptions
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objectives: Sequence[Objective],
-        *,
-        seed: int = 0,
-        options: Mapping[str, Any] | PlannerOptions | None = None,
-    ) -> None:
-        super().__init__(space, objectives, seed=seed, options=options)
+    def _setup(self) -> None:
         assert isinstance(self.options, SobolOptions)
-        self._engine = qmc.Sobol(d=space.unit_dim, scramble=self.options.scramble, seed=seed)
+        self._engine = qmc.Sobol(d=self.space.unit_dim, scramble=self.options.scramble, seed=self.seed)
         if not self.options.scramble:
             self._engine.fast_forward(1)  # the unscrambled first point is the all-zero corner
 
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
-        with warnings.catch_warnings():
-            # scipy warns when n is not a power of two; a campaign's budget rarely is
-            warnings.filterwarnings("ignore", message=".*balance properties.*", category=UserWarning)
-            u = self._engine.random(n)
-        return [self.space.from_unit(row) for row in u]
+        return sobol_points(self.space, self._engine, n)
+
+
+def sobol_points(space: SearchSpace, engine: qmc.Sobol, n: int) -> list[Point]:
+    """The next ``n`` points of ``engine`` mapped onto ``space``."""
+    with warnings.catch_warnings():
+        # scipy warns when n is not a power of two; a campaign's budget rarely is
+        warnings.filterwarnings("ignore", message=".*balance properties.*", category=UserWarning)
+        u = engine.random(n)
+    return [space.from_unit(row) for row in u]
