@@ -97,18 +97,28 @@ def _run(path: Path, args: argparse.Namespace) -> int:
     spec = campaign.as_json() | updates
     if args.max_experiments is not None:
         spec["budget"]["max_experiments"] = args.max_experiments
-        spec["budget"]["batch_size"] = min(spec["budget"]["batch_size"], args.max_experiments)
+        spec["budget"]["batch_size"] = max(1, min(spec["budget"]["batch_size"], args.max_experiments))
     if args.planner is not None:
         spec["planner"] = {"name": args.planner, "options": {}}
     if updates or args.max_experiments is not None or args.planner is not None:
+        from pydantic import ValidationError
+
         from labos.checks import check_campaign
         from labos.core.campaign import Campaign
+        from labos.core.loader import problems_from_validation
 
-        campaign = Campaign.model_validate(spec)
+        try:
+            campaign = Campaign.model_validate(spec)
+        except ValidationError as exc:
+            raise SpecError(problems_from_validation(exc, spec, {}), "command line") from None
         problems = check_campaign(campaign)
         if problems:
             raise SpecError(problems, "command line")
     data_dir = Path(args.data_dir or settings.data_dir or campaign.data_dir)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LabosError(f"cannot create the data directory {data_dir}: {exc.strerror}") from None
     from flows.settings import configure_prefect
 
     configure_prefect(settings.prefect_home or data_dir / "prefect")

@@ -118,7 +118,7 @@ def test_deep_checks_name_planner_options_and_instrument_limits(demo_spec, write
 
 def test_unknown_planner_lists_known_ones(demo_spec, write_yaml):
     demo_spec["planner"] = {"name": "bayes"}
-    with pytest.raises(SpecError, match=r"unknown planner 'bayes'; known planners: random, skopt, sobol"):
+    with pytest.raises(SpecError, match=r"unknown planner 'bayes'; known planners: botorch, random, skopt, sobol"):
         load_campaign(write_yaml(demo_spec))
 
 
@@ -154,3 +154,16 @@ def test_installed_command_exits_2_on_a_broken_file(write_yaml):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "bad.yaml:3: space.temperature: high (300) must be greater than low (900)" in proc.stderr
+
+
+def test_bad_command_line_overrides_are_clear_errors(capsys, tmp_path):
+    from tests.conftest import EXAMPLES
+
+    demo = str(EXAMPLES / "demo.yaml")
+    assert main(["run", demo, "--max-experiments", "0", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "command line: 1 problem" in err
+    assert "budget.max_experiments: Input should be greater than or equal to 1" in err
+    assert "Traceback" not in err
+    assert main(["run", demo, "--data-dir", "/proc/labos-cannot-write-here", "-q"]) == 2
+    assert "cannot create the data directory /proc/labos-cannot-write-here" in capsys.readouterr().err
