@@ -40,9 +40,8 @@ def main() -> None:
         return float(sum(np.sin(3 * v) for v in p.values()))
 
     n = 0
-    print(
-        f"| observations | ask after growth (s) | ask, steady (s) |  planner: {args.planner}, {args.threads} thread(s)"
-    )
+    print(f"planner {args.planner}, {args.threads} thread(s)\n")
+    print("| observations | ask after growth (s) | ask, steady (s) |")
     print("|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",")):
         pts = [space.from_unit(u) for u in rng.random((size - n, 6))]
