@@ -88,7 +88,9 @@ def write_outputs(
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("experiments (including the 2 initial)")
         ax.set_ylabel("Top% (fraction of top candidates found)")
-        ax.set_title(f"{pool.spec.name}: N={pool.n}, top {pool.n_top}; median and 5-95% band", fontsize=10)
+        ax.set_title(
+            f"{pool.spec.name}: N={pool.n}, top {pool.n_top}; aggregated curve, 5-95% band of runs", fontsize=10
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
