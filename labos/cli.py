@@ -306,6 +306,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK if summary["datasets"] else EXIT_FAILED
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Create a CurveZMQ key pair."""
+    from labos.devices.keys import generate
+
+    public, secret = generate(args.directory, args.name)
+    con = _console()
+    con.print(f"public key (give to the other side): {public}", markup=False)
+    con.print(f"secret key (keep private, never commit): {secret}", markup=False)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve instruments over CurveZMQ until interrupted."""
+    import logging
+
+    from labos.core.loader import read_model
+    from labos.devices.server import InstrumentServer, ServerConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    path = Path(args.config)
+    config, _ = read_model(ServerConfig, path)
+    server = InstrumentServer(config, base=path.parent)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: server.stop())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.close()
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
@@ -354,6 +387,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bench-out", help="output directory")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("keys", help="create a CurveZMQ key pair for an instrument server or client")
+    p.add_argument("directory", help="where to write NAME.key and NAME.key_secret (keep out of the repo)")
+    p.add_argument("name", help="key name, e.g. server or the client's host name")
+    p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("instrument", help="instrument servers")
+    isub = p.add_subparsers(dest="instrument_command", required=True, metavar="ACTION")
+    q = isub.add_parser("serve", help="serve the instruments of a server config over CurveZMQ")
+    q.add_argument("config", help="server YAML (bind, secret_key, authorized_keys, instruments)")
+    q.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("planners", help="list the registered planners")
     p.set_defaults(func=cmd_planners)

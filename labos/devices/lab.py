@@ -81,9 +81,9 @@ class Lab:
         self.close()
 
 
-def build_device(name: str, spec: InstrumentSpec, context: DriverContext) -> Device:
-    """Create the driver for ``spec`` and wrap it in the matching ophyd device."""
-    device_cls, protocol = DEVICE_CLASSES[spec.kind]
+def build_driver(name: str, spec: InstrumentSpec, context: DriverContext) -> Any:
+    """Create the driver for instrument ``name``, checking it speaks its kind's protocol."""
+    _, protocol = DEVICE_CLASSES[spec.kind]
     factory = get_driver_factory(spec.driver)
     driver = factory(spec.kind, name, dict(spec.options), context)
     if not isinstance(driver, protocol):
@@ -91,7 +91,13 @@ def build_device(name: str, spec: InstrumentSpec, context: DriverContext) -> Dev
             f"instrument {name!r}: driver {spec.driver!r} returned {type(driver).__name__}, "
             f"which does not implement {protocol.__name__}"
         )
-    return device_cls(driver=driver, name=name)
+    return driver
+
+
+def build_device(name: str, spec: InstrumentSpec, context: DriverContext) -> Device:
+    """Create the driver for ``spec`` and wrap it in the matching ophyd device."""
+    device_cls, _ = DEVICE_CLASSES[spec.kind]
+    return device_cls(driver=build_driver(name, spec, context), name=name)
 
 
 def build_lab(workflow: WorkflowSpec, simulation: SimulationSpec | Mapping[str, Any], seed: int) -> Lab:

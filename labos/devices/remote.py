@@ -1,0 +1,152 @@
+"""Drivers that forward every call to an instrument server over CurveZMQ (driver ``zmq``).
+
+Options of an instrument using ``driver: zmq``:
+
+``endpoint``
+    The server's address, e.g. ``tcp://127.0.0.1:5555``.
+``server_key``
+    The server's public key file (``server.key``).
+``client_key``
+    This client's secret key file (``client.key_secret``), whose public half the
+    server must list among its authorized keys.
+``instrument``
+    The instrument's name on the server (defaults to the local name).
+``timeout_s`` / ``action_timeout_s``
+    How long to wait for a quick call (``inputs``) and for an action (``synthesize``,
+    ``load``, ``measure``) before declaring the server gone. Defaults 10 s and 600 s.
+
+A server that dies, hangs or refuses the key surfaces as a transient
+:class:`~labos.core.errors.DeviceFault` after the timeout, never as a hang.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from labos.core.errors import ConfigurationError, DeviceFault
+from labos.core.space import ParamValue
+from labos.devices import keys, wire
+from labos.devices.drivers import DriverContext, InputSpec, Spectrum, SynthesisReport
+
+
+class RemoteClient:
+    """Request/reply to one instrument on a server, with a fresh socket after any timeout."""
+
+    def __init__(self, name: str, options: Mapping[str, Any]) -> None:
+        opts = dict(options)
+        try:
+            self.endpoint = str(opts.pop("endpoint"))
+            server_key = Path(opts.pop("server_key"))
+            client_key = Path(opts.pop("client_key"))
+        except KeyError as exc:
+            raise ConfigurationError(f"instrument {name!r}: driver zmq needs option {exc.args[0]!r}") from None
+        self.name = name
+        self.remote = str(opts.pop("instrument", name))
+        self.timeout_s = float(opts.pop("timeout_s", 10.0))
+        self.action_timeout_s = float(opts.pop("action_timeout_s", 600.0))
+        if opts:
+            raise ConfigurationError(
+                f"instrument {name!r}: unknown option(s) for driver zmq: {', '.join(sorted(opts))}"
+            )
+        self.server_public = keys.load_public(server_key)
+        self.public, self.secret = keys.load_pair(client_key)
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+        self.socket: zmq.Socket[bytes] | None = None
+
+    def _connect(self) -> zmq.Socket[bytes]:
+        s: zmq.Socket[bytes] = self.ctx.socket(zmq.REQ)
+        s.curve_serverkey = self.server_public
+        s.curve_publickey = self.public
+        s.curve_secretkey = self.secret
+        s.linger = 0
+        s.connect(self.endpoint)
+        return s
+
+    def call(self, method: str, *args: Any, action: bool = False) -> Any:
+        """Call ``method`` on the remote driver; errors come back as the driver raised them."""
+        if self.socket is None:
+            self.socket = self._connect()
+        timeout = self.action_timeout_s if action else self.timeout_s
+        self.socket.send(wire.dumps({"instrument": self.remote, "method": method, "args": list(args)}))
+        if not self.socket.poll(int(timeout * 1000)):
+            self.socket.close(linger=0)  # a REQ socket is stuck after a lost reply: start afresh
+            self.socket = None
+            raise DeviceFault(
+                self.name,
+                f"no reply from {self.endpoint} within {timeout:g} s to {method!r} "
+                "(server down, busy, or this client's key not authorized)",
+                transient=True,
+            )
+        reply = wire.loads(self.socket.recv())
+        if reply.get("ok"):
+            return reply.get("result")
+        err = reply.get("error", {})
+        if err.get("type") == "DeviceFault":
+            raise DeviceFault(self.name, f"(remote) {err.get('message')}", transient=bool(err.get("transient")))
+        raise DeviceFault(self.name, f"server error {err.get('type')}: {err.get('message')}")
+
+    def close(self) -> None:
+        """Close the socket."""
+        if self.socket is not None:
+            self.socket.close(linger=0)
+            self.socket = None
+
+
+class RemoteSynthesizer:
+    """:class:`~labos.devices.drivers.SynthesizerDriver` on an instrument server."""
+
+    def __init__(self, client: RemoteClient) -> None:
+        self.client = client
+
+    def inputs(self) -> list[InputSpec]:
+        """The remote instrument's inputs and limits."""
+        result: list[InputSpec] = self.client.call("inputs")
+        return result
+
+    def synthesize(self, sample_id: str, recipe: Mapping[str, ParamValue]) -> SynthesisReport:
+        """Make a sample remotely."""
+        result: SynthesisReport = self.client.call("synthesize", sample_id, dict(recipe), action=True)
+        return result
+
+    def close(self) -> None:
+        """Close the connection (the remote instrument stays up)."""
+        self.client.close()
+
+
+class RemoteSpectrometer:
+    """:class:`~labos.devices.drivers.SpectrometerDriver` on an instrument server."""
+
+    def __init__(self, client: RemoteClient) -> None:
+        self.client = client
+
+    def inputs(self) -> list[InputSpec]:
+        """The remote instrument's settings and limits."""
+        result: list[InputSpec] = self.client.call("inputs")
+        return result
+
+    def load(self, sample_id: str) -> float:
+        """Load a sample remotely."""
+        return float(self.client.call("load", sample_id, action=True))
+
+    def measure(self, integration_time_s: float) -> Spectrum:
+        """Measure remotely."""
+        result: Spectrum = self.client.call("measure", integration_time_s, action=True)
+        return result
+
+    def close(self) -> None:
+        """Close the connection (the remote instrument stays up)."""
+        self.client.close()
+
+
+def create_driver(kind: str, name: str, options: Mapping[str, Any], context: DriverContext) -> Any:
+    """Entry point ``labos.drivers: zmq``."""
+    client = RemoteClient(name, options)
+    if kind == "synthesizer":
+        return RemoteSynthesizer(client)
+    if kind == "uvvis":
+        return RemoteSpectrometer(client)
+    raise ConfigurationError(f"driver zmq has no client for kind {kind!r}")
