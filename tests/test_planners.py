@@ -199,3 +199,29 @@ def test_restoring_into_the_wrong_planner_is_refused():
 
     with pytest.raises(ConfigurationError, match="cannot restore a 'random' planner state"):
         SobolPlanner.restore(SPACE, OBJ, p.state())
+
+
+def test_botorch_learns_where_experiments_fail():
+    space = SearchSpace.model_validate({k: {"type": "real", "low": 0, "high": 1} for k in ("x", "z")})
+
+    def deep_failures(feasibility: bool) -> int:
+        """Late proposals well inside the failing region (probing the boundary is fine)."""
+        p = create_planner(
+            PlannerSpec(name="botorch", options={"feasibility": feasibility, "n_initial_points": 6}),
+            space,
+            OBJ,
+            seed=1,
+        )
+        late = 0
+        for i in range(30):
+            (q,) = p.ask(1)
+            if q["x"] > 0.6:  # the synthesis fails there; the objective is best at x = 0.75
+                p.tell([Observation(params=q, status="failed", error="precipitate")])
+                late += i >= 15 and q["x"] > 0.66
+            else:
+                p.tell([Observation(params=q, objectives={"y": (q["x"] - 0.75) ** 2 + (q["z"] - 0.5) ** 2})])
+        return late
+
+    with_model, without = deep_failures(True), deep_failures(False)
+    assert with_model <= 5, (with_model, without)
+    assert 2 * with_model < without, (with_model, without)

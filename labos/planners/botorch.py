@@ -47,6 +47,10 @@ class BotorchOptions(PlannerOptions):
         default="gamma",
         description="Gamma(3, 6) (mean 0.5 in unit coordinates), BoTorch's dimension-scaled log-normal, or none.",
     )
+    feasibility: bool = Field(
+        default=True,
+        description="Learn where experiments fail (a GP on success/failure) and avoid proposing there.",
+    )
     max_fit_points: int = Field(
         default=400, ge=10, description="Fit hyperparameters on at most this many (best and most recent) points."
     )
@@ -173,6 +177,7 @@ class BotorchPlanner(BasePlanner):
         X, Y = self._training_data()
         model = self._model(X, Y)
         C = torch.as_tensor(encode(self.space, candidates), dtype=DTYPE).unsqueeze(-2)  # b x 1 x d
+        log_feasible = self._log_feasibility(C.squeeze(-2))
         chosen: list[int] = []
         pend = list(pending)
         for _ in range(n):
@@ -181,11 +186,47 @@ class BotorchPlanner(BasePlanner):
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # jitter notices from near-duplicate points
                 values = torch.cat([acq(chunk) for chunk in C.split(4096)]).numpy()
+            if log_feasible is not None:
+                if self.opts.acquisition == "ucb":  # not a log-probability scale: keep likely-feasible points
+                    values = np.where(log_feasible >= np.log(0.5), values, -np.inf)
+                else:  # LogEI x P(feasible), in log space
+                    values = values + log_feasible
             values[chosen] = -np.inf
+            if not np.isfinite(values).any():  # nothing looks feasible: take the most likely candidate
+                values = log_feasible.copy() if log_feasible is not None else np.zeros(len(candidates))
+                values[chosen] = -np.inf
             i = int(np.argmax(values))
             chosen.append(i)
             pend.append(candidates[i])
         return chosen
+
+    def _log_feasibility(self, C: torch.Tensor) -> np.ndarray | None:
+        """``log P(success)`` at each candidate (``n x d``), or None without failures.
+
+        A GP regression on success (1) / failure (0) labels of every experiment told,
+        read as a probit: ``P = Phi((mu - 1/2) / sqrt(sigma^2 + 0.1^2))``. Confidently
+        failing regions get a very small probability, uncertain ones stay near 1/2 — a
+        light stand-in for a GP classifier that is robust with a handful of failures.
+        """
+        if not self.opts.feasibility or all(o.ok for o in self.observations):
+            return None
+        X = torch.as_tensor(encode(self.space, [o.params for o in self.observations]), dtype=DTYPE)
+        labels = torch.as_tensor([[1.0 if o.ok else 0.0] for o in self.observations], dtype=DTYPE)
+        saved = self._hypers
+        self._hypers = None  # the feasibility model has hyperparameters of its own
+        try:
+            model = self._model(X, labels)
+        finally:
+            self._hypers = saved
+        from scipy.stats import norm
+
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            post = model.posterior(C)
+            mean = post.mean.squeeze(-1).numpy()
+            var = post.variance.squeeze(-1).numpy()
+        out: np.ndarray = norm.logcdf((mean - 0.5) / np.sqrt(var + 0.01))
+        return out
 
     # -------------------------------------------------------------- planner
     def _ready(self) -> bool:
