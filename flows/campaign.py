@@ -138,7 +138,13 @@ def campaign_flow(
                     best = session.best()
                     value = best.objectives[campaign.primary.name] if best else None
                     progress(
-                        Progress(session.proposed, campaign.budget.max_experiments, value, obs, time.monotonic() - t0)
+                        Progress(
+                            len(session.observations),
+                            campaign.budget.max_experiments,
+                            value,
+                            obs,
+                            time.monotonic() - t0,
+                        )
                     )
             if batch:
                 tell(session, batch)
