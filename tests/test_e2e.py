@@ -120,3 +120,15 @@ def test_cli_run_show_and_errors(demo_spec, write_yaml, capsys, tmp_path):
     assert "no labos store" in capsys.readouterr().err
     assert main(["run", str(path), "--planner", "bayes", "--data-dir", str(data)]) == 2
     assert "unknown planner 'bayes'" in capsys.readouterr().err
+
+
+def test_batches_of_proposals(demo_spec):
+    demo_spec["budget"] = {"max_experiments": 7, "batch_size": 3}
+    demo_spec["planner"] = {"name": "botorch", "options": {"n_initial_points": 3}}
+    seen = []
+    summary = run(demo_spec, progress=seen.append, plot=False)
+    assert summary.n_ok == 7
+    assert [p.done for p in seen] == list(range(1, 8))
+    with Store(summary.store) as store:
+        told = [ev["payload"]["n"] for ev in store.events(summary.campaign_id) if ev["kind"] == "told"]
+    assert told == [3, 3, 1]  # the last batch is cut to the budget
