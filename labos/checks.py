@@ -8,13 +8,14 @@ hard limits, and every objective comes from a metric some measurement yields.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from labos.analysis.registry import metric_names
 from labos.core.campaign import Campaign
 from labos.core.errors import LabosError, Problem
 from labos.core.space import CategoricalParameter, CompositionParameter, IntegerParameter, RealParameter
 from labos.devices.drivers import InputSpec
-from labos.devices.lab import Lab, build_lab
+from labos.devices.lab import InstrumentError, Lab, build_lab
 from labos.planners.registry import get_planner_class, option_problems
 
 
@@ -81,8 +82,11 @@ def _limit_problems(name: str, p: object, inputs: Mapping[str, InputSpec], inst:
     return out
 
 
-def check_campaign(campaign: Campaign) -> list[Problem]:
-    """Every problem of ``campaign`` beyond its schema (empty when it can run)."""
+def check_campaign(campaign: Campaign, data_dir: Path | None = None) -> list[Problem]:
+    """Every problem of ``campaign`` beyond its schema (empty when it can run).
+
+    ``data_dir`` (default: the campaign's) is where registered instruments are looked up.
+    """
     problems: list[Problem] = []
     try:
         cls = get_planner_class(campaign.planner.name)
@@ -113,7 +117,10 @@ def check_campaign(campaign: Campaign) -> list[Problem]:
                 )
             )
     try:
-        lab = build_lab(campaign.workflow, campaign.simulation, campaign.seed)
+        lab = build_lab(campaign.workflow, campaign.simulation, campaign.seed, data_dir or campaign.data_dir)
+    except InstrumentError as exc:
+        problems.append(Problem(f"workflow.instruments.{exc.instrument}", str(exc)))
+        return problems
     except LabosError as exc:
         problems.append(Problem("workflow.instruments", str(exc)))
         return problems

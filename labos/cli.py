@@ -90,7 +90,7 @@ def _run(path: Path, args: argparse.Namespace) -> int:
     from labos.validate import load_campaign
 
     settings = Settings()
-    campaign = load_campaign(path)
+    campaign = load_campaign(path, args.data_dir or settings.data_dir)
     updates: dict[str, Any] = {}
     if args.seed is not None:
         updates["seed"] = args.seed
@@ -111,7 +111,7 @@ def _run(path: Path, args: argparse.Namespace) -> int:
             campaign = Campaign.model_validate(spec)
         except ValidationError as exc:
             raise SpecError(problems_from_validation(exc, spec, {}), "command line") from None
-        problems = check_campaign(campaign)
+        problems = check_campaign(campaign, args.data_dir or settings.data_dir)
         if problems:
             raise SpecError(problems, "command line")
     data_dir = Path(args.data_dir or settings.data_dir or campaign.data_dir)
@@ -339,6 +339,95 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _registry(args: argparse.Namespace) -> tuple[Any, Any]:
+    from labos.data.store import Store
+    from labos.devices.registry import Registry
+
+    data_dir = Path(args.data_dir or Settings().data_dir or "labos-data")
+    store = Store(data_dir)
+    return store, Registry(store)
+
+
+def cmd_instruments(args: argparse.Namespace) -> int:
+    """Register and maintain instruments (the facility's registry)."""
+    from rich.table import Table
+
+    con = _console()
+    store, reg = _registry(args)
+    with store:
+        action = args.instruments_command
+        if action == "add":
+            from labos.devices.registry import load_entry
+
+            for path in args.files:
+                entry = load_entry(path)
+                reg.add(entry)
+                con.print(f"registered {entry.name} ({entry.kind}, driver {entry.driver})", markup=False)
+        elif action == "list":
+            table = Table("name", "kind", "driver", "state", "capabilities", "owner")
+            for r in reg.all():
+                state = "enabled" if r.enabled else f"disabled: {r.reason}"
+                table.add_row(
+                    r.entry.name, r.entry.kind, r.entry.driver, state, ", ".join(r.entry.capabilities), r.entry.owner
+                )
+            con.print(table)
+        elif action == "show":
+            r = reg.require(args.name)
+            con.print(f"[bold]{r.entry.name}[/] - {'enabled' if r.enabled else 'disabled: ' + str(r.reason)}")
+            con.print(json.dumps(r.entry.model_dump(mode="json"), indent=2), markup=False)
+            for h in reg.history(args.name):
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h["time"]))
+                con.print(f"  {when} {h['action']}" + (f": {h['detail']}" if h["detail"] else ""), markup=False)
+        elif action == "status":
+            return _instrument_status(reg, store, con)
+        elif action == "disable":
+            reg.set_enabled(args.name, False, args.reason)
+            con.print(f"{args.name} disabled: {args.reason}", markup=False)
+        elif action == "enable":
+            reg.set_enabled(args.name, True)
+            con.print(f"{args.name} enabled", markup=False)
+        elif action == "remove":
+            reg.remove(args.name)
+            con.print(f"{args.name} removed", markup=False)
+    return EXIT_OK
+
+
+def _instrument_status(reg: Any, store: Any, con: Console) -> int:
+    """Live health check: build each enabled instrument's driver and ask it for its inputs."""
+    from rich.table import Table
+
+    from labos.devices.drivers import DriverContext
+    from labos.devices.lab import build_driver
+
+    table = Table("name", "kind", "state", "health", "latency", "detail")
+    unhealthy = 0
+    for r in reg.all():
+        if not r.enabled:
+            table.add_row(r.entry.name, r.entry.kind, "disabled", "-", "-", str(r.reason))
+            continue
+        t0 = time.perf_counter()
+        try:
+            ctx = DriverContext(seed=0, simulation={}, data_dir=store.path.parent)
+            driver = build_driver(r.entry.name, r.entry.instrument_spec(), ctx)
+            try:
+                n = len(driver.inputs())
+            finally:
+                driver.close()
+            table.add_row(
+                r.entry.name,
+                r.entry.kind,
+                "enabled",
+                "[green]ok[/]",
+                f"{(time.perf_counter() - t0) * 1e3:.0f} ms",
+                f"{n} inputs",
+            )
+        except LabosError as exc:
+            unhealthy += 1
+            table.add_row(r.entry.name, r.entry.kind, "enabled", "[red]FAILED[/]", "-", str(exc))
+    con.print(table)
+    return EXIT_FAILED if unhealthy else EXIT_OK
+
+
 # ---------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
@@ -387,6 +476,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bench-out", help="output directory")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("instruments", help="the facility's instrument registry")
+    p.add_argument("--data-dir", help="the data directory holding labos.sqlite (default: labos-data)")
+    rsub = p.add_subparsers(dest="instruments_command", required=True, metavar="ACTION")
+    q = rsub.add_parser("add", help="register instruments from YAML files")
+    q.add_argument("files", nargs="+")
+    rsub.add_parser("list", help="every registered instrument")
+    q = rsub.add_parser("show", help="one instrument, with its maintenance log")
+    q.add_argument("name")
+    rsub.add_parser("status", help="live health check of every enabled instrument (exit 1 if any fails)")
+    q = rsub.add_parser("disable", help="take an instrument offline (campaigns will not use it)")
+    q.add_argument("name")
+    q.add_argument("--reason", required=True, help="why, e.g. 'lamp replacement until Friday'")
+    q = rsub.add_parser("enable", help="put an instrument back in service")
+    q.add_argument("name")
+    q = rsub.add_parser("remove", help="delete an instrument from the registry")
+    q.add_argument("name")
+    p.set_defaults(func=cmd_instruments)
 
     p = sub.add_parser("keys", help="create a CurveZMQ key pair for an instrument server or client")
     p.add_argument("directory", help="where to write NAME.key and NAME.key_secret (keep out of the repo)")

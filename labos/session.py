@@ -99,17 +99,17 @@ class CampaignSession:
     """
 
     def __init__(self, campaign: Campaign, data_dir: str | Path | None = None, source: str | None = None) -> None:
-        problems = check_campaign(campaign)
+        self.data_dir = Path(data_dir) if data_dir is not None else campaign.data_dir
+        problems = check_campaign(campaign, self.data_dir)
         if problems:
             raise SpecError(problems, source)
         self.campaign = campaign
-        self.data_dir = Path(data_dir) if data_dir is not None else campaign.data_dir
         self.id = new_campaign_id(campaign.name)
         self.store = Store(self.data_dir)
         self.lab: Lab | None = None
         try:
             self.planner: Planner = create_planner(campaign.planner, campaign.space, campaign.objectives, campaign.seed)
-            self.lab = build_lab(campaign.workflow, campaign.simulation, campaign.seed)
+            self.lab = build_lab(campaign.workflow, campaign.simulation, campaign.seed, self.data_dir)
             self.consumers, _ = parameter_consumers(campaign, self.lab)
             self.store.create_campaign(self.id, campaign.name, campaign.as_json(), source)
         except BaseException:

@@ -166,5 +166,5 @@ def test_bad_driver_configuration_is_a_clear_error():
             "steps": [{"action": "measure", "instrument": "uvvis"}],
         }
     )
-    with pytest.raises(RegistryError, match="unknown driver 'ftp'; known drivers: sim"):
+    with pytest.raises(RegistryError, match="unknown driver 'ftp'; known drivers: registry, sim, zmq"):
         build_lab(bad, SimulationSpec(), 0)

@@ -13,6 +13,8 @@ documents
     Every Bluesky document of every run, in emission order.
 events
     The decision log: proposals, starts, failures, what the planner was told, stops.
+instruments, instrument_log
+    The instrument registry (:mod:`labos.devices.registry`) and its maintenance log.
 
 Every write is a single transaction, so a killed process leaves whole records only.
 """
@@ -84,6 +86,20 @@ CREATE TABLE IF NOT EXISTS events (
     payload TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_campaign ON events(campaign_id, id);
+CREATE TABLE IF NOT EXISTS instruments (
+    name TEXT PRIMARY KEY,
+    entry TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    reason TEXT,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS instrument_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    time REAL NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT
+);
 """
 
 
@@ -188,7 +204,8 @@ class Store:
 
     # ----------------------------------------------------------- plumbing
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on error)."""
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -201,7 +218,8 @@ class Store:
             except sqlite3.Error as exc:
                 raise StoreError(f"writing to {self.path} failed: {exc}") from exc
 
-    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of a read query."""
         with self._lock:
             try:
                 cur = self._conn.execute(sql, args)
@@ -225,7 +243,7 @@ class Store:
     def create_campaign(self, campaign_id: str, name: str, spec: Mapping[str, Any], source: str | None) -> None:
         """Record a new campaign (status ``running``)."""
         now = time.time()
-        with self._tx() as c:
+        with self.transaction() as c:
             c.execute(
                 "INSERT INTO campaigns (id, name, status, created, spec, source, provenance) VALUES (?,?,?,?,?,?,?)",
                 (campaign_id, name, "running", now, dumps(spec), source, dumps(provenance())),
@@ -235,7 +253,7 @@ class Store:
     def finish_campaign(self, campaign_id: str, status: str, message: str | None = None) -> None:
         """Mark a campaign ``completed``, ``stopped`` or ``failed``."""
         now = time.time()
-        with self._tx() as c:
+        with self.transaction() as c:
             c.execute(
                 "UPDATE campaigns SET status=?, finished=?, message=? WHERE id=?", (status, now, message, campaign_id)
             )
@@ -253,13 +271,13 @@ class Store:
     def campaigns(self, name: str | None = None) -> list[CampaignRecord]:
         """Every campaign (optionally of one name), oldest first."""
         sql = "SELECT * FROM campaigns" + (" WHERE name=?" if name else "") + " ORDER BY created"
-        return [self._campaign(r) for r in self._query(sql, (name,) if name else ())]
+        return [self._campaign(r) for r in self.query(sql, (name,) if name else ())]
 
     def find_campaign(self, key: str) -> CampaignRecord | None:
         """A campaign by id, or the latest campaign of that name."""
-        rows = self._query("SELECT * FROM campaigns WHERE id=?", (key,))
+        rows = self.query("SELECT * FROM campaigns WHERE id=?", (key,))
         if not rows:
-            rows = self._query("SELECT * FROM campaigns WHERE name=? ORDER BY created DESC LIMIT 1", (key,))
+            rows = self.query("SELECT * FROM campaigns WHERE name=? ORDER BY created DESC LIMIT 1", (key,))
         return self._campaign(rows[0]) if rows else None
 
     @staticmethod
@@ -282,7 +300,7 @@ class Store:
     ) -> None:
         """Record a proposal (status ``proposed``)."""
         now = time.time()
-        with self._tx() as c:
+        with self.transaction() as c:
             c.execute(
                 "INSERT INTO experiments (id, campaign_id, seq, planner, params, status, proposed) "
                 "VALUES (?,?,?,?,?,?,?)",
@@ -293,7 +311,7 @@ class Store:
     def start_attempt(self, campaign_id: str, experiment_id: str) -> int:
         """Mark an experiment ``running`` and count the attempt; returns the attempt number."""
         now = time.time()
-        with self._tx() as c:
+        with self.transaction() as c:
             c.execute(
                 "UPDATE experiments SET status='running', started=COALESCE(started, ?), attempts=attempts+1 WHERE id=?",
                 (now, experiment_id),
@@ -304,7 +322,7 @@ class Store:
 
     def add_run_uid(self, experiment_id: str, run_uid: str) -> None:
         """Link a Bluesky run to an experiment."""
-        with self._tx() as c:
+        with self.transaction() as c:
             row = c.execute("SELECT run_uids FROM experiments WHERE id=?", (experiment_id,)).fetchone()
             if row is None:
                 raise StoreError(f"no experiment {experiment_id!r}")
@@ -315,7 +333,7 @@ class Store:
 
     def record_attempt_failure(self, campaign_id: str, experiment_id: str, error: str, will_retry: bool) -> None:
         """Log a failed attempt that may be retried."""
-        with self._tx() as c:
+        with self.transaction() as c:
             self._event(
                 c, campaign_id, "attempt_failed", experiment_id, {"error": error, "will_retry": will_retry}, time.time()
             )
@@ -333,7 +351,7 @@ class Store:
     ) -> None:
         """Record an experiment's final outcome (``ok`` or ``failed``) in one transaction."""
         now = time.time()
-        with self._tx() as c:
+        with self.transaction() as c:
             c.execute(
                 "UPDATE experiments SET status=?, finished=?, metrics=?, objectives=?, error=?, instrument_time_s=? "
                 "WHERE id=?",
@@ -354,7 +372,7 @@ class Store:
         self, campaign_id: str, kind: str, payload: Mapping[str, Any], experiment_id: str | None = None
     ) -> None:
         """Append a decision to the log."""
-        with self._tx() as c:
+        with self.transaction() as c:
             self._event(c, campaign_id, kind, experiment_id, payload, time.time())
 
     @staticmethod
@@ -368,7 +386,7 @@ class Store:
 
     def experiments(self, campaign_id: str) -> list[ExperimentRecord]:
         """The experiments of a campaign in order."""
-        rows = self._query("SELECT * FROM experiments WHERE campaign_id=? ORDER BY seq", (campaign_id,))
+        rows = self.query("SELECT * FROM experiments WHERE campaign_id=? ORDER BY seq", (campaign_id,))
         return [
             ExperimentRecord(
                 id=r["id"],
@@ -392,7 +410,7 @@ class Store:
 
     def events(self, campaign_id: str) -> list[dict[str, Any]]:
         """The decision log of a campaign in order."""
-        rows = self._query("SELECT * FROM events WHERE campaign_id=? ORDER BY id", (campaign_id,))
+        rows = self.query("SELECT * FROM events WHERE campaign_id=? ORDER BY id", (campaign_id,))
         return [
             {
                 "time": r["time"],
@@ -406,7 +424,7 @@ class Store:
     # ----------------------------------------------------------- documents
     def add_document(self, campaign_id: str, run_uid: str, name: str, doc: Mapping[str, Any]) -> None:
         """Append one Bluesky document."""
-        with self._tx() as c:
+        with self.transaction() as c:
             c.execute(
                 "INSERT INTO documents (campaign_id, run_uid, name, doc) VALUES (?,?,?,?)",
                 (campaign_id, run_uid, name, dumps(doc)),
@@ -414,5 +432,5 @@ class Store:
 
     def documents(self, run_uid: str) -> list[tuple[str, dict[str, Any]]]:
         """The ``(name, doc)`` pairs of one Bluesky run, in emission order."""
-        rows = self._query("SELECT name, doc FROM documents WHERE run_uid=? ORDER BY id", (run_uid,))
+        rows = self.query("SELECT name, doc FROM documents WHERE run_uid=? ORDER BY id", (run_uid,))
         return [(r["name"], loads(r["doc"])) for r in rows]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -133,6 +134,8 @@ class DriverContext:
     seed: int
     simulation: dict[str, Any]
     resources: dict[str, Any] = field(default_factory=dict)
+    data_dir: Path | None = None
+    """The campaign's data directory (where the instrument registry lives)."""
 
 
 class DriverFactory(Protocol):

@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from ophyd import Device
 
 from labos.core.campaign import InstrumentSpec, SimulationSpec, WorkflowSpec
-from labos.core.errors import ConfigurationError, RegistryError
+from labos.core.errors import ConfigurationError, LabosError, RegistryError
 from labos.devices.drivers import DriverContext, DriverFactory, SpectrometerDriver, SynthesizerDriver
 from labos.devices.spectrometer import UVVisSpectrometer
 from labos.devices.synthesizer import Synthesizer
@@ -100,15 +101,31 @@ def build_device(name: str, spec: InstrumentSpec, context: DriverContext) -> Dev
     return device_cls(driver=build_driver(name, spec, context), name=name)
 
 
-def build_lab(workflow: WorkflowSpec, simulation: SimulationSpec | Mapping[str, Any], seed: int) -> Lab:
+def build_lab(
+    workflow: WorkflowSpec,
+    simulation: SimulationSpec | Mapping[str, Any],
+    seed: int,
+    data_dir: Path | None = None,
+) -> Lab:
     """Build every instrument of ``workflow``; on failure, close what was built."""
     sim = simulation.model_dump() if isinstance(simulation, SimulationSpec) else dict(simulation)
-    context = DriverContext(seed=seed, simulation=sim)
+    context = DriverContext(seed=seed, simulation=sim, data_dir=data_dir)
     lab = Lab(devices={}, context=context)
     try:
         for name, spec in workflow.instruments.items():
-            lab.devices[name] = build_device(name, spec, context)
+            try:
+                lab.devices[name] = build_device(name, spec, context)
+            except LabosError as exc:
+                raise InstrumentError(name, str(exc)) from exc
     except BaseException:
         lab.close()
         raise
     return lab
+
+
+class InstrumentError(ConfigurationError):
+    """An instrument of a workflow could not be built; ``instrument`` names it."""
+
+    def __init__(self, instrument: str, message: str) -> None:
+        self.instrument = instrument
+        super().__init__(message)

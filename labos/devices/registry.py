@@ -1,0 +1,230 @@
+"""The instrument registry: what a facility has, who owns it, and whether it may be used.
+
+Operators register instruments from YAML files (``labos instruments add FILE``)::
+
+    name: uvvis-1
+    kind: uvvis
+    driver: zmq                     # how to reach it: sim, zmq, ...
+    options: {endpoint: tcp://127.0.0.1:5555, server_key: ..., client_key: ...}
+    capabilities: [absorbance, band-gap]
+    limits: {integration_time: {high: 5}}   # tighter than the hardware's own
+    calibration: {date: 2026-11-01, reference: holmium oxide filter}
+    owner: Optics team <optics@example.org>
+
+Entries live in the labos store of the data directory. Campaigns use them with
+``driver: registry`` (``options: {name: uvvis-1}``, or ``{capabilities: [...]}`` for any
+enabled instrument of the kind providing them); a disabled instrument is never used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from labos.core.campaign import InstrumentSpec
+from labos.core.errors import ConfigurationError, Problem, SpecError
+from labos.data.store import Store
+from labos.devices.drivers import DriverContext, InputSpec
+
+
+class LimitOverride(BaseModel):
+    """Operator limits for one input; they may only tighten the driver's own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    low: float | None = None
+    high: float | None = None
+
+
+class InstrumentEntry(BaseModel):
+    """One registered instrument."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)
+    kind: str
+    driver: str = "sim"
+    options: dict[str, Any] = Field(default_factory=dict)
+    capabilities: list[str] = Field(default_factory=list)
+    limits: dict[str, LimitOverride] = Field(default_factory=dict)
+    calibration: dict[str, Any] = Field(default_factory=dict)
+    owner: str = Field(min_length=1)
+    location: str | None = None
+    description: str | None = None
+
+    def instrument_spec(self) -> InstrumentSpec:
+        """The entry as a campaign instrument."""
+        return InstrumentSpec.model_validate({"kind": self.kind, "driver": self.driver, "options": self.options})
+
+
+@dataclasses.dataclass(frozen=True)
+class Registered:
+    """An entry with its maintenance state."""
+
+    entry: InstrumentEntry
+    enabled: bool
+    reason: str | None
+    updated: float
+
+
+class Registry:
+    """Registry operations on the store of one data directory."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _log(self, c: Any, name: str, action: str, detail: str | None) -> None:
+        c.execute(
+            "INSERT INTO instrument_log (name, time, action, detail) VALUES (?,?,?,?)",
+            (name, time.time(), action, detail),
+        )
+
+    def add(self, entry: InstrumentEntry) -> None:
+        """Register a new instrument (enabled). Refuses a name already registered."""
+        if self.get(entry.name) is not None:
+            raise ConfigurationError(f"instrument {entry.name!r} is already registered; remove it first")
+        with self.store.transaction() as c:
+            c.execute(
+                "INSERT INTO instruments (name, entry, enabled, updated) VALUES (?,?,1,?)",
+                (entry.name, entry.model_dump_json(), time.time()),
+            )
+            self._log(c, entry.name, "added", None)
+
+    def get(self, name: str) -> Registered | None:
+        """One entry, or None."""
+        rows = self.store.query("SELECT * FROM instruments WHERE name=?", (name,))
+        return self._row(rows[0]) if rows else None
+
+    def require(self, name: str) -> Registered:
+        """One entry; the error lists the registered names."""
+        reg = self.get(name)
+        if reg is None:
+            names = ", ".join(r.entry.name for r in self.all()) or "none"
+            raise ConfigurationError(f"no instrument {name!r} in the registry ({self.store.path}); registered: {names}")
+        return reg
+
+    def all(self) -> list[Registered]:
+        """Every entry, by name."""
+        return [self._row(r) for r in self.store.query("SELECT * FROM instruments ORDER BY name")]
+
+    def set_enabled(self, name: str, enabled: bool, reason: str | None = None) -> None:
+        """Enable, or disable with a reason (maintenance)."""
+        self.require(name)
+        with self.store.transaction() as c:
+            c.execute(
+                "UPDATE instruments SET enabled=?, reason=?, updated=? WHERE name=?",
+                (int(enabled), None if enabled else reason, time.time(), name),
+            )
+            self._log(c, name, "enabled" if enabled else "disabled", reason)
+
+    def remove(self, name: str) -> None:
+        """Delete an entry (its log stays)."""
+        self.require(name)
+        with self.store.transaction() as c:
+            c.execute("DELETE FROM instruments WHERE name=?", (name,))
+            self._log(c, name, "removed", None)
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """The maintenance log of an instrument."""
+        rows = self.store.query("SELECT * FROM instrument_log WHERE name=? ORDER BY id", (name,))
+        return [{"time": r["time"], "action": r["action"], "detail": r["detail"]} for r in rows]
+
+    @staticmethod
+    def _row(r: Any) -> Registered:
+        return Registered(
+            entry=InstrumentEntry.model_validate(json.loads(r["entry"])),
+            enabled=bool(r["enabled"]),
+            reason=r["reason"],
+            updated=r["updated"],
+        )
+
+    def select(self, kind: str, name: str | None, capabilities: list[str]) -> Registered:
+        """The instrument a campaign asks for (never a disabled one).
+
+        By ``name``, or else the first enabled instrument of ``kind`` with every capability.
+        """
+        if name is not None:
+            reg = self.require(name)
+            if reg.entry.kind != kind:
+                raise ConfigurationError(f"registered instrument {name!r} is a {reg.entry.kind}, not a {kind}")
+            if not reg.enabled:
+                raise ConfigurationError(f"instrument {name!r} is disabled: {reg.reason or 'no reason given'}")
+            missing = sorted(set(capabilities) - set(reg.entry.capabilities))
+            if missing:
+                raise ConfigurationError(f"instrument {name!r} lacks capabilities {missing}")
+            return reg
+        candidates = [r for r in self.all() if r.entry.kind == kind and set(capabilities) <= set(r.entry.capabilities)]
+        for reg in candidates:
+            if reg.enabled:
+                return reg
+        disabled = ", ".join(f"{r.entry.name} ({r.reason})" for r in candidates) or "none"
+        raise ConfigurationError(
+            f"no enabled {kind} instrument with capabilities {sorted(capabilities)} in the registry "
+            f"(disabled: {disabled})"
+        )
+
+
+class LimitedDriver:
+    """Wraps a driver so that ``inputs()`` reports the operator's tighter limits."""
+
+    def __init__(self, driver: Any, limits: Mapping[str, LimitOverride], instrument: str) -> None:
+        self._driver = driver
+        self._limits = limits
+        self._instrument = instrument
+
+    def inputs(self) -> list[InputSpec]:
+        """The driver's inputs with registry limits applied (never widened)."""
+        out = []
+        known = {i.name for i in self._driver.inputs()}
+        unknown = sorted(set(self._limits) - known)
+        if unknown:
+            raise ConfigurationError(f"registry limits for {self._instrument!r} name unknown inputs: {unknown}")
+        for spec in self._driver.inputs():
+            lim = self._limits.get(spec.name)
+            if lim is not None:
+                low = max(v for v in (spec.low, lim.low) if v is not None) if lim.low is not None else spec.low
+                high = min(v for v in (spec.high, lim.high) if v is not None) if lim.high is not None else spec.high
+                spec = dataclasses.replace(spec, low=low, high=high)
+            out.append(spec)
+        return out
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._driver, attr)
+
+
+def load_entry(path: str | Path) -> InstrumentEntry:
+    """Read and validate a registry YAML file (errors located by line)."""
+    from labos.core.loader import read_model
+
+    entry, lines = read_model(InstrumentEntry, path)
+    kinds = InstrumentSpec.model_fields["kind"].annotation.__args__  # type: ignore[union-attr]
+    if entry.kind not in kinds:
+        raise SpecError(
+            [Problem("kind", f"unknown kind {entry.kind!r}; known: {', '.join(kinds)}", lines.get(("kind",)))],
+            str(path),
+        )
+    return entry
+
+
+def create_driver(kind: str, name: str, options: Mapping[str, Any], context: DriverContext) -> Any:
+    """Entry point ``labos.drivers: registry``: the registered instrument a campaign asks for."""
+    from labos.devices.lab import build_driver
+
+    opts = dict(options)
+    wanted = opts.pop("name", None)
+    capabilities = list(opts.pop("capabilities", []))
+    if opts:
+        raise ConfigurationError(f"instrument {name!r}: unknown option(s) for driver registry: {sorted(opts)}")
+    if context.data_dir is None:
+        raise ConfigurationError(f"instrument {name!r}: driver registry needs the campaign's data directory")
+    with Store(context.data_dir) as store:
+        reg = Registry(store).select(kind, wanted, capabilities)
+    entry = reg.entry
+    driver = build_driver(name, entry.instrument_spec(), context)
+    return LimitedDriver(driver, entry.limits, entry.name) if entry.limits else driver
