@@ -10,6 +10,7 @@ from labos.core.campaign import SimulationSpec, WorkflowSpec
 from labos.core.errors import ConfigurationError, DeviceFault, OutOfBoundsError, RegistryError
 from labos.devices import Synthesizer, UVVisSpectrometer, build_lab
 from labos.devices.drivers import DriverContext
+from labos.devices.lab import InstrumentError
 from simulators import create_driver
 from simulators.clock import SimClock
 
@@ -166,5 +167,7 @@ def test_bad_driver_configuration_is_a_clear_error():
             "steps": [{"action": "measure", "instrument": "uvvis"}],
         }
     )
-    with pytest.raises(RegistryError, match="unknown driver 'ftp'; known drivers: registry, sim, zmq"):
+    with pytest.raises(InstrumentError, match="unknown driver 'ftp'; known drivers: registry, sim, zmq") as info:
         build_lab(bad, SimulationSpec(), 0)
+    assert info.value.instrument == "uvvis"
+    assert isinstance(info.value.__cause__, RegistryError)
