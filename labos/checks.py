@@ -86,7 +86,19 @@ def check_campaign(campaign: Campaign, data_dir: Path | None = None) -> list[Pro
     """Every problem of ``campaign`` beyond its schema (empty when it can run).
 
     ``data_dir`` (default: the campaign's) is where registered instruments are looked up.
+    The instruments are built for the check and closed again.
     """
+    problems = static_problems(campaign)
+    lab, lab_errors = open_lab(campaign, data_dir or campaign.data_dir)
+    problems.extend(lab_errors)
+    if lab is not None:
+        with lab:
+            problems.extend(lab_problems(campaign, lab))
+    return problems
+
+
+def static_problems(campaign: Campaign) -> list[Problem]:
+    """Problems found without building instruments: planner, options, objective metrics."""
     problems: list[Problem] = []
     try:
         cls = get_planner_class(campaign.planner.name)
@@ -116,28 +128,33 @@ def check_campaign(campaign: Campaign, data_dir: Path | None = None) -> list[Pro
                     f"no measurement yields metric {o.source!r}; available: {', '.join(sorted(available))}",
                 )
             )
+    return problems
+
+
+def open_lab(campaign: Campaign, data_dir: Path) -> tuple[Lab | None, list[Problem]]:
+    """Build the campaign's instruments; a failure becomes a problem located at the instrument."""
     try:
-        lab = build_lab(campaign.workflow, campaign.simulation, campaign.seed, data_dir or campaign.data_dir)
+        return build_lab(campaign.workflow, campaign.simulation, campaign.seed, data_dir), []
     except InstrumentError as exc:
-        problems.append(Problem(f"workflow.instruments.{exc.instrument}", str(exc)))
-        return problems
+        return None, [Problem(f"workflow.instruments.{exc.instrument}", str(exc))]
     except LabosError as exc:
-        problems.append(Problem("workflow.instruments", str(exc)))
-        return problems
-    with lab:
-        _, consumer_problems = parameter_consumers(campaign, lab)
-        problems.extend(consumer_problems)
-        for i, step in enumerate(campaign.workflow.steps):
-            inputs = lab[step.instrument].inputs
-            for key, value in step.options.items():
-                spec = inputs.get(key)
-                if spec is None:
-                    problems.append(
-                        Problem(
-                            f"workflow.steps[{i}].options.{key}",
-                            f"{step.instrument} has no input {key!r}; inputs: {', '.join(inputs)}",
-                        )
+        return None, [Problem("workflow.instruments", str(exc))]
+
+
+def lab_problems(campaign: Campaign, lab: Lab) -> list[Problem]:
+    """Problems found against the built instruments: parameters and step options vs their inputs."""
+    _, problems = parameter_consumers(campaign, lab)
+    for i, step in enumerate(campaign.workflow.steps):
+        inputs = lab[step.instrument].inputs
+        for key, value in step.options.items():
+            spec = inputs.get(key)
+            if spec is None:
+                problems.append(
+                    Problem(
+                        f"workflow.steps[{i}].options.{key}",
+                        f"{step.instrument} has no input {key!r}; inputs: {', '.join(inputs)}",
                     )
-                elif (msg := spec.problem(value)) is not None:
-                    problems.append(Problem(f"workflow.steps[{i}].options.{key}", f"{step.instrument}: {msg}"))
+                )
+            elif (msg := spec.problem(value)) is not None:
+                problems.append(Problem(f"workflow.steps[{i}].options.{key}", f"{step.instrument}: {msg}"))
     return problems

@@ -18,14 +18,14 @@ from typing import Any
 from bluesky import RunEngine
 
 from labos.analysis.registry import analyse
-from labos.checks import check_campaign, parameter_consumers
+from labos.checks import lab_problems, open_lab, parameter_consumers, static_problems
 from labos.core.campaign import Campaign
 from labos.core.errors import AnalysisError, DeviceFault, LabosError, OutOfBoundsError, SpecError
 from labos.core.results import Observation, Proposal
 from labos.core.space import ParamValue
 from labos.data.store import Store
 from labos.data.writer import RunCapture, StoreWriter
-from labos.devices.lab import Lab, build_lab
+from labos.devices.lab import Lab
 from labos.planners.base import Planner
 from labos.planners.registry import create_planner
 from labos.plans.experiment import experiment_plan, resolve_steps
@@ -100,17 +100,27 @@ class CampaignSession:
 
     def __init__(self, campaign: Campaign, data_dir: str | Path | None = None, source: str | None = None) -> None:
         self.data_dir = Path(data_dir) if data_dir is not None else campaign.data_dir
-        problems = check_campaign(campaign, self.data_dir)
+        problems = static_problems(campaign)
+        lab, lab_errors = open_lab(campaign, self.data_dir)  # built once: checked, then used
+        problems.extend(lab_errors)
+        if lab is not None:
+            problems.extend(lab_problems(campaign, lab))
         if problems:
+            if lab is not None:
+                lab.close()
             raise SpecError(problems, source)
+        assert lab is not None  # no problems means the lab was built
         self.campaign = campaign
         self.id = new_campaign_id(campaign.name)
-        self.store = Store(self.data_dir)
-        self.lab: Lab | None = None
+        self.lab: Lab | None = lab
+        try:
+            self.store = Store(self.data_dir)
+        except BaseException:
+            lab.close()
+            raise
         try:
             self.planner: Planner = create_planner(campaign.planner, campaign.space, campaign.objectives, campaign.seed)
-            self.lab = build_lab(campaign.workflow, campaign.simulation, campaign.seed, self.data_dir)
-            self.consumers, _ = parameter_consumers(campaign, self.lab)
+            self.consumers, _ = parameter_consumers(campaign, lab)
             self.store.create_campaign(self.id, campaign.name, campaign.as_json(), source)
         except BaseException:
             self._close_resources()
