@@ -75,10 +75,13 @@ class PlannerSpec(_Spec):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+InstrumentKind = Literal["synthesizer", "uvvis"]
+
+
 class InstrumentSpec(_Spec):
     """An instrument used by the campaign's workflow."""
 
-    kind: Literal["synthesizer", "uvvis"]
+    kind: InstrumentKind
     driver: str = Field(default="sim", description="Registered driver name (entry point group labos.drivers).")
     options: dict[str, Any] = Field(default_factory=dict)
 

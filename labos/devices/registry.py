@@ -23,11 +23,11 @@ import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from labos.core.campaign import InstrumentSpec
+from labos.core.campaign import InstrumentKind, InstrumentSpec
 from labos.core.errors import ConfigurationError, Problem, SpecError
 from labos.data.store import Store
 from labos.devices.drivers import DriverContext, InputSpec
@@ -181,11 +181,11 @@ class LimitedDriver:
     def inputs(self) -> list[InputSpec]:
         """The driver's inputs with registry limits applied (never widened)."""
         out = []
-        known = {i.name for i in self._driver.inputs()}
-        unknown = sorted(set(self._limits) - known)
+        specs = self._driver.inputs()  # one call: for a remote driver it is a round trip
+        unknown = sorted(set(self._limits) - {i.name for i in specs})
         if unknown:
             raise ConfigurationError(f"registry limits for {self._instrument!r} name unknown inputs: {unknown}")
-        for spec in self._driver.inputs():
+        for spec in specs:
             lim = self._limits.get(spec.name)
             if lim is not None:
                 low = max(v for v in (spec.low, lim.low) if v is not None) if lim.low is not None else spec.low
@@ -203,7 +203,7 @@ def load_entry(path: str | Path) -> InstrumentEntry:
     from labos.core.loader import read_model
 
     entry, lines = read_model(InstrumentEntry, path)
-    kinds = InstrumentSpec.model_fields["kind"].annotation.__args__  # type: ignore[union-attr]
+    kinds = get_args(InstrumentKind)
     if entry.kind not in kinds:
         raise SpecError(
             [Problem("kind", f"unknown kind {entry.kind!r}; known: {', '.join(kinds)}", lines.get(("kind",)))],

@@ -76,9 +76,9 @@ class BotorchPlanner(BasePlanner):
         cands = [self.space.from_unit(u) for u in self.rng.random((o.n_candidates, self.space.unit_dim))]
         ok = [obs for obs in self.observations if obs.ok]
         if ok and o.n_local:
-            best = sorted(ok, key=self.loss)[:5]
+            centres = [self.space.to_unit(b.params) for b in sorted(ok, key=self.loss)[:5]]
             for i in range(o.n_local):
-                centre = self.space.to_unit(best[i % len(best)].params)
+                centre = centres[i % len(centres)]
                 scale = 0.02 if i % 2 else 0.1
                 cands.append(self.space.from_unit(centre + self.rng.normal(0.0, scale, centre.size)))
         return cands
@@ -101,12 +101,17 @@ class BotorchPlanner(BasePlanner):
         subset: torch.Tensor = torch.unique(torch.cat([best, recent]))
         return subset
 
-    def _model(self, X: torch.Tensor, Y: torch.Tensor) -> Any:
-        """Fit a GP; hyperparameters start from the previous fit and use at most ``max_fit_points``."""
+    def _model(
+        self, X: torch.Tensor, Y: torch.Tensor, warm: dict[str, torch.Tensor] | None
+    ) -> tuple[Any, dict[str, torch.Tensor]]:
+        """Fit a GP on at most ``max_fit_points``, starting from the hyperparameters ``warm``.
+
+        Returns the model (conditioned on every point) and its fitted hyperparameters.
+        """
         idx = self._fit_subset(Y)
         model = self._build(X[idx], Y[idx])
-        if self._hypers is not None:
-            model.load_state_dict(self._hypers, strict=False)
+        if warm is not None:
+            model.load_state_dict(warm, strict=False)
         from botorch.fit import fit_gpytorch_mll
         from gpytorch.mlls import ExactMarginalLogLikelihood
 
@@ -114,17 +119,17 @@ class BotorchPlanner(BasePlanner):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # optimizer warnings are recovered from by BoTorch itself
             fit_gpytorch_mll(mll)
-        self._hypers = {
+        hypers = {
             k: v.detach().clone()
             for k, v in model.state_dict().items()
             if k.startswith(("covar_module", "likelihood", "mean_module"))
         }
         if idx.numel() == X.shape[0]:
-            return model
+            return model, hypers
         full = self._build(X, Y)  # condition on every point with the fitted hyperparameters
-        full.load_state_dict(self._hypers, strict=False)
+        full.load_state_dict(hypers, strict=False)
         full.eval()
-        return full
+        return full, hypers
 
     def _build(self, X: torch.Tensor, Y: torch.Tensor) -> Any:
         from botorch.models import SingleTaskGP
@@ -175,7 +180,7 @@ class BotorchPlanner(BasePlanner):
         self, candidates: Sequence[Mapping[str, ParamValue]], n: int, pending: Sequence[Mapping[str, ParamValue]]
     ) -> list[int]:
         X, Y = self._training_data()
-        model = self._model(X, Y)
+        model, self._hypers = self._model(X, Y, self._hypers)
         C = torch.as_tensor(encode(self.space, candidates), dtype=DTYPE).unsqueeze(-2)  # b x 1 x d
         log_feasible = self._log_feasibility(C.squeeze(-2))
         chosen: list[int] = []
@@ -212,12 +217,7 @@ class BotorchPlanner(BasePlanner):
             return None
         X = torch.as_tensor(encode(self.space, [o.params for o in self.observations]), dtype=DTYPE)
         labels = torch.as_tensor([[1.0 if o.ok else 0.0] for o in self.observations], dtype=DTYPE)
-        saved = self._hypers
-        self._hypers = None  # the feasibility model has hyperparameters of its own
-        try:
-            model = self._model(X, labels)
-        finally:
-            self._hypers = saved
+        model, _ = self._model(X, labels, warm=None)  # hyperparameters of its own, never reused
         from scipy.stats import norm
 
         with torch.no_grad(), warnings.catch_warnings():

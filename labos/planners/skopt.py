@@ -146,6 +146,7 @@ class SkoptPlanner(BasePlanner):
         assert isinstance(o, SkoptOptions)
         chosen: list[int] = []
         pend = list(pending)
+        xt = None  # candidates in skopt's transformed space, computed once for the whole batch
         for _ in range(n):
             opt = self._opt
             if pend and opt.yi:
@@ -157,7 +158,8 @@ class SkoptPlanner(BasePlanner):
                 free = [i for i in range(len(candidates)) if i not in chosen]
                 i = int(self.rng.choice(free))
             else:
-                xt = opt.space.transform([encode(self.space, c) for c in candidates])
+                if xt is None:
+                    xt = opt.space.transform([encode(self.space, c) for c in candidates])
                 acq = "EI" if o.acq_func == "gp_hedge" else o.acq_func
                 values = _gaussian_acquisition(
                     xt, opt.models[-1], y_opt=float(np.min(opt.yi)), acq_func=acq, acq_func_kwargs=opt.acq_func_kwargs
