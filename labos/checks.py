@@ -19,62 +19,82 @@ from labos.devices.lab import InstrumentError, Lab, build_lab
 from labos.planners.registry import get_planner_class, option_problems
 
 
-def parameter_consumers(campaign: Campaign, lab: Lab) -> tuple[dict[str, list[str]], list[Problem]]:
-    """Which synthesizer consumes which parameters, and the problems found on the way."""
+def parameter_consumers(campaign: Campaign, lab: Lab) -> tuple[dict[int, dict[str, str]], list[Problem]]:
+    """Which step takes which parameter (``{step index: {input: parameter}}``), and the problems found.
+
+    A step's instrument takes every parameter named like one of its inputs, plus those
+    its ``parameters`` mapping names; each is checked against the input's limits.
+    """
     problems: list[Problem] = []
-    consumers: dict[str, list[str]] = {}
-    synths = [s.instrument for s in campaign.workflow.steps if s.action == "synthesize"]
-    for inst in synths:
-        inputs: Mapping[str, InputSpec] = lab[inst].inputs
-        consumers[inst] = [n for n in campaign.space.names if n in inputs]
-    used = {n for names in consumers.values() for n in names}
-    for name, p in campaign.space.items():
-        flat = p.components if isinstance(p, CompositionParameter) else [name]
-        for f in flat:
-            if f not in used:
-                accepted = sorted({i for s in synths for i in lab[s].inputs})
-                problems.append(
-                    Problem(
-                        f"space.{name}",
-                        f"no instrument of the workflow takes {f!r}"
-                        + (f" (synthesizer inputs: {', '.join(accepted)})" if accepted else " (no synthesis step)"),
-                    )
+    consumers: dict[int, dict[str, str]] = {}
+    flat = campaign.space.names
+    owner = {
+        f: name
+        for name, p in campaign.space.items()
+        for f in (p.components if isinstance(p, CompositionParameter) else [name])
+    }
+    for i, step in enumerate(campaign.workflow.steps):
+        inputs: Mapping[str, InputSpec] = lab[step.instrument].inputs
+        mapping = {n: n for n in flat if n in inputs and n not in step.parameters.values()}
+        for inp, param in step.parameters.items():
+            where = f"workflow.steps[{i}].parameters.{inp}"
+            if inp not in inputs:
+                problems.append(Problem(where, f"{step.instrument} has no input {inp!r}; inputs: {', '.join(inputs)}"))
+            elif param not in flat:
+                problems.append(Problem(where, f"no parameter {param!r} in the space; parameters: {', '.join(flat)}"))
+            else:
+                mapping[inp] = param
+        for inp in sorted(set(mapping) & set(step.options)):
+            problems.append(
+                Problem(
+                    f"workflow.steps[{i}].options.{inp}",
+                    f"{inp!r} is both a fixed option and taken from parameter {mapping[inp]!r}: choose one",
                 )
-        for inst in synths:
-            inputs = lab[inst].inputs
-            problems.extend(_limit_problems(name, p, inputs, inst))
+            )
+        consumers[i] = mapping
+        for inp, param in mapping.items():
+            top = owner[param]
+            problems.extend(_limit_problems(top, param, campaign.space.root[top], inputs[inp], step.instrument))
+    used = {p for m in consumers.values() for p in m.values()}
+    for f in flat:
+        if f not in used:
+            accepted = sorted({i for s in campaign.workflow.steps for i in lab[s.instrument].inputs})
+            problems.append(
+                Problem(
+                    f"space.{owner[f]}",
+                    f"no instrument of the workflow takes {f!r} (inputs: {', '.join(accepted)}); "
+                    "map it with a step's 'parameters'",
+                )
+            )
     return consumers, problems
 
 
-def _limit_problems(name: str, p: object, inputs: Mapping[str, InputSpec], inst: str) -> list[Problem]:
+def _limit_problems(name: str, flat: str, p: object, spec: InputSpec, inst: str) -> list[Problem]:
     out: list[Problem] = []
     if isinstance(p, CompositionParameter):
-        for c in p.components:
-            spec = inputs.get(c)
-            if spec is not None and spec.kind != "component":
-                out.append(Problem(f"space.{name}", f"{inst}: {c!r} is a setting, not a precursor component"))
-        return out
-    spec = inputs.get(name)
-    if spec is None:
+        if spec.kind != "component":
+            out.append(Problem(f"space.{name}", f"{inst}: {flat!r} is a setting, not a precursor component"))
         return out
     if isinstance(p, RealParameter | IntegerParameter):
         if spec.kind not in ("real", "integer"):
-            out.append(Problem(f"space.{name}", f"{inst}: input {name!r} is a {spec.kind}, not a number"))
+            out.append(Problem(f"space.{name}", f"{inst}: input {spec.name!r} is a {spec.kind}, not a number"))
             return out
         unit = f" {spec.unit}" if spec.unit else ""
         if spec.low is not None and p.low < spec.low:
             out.append(
-                Problem(f"space.{name}.low", f"{p.low:g} is below {inst}'s limit for {name} ({spec.low:g}{unit})")
+                Problem(f"space.{name}.low", f"{p.low:g} is below {inst}'s limit for {spec.name} ({spec.low:g}{unit})")
             )
         if spec.high is not None and p.high > spec.high:
             out.append(
-                Problem(f"space.{name}.high", f"{p.high:g} is above {inst}'s limit for {name} ({spec.high:g}{unit})")
+                Problem(
+                    f"space.{name}.high", f"{p.high:g} is above {inst}'s limit for {spec.name} ({spec.high:g}{unit})"
+                )
             )
         if p.unit and spec.unit and p.unit != spec.unit:
             out.append(Problem(f"space.{name}.unit", f"unit {p.unit!r} differs from {inst}'s unit {spec.unit!r}"))
     elif isinstance(p, CategoricalParameter):
         if spec.kind != "choice":
-            out.append(Problem(f"space.{name}", f"{inst}: input {name!r} is a {spec.kind}, not a choice"))
+            out.append(Problem(f"space.{name}", f"{inst}: input {spec.name!r} is a {spec.kind}, not a choice"))
         else:
             bad = [c for c in p.choices if c not in spec.choices]
             if bad:

@@ -11,12 +11,21 @@ from typing import Any
 
 from labos.core.errors import ConfigurationError
 from labos.devices.drivers import DriverContext
+from simulators.beamline import SimBeamline
+from simulators.furnace import SimFurnace
+from simulators.robot import SimRobotArm
 from simulators.spectrometer import SimSpectrometer
 from simulators.synthesizer import SimSynthesizer
 from simulators.world import SimWorld
 
 _WORLD_KEY = "simulators.world"
-_DRIVERS: dict[str, type] = {"synthesizer": SimSynthesizer, "uvvis": SimSpectrometer}
+_DRIVERS: dict[str, type] = {
+    "synthesizer": SimSynthesizer,
+    "uvvis": SimSpectrometer,
+    "robot": SimRobotArm,
+    "furnace": SimFurnace,
+    "xrd": SimBeamline,
+}
 
 
 def create_driver(kind: str, name: str, options: Mapping[str, Any], context: DriverContext) -> Any:
@@ -38,4 +47,4 @@ def create_driver(kind: str, name: str, options: Mapping[str, Any], context: Dri
         raise ConfigurationError(f"instrument {name!r}: {exc}") from None
 
 
-__all__ = ["SimSpectrometer", "SimSynthesizer", "SimWorld", "create_driver"]
+__all__ = ["SimBeamline", "SimFurnace", "SimRobotArm", "SimSpectrometer", "SimSynthesizer", "SimWorld", "create_driver"]

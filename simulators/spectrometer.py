@@ -47,6 +47,10 @@ class SimSpectrometer:
         ``1 / sqrt(integration time)``.
     averages
         Number of spectra averaged per measurement (sets the duration).
+    station
+        The robot station of its sample holder (default: the instrument's name). A
+        sample a robot has put elsewhere cannot be measured; samples in the flow line
+        (``location`` none) are fed by the sample changer.
     """
 
     MAX_ABSORBANCE = 4.0  # stray light limits what the detector can resolve
@@ -60,6 +64,7 @@ class SimSpectrometer:
         self.wavelength = np.arange(start, stop + step / 2, step)
         self.noise = float(opts.pop("noise_absorbance", 0.002))
         self.averages = int(opts.pop("averages", 10))
+        self.station = str(opts.pop("station", name))
         if opts:
             raise ValueError(f"unknown option(s) for the simulated spectrometer: {', '.join(sorted(opts))}")
         self._loaded: str | None = None
@@ -70,8 +75,9 @@ class SimSpectrometer:
 
     def load(self, sample_id: str) -> float:
         """Move ``sample_id`` into the beam with the sample changer (15 s)."""
-        if sample_id not in self.world.samples:
-            raise DeviceFault(self.name, f"sample {sample_id!r} is not in the sample changer")
+        sample = self.world.sample(self.name, sample_id)
+        if sample.location is not None and not sample.location.startswith(self.station + "/"):
+            raise DeviceFault(self.name, f"sample {sample_id!r} is at {sample.location}, not in {self.station}")
         self.world.maybe_fault(self.name, self.rng, "sample changer lost position")
         self.world.clock.sleep(15.0)
         self._loaded = sample_id
@@ -81,7 +87,8 @@ class SimSpectrometer:
         """Average ``averages`` noisy spectra of the loaded sample."""
         if self._loaded is None:
             raise DeviceFault(self.name, "no sample loaded: call load() first")
-        truth = self.world.samples[self._loaded]
+        sample = self.world.sample(self.name, self._loaded)
+        truth = self.world.landscape_of(sample).optical(sample.state)
         clean = absorbance_model(self.wavelength, truth)
         sigma = self.noise * self.world.noise / math.sqrt(integration_time_s / 0.1) / math.sqrt(self.averages)
         noisy = clean + self.rng.normal(0.0, sigma, size=clean.shape)

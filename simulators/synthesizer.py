@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from labos.core.errors import DeviceFault
 from labos.core.space import ParamValue
 from labos.devices.drivers import InputSpec, SynthesisReport
-from simulators.world import SimWorld
+from simulators.world import FaultPlan, SimSample, SimWorld
 
 
 class SimSynthesizer:
@@ -24,7 +24,18 @@ class SimSynthesizer:
         Relative standard deviation of each dispensed volume.
     ramp_k_per_min
         Heating rate of the reactor.
+    output
+        ``station/slot`` where finished samples are left for a robot (a powder doser's
+        out-tray); by default samples stay in the flow line, reachable by every
+        instrument plumbed to it.
+    faults
+        ``{fault: probability}``: ``jam`` (dispense needle), ``disconnect`` (controller).
     """
+
+    FAULTS: ClassVar[dict[str, str]] = {
+        "jam": "dispense needle jammed",
+        "disconnect": "lost connection to the synthesizer controller",
+    }
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
         opts = dict(options)
@@ -38,6 +49,9 @@ class SimSynthesizer:
         self.reservoirs = {c: float(reservoir[c] if isinstance(reservoir, Mapping) else reservoir) for c in components}
         self.dispense_cv = float(opts.pop("dispense_cv", 0.01))
         self.ramp = float(opts.pop("ramp_k_per_min", 20.0)) / 60.0
+        output = opts.pop("output", None)
+        self.output = str(output) if output is not None else None
+        self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None))
         if opts:
             raise ValueError(f"unknown option(s) for the simulated synthesizer: {', '.join(sorted(opts))}")
         self._count = 0
@@ -49,7 +63,11 @@ class SimSynthesizer:
     def synthesize(self, sample_id: str, recipe: Mapping[str, ParamValue]) -> SynthesisReport:
         """Dispense, heat, react and quench; the simulated clock advances accordingly."""
         clock, rng = self.world.clock, self.rng
+        self.faults.check("disconnect", rng)
+        if self.output is not None and (there := self.world.book.at(self.output)) is not None:
+            raise DeviceFault(self.name, f"output slot {self.output} still holds sample {there}: unload it first")
         self.world.maybe_fault(self.name, rng, "dispense needle jammed")
+        self.faults.check("jam", rng)
         executed: dict[str, ParamValue] = dict(recipe)
         log: list[str] = []
         duration = 0.0
@@ -74,21 +92,29 @@ class SimSynthesizer:
         total = sum(float(executed[c]) for c in self.reservoirs)
         for comp in self.reservoirs:
             executed[comp] = float(executed[comp]) / total
-        target = float(recipe["temperature"])
-        heat = abs(target - 25.0) / self.ramp
-        clock.sleep(heat)
-        temp = target + 0.3 * rng.normal()
-        executed["temperature"] = round(temp, 2)
-        log.append(f"heated to {temp:.1f} degC in {heat:.0f} s")
-        react = float(recipe["reaction_time"])
-        self.world.maybe_fault(self.name, rng, "reactor stirrer stalled")
-        clock.sleep(react)
-        quench = 45.0
-        clock.sleep(quench)
-        duration += heat + react + quench
-        truth = self.world.landscape.sample(executed, rng)
-        with self.world.lock:
-            self.world.samples[sample_id] = truth
+        if "temperature" in recipe:  # a hot-injection reactor
+            target = float(recipe["temperature"])
+            heat = abs(target - 25.0) / self.ramp
+            clock.sleep(heat)
+            temp = target + 0.3 * rng.normal()
+            executed["temperature"] = round(temp, 2)
+            log.append(f"heated to {temp:.1f} degC in {heat:.0f} s")
+            react = float(recipe["reaction_time"])
+            self.world.maybe_fault(self.name, rng, "reactor stirrer stalled")
+            clock.sleep(react)
+            quench = 45.0
+            clock.sleep(quench)
+            duration += heat + react + quench
+        if "milling_time" in recipe:  # a ball mill
+            mill = float(recipe["milling_time"]) * 60.0
+            clock.sleep(mill)
+            duration += mill
+            log.append(f"milled {mill / 60:.0f} min")
+        landscape = self.world.landscape
+        state = landscape.make(executed, rng)
+        sample = SimSample(id=sample_id, landscape=landscape.name, state=state, location=self.output)
+        sample.history.append(f"made by {self.name}" + (f", left at {self.output}" if self.output else ""))
+        self.world.book.add(sample)
         self._count += 1
         return SynthesisReport(sample_id=sample_id, recipe=executed, duration_s=duration, log=tuple(log))
 

@@ -1,22 +1,153 @@
 """The simulated world shared by the simulated instruments of one lab.
 
-It holds the clock, the ground-truth landscape, the physical samples made so far and
-an injected random state, so that a synthesizer and a spectrometer see the same
-samples, and a seeded campaign is reproducible.
+It holds the clock, the ground-truth landscape, the physical samples made so far (with
+where each one is) and an injected random state, so that a synthesizer, a robot, a
+furnace and a diffractometer see the same samples, and a seeded campaign is
+reproducible.
+
+Samples live in a :class:`SampleBook`: in memory for one process, or in an SQLite file
+(``simulation.world``) when instruments run in several processes — an instrument
+server, an EPICS IOC and the campaign then share one physical world, as real
+instruments share one lab.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from labos.core.errors import DeviceFault
 from simulators.clock import SimClock
-from simulators.landscapes import Landscape, SampleTruth, get_landscape
+from simulators.landscapes import Landscape, get_landscape
+
+
+@dataclass
+class SimSample:
+    """One physical sample: how it was made, what happened to it, and where it is."""
+
+    id: str
+    landscape: str
+    state: dict[str, Any]
+    """The landscape's description of the material (recipe, thermal history, ...)."""
+    location: str | None = None
+    """``station/slot``, ``gripper:<robot>``, or ``None`` (in a liquid handler's flow line)."""
+    history: list[str] = field(default_factory=list)
+
+
+class SampleBook:
+    """Where every sample is, in memory or in an SQLite file shared by processes.
+
+    Every method is one transaction, so two processes never see half a move.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            str(self.path) if self.path else ":memory:", check_same_thread=False, timeout=30.0, isolation_level=None
+        )
+        self._lock = threading.RLock()
+        with self._tx() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS samples (id TEXT PRIMARY KEY, location TEXT, data TEXT NOT NULL)")
+            c.execute("CREATE UNIQUE INDEX IF NOT EXISTS samples_location ON samples(location)")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def add(self, sample: SimSample) -> None:
+        """Record a new sample; its location must be free."""
+        with self._tx() as c:
+            if sample.location is not None:
+                self._require_free(c, sample.location)
+            c.execute(
+                "INSERT OR REPLACE INTO samples (id, location, data) VALUES (?,?,?)",
+                (sample.id, sample.location, json.dumps(asdict(sample))),
+            )
+
+    def get(self, sample_id: str) -> SimSample | None:
+        """The sample, or ``None`` if it was never made."""
+        with self._lock:
+            row = self._db.execute("SELECT data FROM samples WHERE id=?", (sample_id,)).fetchone()
+        return SimSample(**json.loads(row[0])) if row else None
+
+    def at(self, location: str) -> str | None:
+        """The id of the sample at ``location``, or ``None``."""
+        with self._lock:
+            row = self._db.execute("SELECT id FROM samples WHERE location=?", (location,)).fetchone()
+        return str(row[0]) if row else None
+
+    def occupied(self, prefix: str) -> dict[str, str]:
+        """``{location: sample id}`` for every location starting with ``prefix``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT location, id FROM samples WHERE location LIKE ? ESCAPE '\\'",
+                (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
+            ).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def move(self, sample_id: str, to: str | None, note: str) -> SimSample:
+        """Move a sample to ``to`` (which must be free)."""
+        with self._tx() as c:
+            sample = self._load(c, sample_id)
+            if to is not None:
+                self._require_free(c, to)
+            sample.location = to
+            sample.history.append(note)
+            self._save(c, sample)
+        return sample
+
+    def update(self, sample_id: str, state: Mapping[str, Any], note: str) -> SimSample:
+        """Replace a sample's material state (after an anneal, say)."""
+        with self._tx() as c:
+            sample = self._load(c, sample_id)
+            sample.state = dict(state)
+            sample.history.append(note)
+            self._save(c, sample)
+        return sample
+
+    def _load(self, c: sqlite3.Connection, sample_id: str) -> SimSample:
+        row = c.execute("SELECT data FROM samples WHERE id=?", (sample_id,)).fetchone()
+        if row is None:
+            raise KeyError(sample_id)
+        return SimSample(**json.loads(row[0]))
+
+    def _save(self, c: sqlite3.Connection, sample: SimSample) -> None:
+        c.execute(
+            "UPDATE samples SET location=?, data=? WHERE id=?",
+            (sample.location, json.dumps(asdict(sample)), sample.id),
+        )
+
+    @staticmethod
+    def _require_free(c: sqlite3.Connection, location: str) -> None:
+        row = c.execute("SELECT id FROM samples WHERE location=?", (location,)).fetchone()
+        if row is not None:
+            raise ValueError(f"{location} is occupied by sample {row[0]}")
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
 
 
 @dataclass
@@ -26,18 +157,20 @@ class SimWorld:
     landscape: Landscape
     clock: SimClock
     rng: np.random.Generator
+    book: SampleBook
     noise: float = 1.0
     fault_rate: float = 0.0
-    samples: dict[str, SampleTruth] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_simulation(cls, simulation: Mapping[str, Any], seed: int) -> SimWorld:
         """Build a world from a campaign's ``simulation`` section."""
+        world = simulation.get("world")
         return cls(
             landscape=get_landscape(str(simulation.get("landscape", "perovskite-nanocrystal"))),
             clock=SimClock(float(simulation.get("acceleration", 1000.0))),
             rng=np.random.default_rng(seed),
+            book=SampleBook(world),
             noise=float(simulation.get("noise", 1.0)),
             fault_rate=float(simulation.get("fault_rate", 0.0)),
         )
@@ -47,7 +180,55 @@ class SimWorld:
         with self.lock:
             return np.random.default_rng(self.rng.integers(2**63))
 
+    def sample(self, device: str, sample_id: str) -> SimSample:
+        """The sample called ``sample_id``; a fault if no such sample exists."""
+        s = self.book.get(sample_id)
+        if s is None:
+            raise DeviceFault(device, f"sample {sample_id!r} does not exist (it was never made)")
+        return s
+
+    def landscape_of(self, sample: SimSample) -> Landscape:
+        """The landscape a sample was made in (a shared world may hold several)."""
+        if sample.landscape == self.landscape.name:
+            return self.landscape
+        return get_landscape(sample.landscape)
+
     def maybe_fault(self, device: str, rng: np.random.Generator, what: str) -> None:
         """Raise a transient :class:`DeviceFault` with probability ``fault_rate``."""
         if self.fault_rate > 0 and rng.random() < self.fault_rate:
             raise DeviceFault(device, f"{what} (simulated transient fault)", transient=True)
+
+    def close(self) -> None:
+        """Release the sample book."""
+        self.book.close()
+
+
+class FaultPlan:
+    """Configurable faults of one simulated instrument: ``{fault name: probability per action}``.
+
+    Each instrument declares the faults it can have (a robot jams, a controller
+    disconnects, a furnace's thermocouple drifts, a storage ring dumps its beam) with
+    the message the real instrument would give.
+    """
+
+    def __init__(self, device: str, known: Mapping[str, str], rates: Mapping[str, Any] | None) -> None:
+        rates = dict(rates or {})
+        unknown = sorted(set(rates) - set(known))
+        if unknown:
+            raise ValueError(f"unknown fault(s) {unknown}; this instrument can have: {', '.join(sorted(known))}")
+        for k, v in rates.items():
+            if not 0.0 <= float(v) <= 1.0:
+                raise ValueError(f"fault rate {k} = {v} must lie in [0, 1]")
+        self.device = device
+        self.known = dict(known)
+        self.rates = {k: float(v) for k, v in rates.items()}
+
+    def happens(self, fault: str, rng: np.random.Generator) -> bool:
+        """Whether ``fault`` strikes this time (draws from ``rng`` only if it is configured)."""
+        rate = self.rates.get(fault, 0.0)
+        return rate > 0 and bool(rng.random() < rate)
+
+    def check(self, fault: str, rng: np.random.Generator, *, transient: bool = True) -> None:
+        """Raise the fault's :class:`DeviceFault` if it strikes."""
+        if self.happens(fault, rng):
+            raise DeviceFault(self.device, f"{self.known[fault]} (simulated {fault})", transient=transient)

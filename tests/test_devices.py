@@ -72,7 +72,7 @@ def test_limits_are_checked_before_anything_moves(lab):
     with pytest.raises(OutOfBoundsError, match="unknown input"):
         synth.set({"sample_id": "x", "recipe": {**RECIPE, "pressure": 2}})
     assert synth.driver.reservoirs == before
-    assert world.samples == {}
+    assert len(world.book) == 0
     assert synth.state.get() == "idle"
 
 
@@ -126,7 +126,7 @@ def test_measuring_an_unknown_sample_faults(lab):
     st = lab["uvvis"].set("ghost")
     with pytest.raises(Exception):  # noqa: B017, PT011
         st.wait(5)
-    assert "sample 'ghost' is not in the sample changer" in str(st.exception())
+    assert "sample 'ghost' does not exist" in str(st.exception())
 
 
 def test_integration_time_limit(lab):

@@ -35,7 +35,7 @@ def RE():
 
 
 def steps(params=PARAMS):
-    return resolve_steps(WORKFLOW.steps, params, {"synth": list(params)})
+    return resolve_steps(WORKFLOW.steps, params, {0: {p: p for p in params}})
 
 
 def test_resolve_steps_merges_fixed_options_and_parameters():
@@ -73,7 +73,7 @@ def test_a_limit_violation_closes_the_run_as_failed(lab, RE):
     stop = docs[-1][1]
     assert docs[-1][0] == "stop" and stop["exit_status"] == "fail"
     assert "above the limit" in stop["reason"]
-    assert lab.context.resources["simulators.world"].samples == {}
+    assert len(lab.context.resources["simulators.world"].book) == 0
 
 
 def test_plan_messages_without_hardware(lab):

@@ -124,6 +124,6 @@ def test_bad_registry_files(tmp_path, capsys):
     assert main(["instruments", "--data-dir", str(tmp_path / "d"), "add", str(f)]) == 2
     err = capsys.readouterr().err
     assert "bad.yaml:4: colour: unknown key 'colour'" in err
-    f.write_text("name: x\nkind: xrd\nowner: me\n")
+    f.write_text("name: x\nkind: laser\nowner: me\n")
     assert main(["instruments", "--data-dir", str(tmp_path / "d"), "add", str(f)]) == 2
-    assert "bad.yaml:2: kind: unknown kind 'xrd'; known: synthesizer, uvvis" in capsys.readouterr().err
+    assert "bad.yaml:2: kind: unknown kind 'laser'; known: synthesizer, uvvis, robot, furnace, xrd" in capsys.readouterr().err

@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from labos.analysis.phases import PHASES
 from labos.analysis.uvvis import tauc_band_gap
+from labos.analysis.xrd import quantify_phases
 from labos.core.errors import AnalysisError
 
 Analysis = Callable[[str, Sequence[Mapping[str, Any]]], dict[str, float]]
@@ -26,8 +28,26 @@ def analyse_uvvis(instrument: str, readings: Sequence[Mapping[str, Any]]) -> dic
     return tauc_band_gap(wl, a).metrics()
 
 
+def analyse_xrd(instrument: str, readings: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Phase fractions (whole-pattern matching) of the last pattern a beamline recorded."""
+    if not readings:
+        raise AnalysisError(f"{instrument}: no diffraction pattern was recorded")
+    last = readings[-1]
+    try:
+        tth = np.asarray(last[f"{instrument}_two_theta"], dtype=float)
+        counts = np.asarray(last[f"{instrument}_counts"], dtype=float)
+        energy = float(last[f"{instrument}_beam_energy"])
+    except KeyError as exc:
+        raise AnalysisError(f"{instrument}: reading {exc.args[0]!r} is missing") from None
+    return quantify_phases(tth, counts, energy).metrics()
+
+
 ANALYSES: dict[str, tuple[Analysis, tuple[str, ...]]] = {
     "uvvis": (analyse_uvvis, ("band_gap_eV", "edge_nm", "tauc_r2", "max_absorbance")),
+    "xrd": (
+        analyse_xrd,
+        (*(f"fraction_{p}" for p in PHASES), "xrd_rwp", "xrd_fwhm_deg", "crystallite_nm", "n_phases"),
+    ),
 }
 
 

@@ -75,7 +75,7 @@ class PlannerSpec(_Spec):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-InstrumentKind = Literal["synthesizer", "uvvis"]
+InstrumentKind = Literal["synthesizer", "uvvis", "robot", "furnace", "xrd"]
 
 
 class InstrumentSpec(_Spec):
@@ -87,14 +87,26 @@ class InstrumentSpec(_Spec):
 
 
 class StepSpec(_Spec):
-    """One step of the experiment plan."""
+    """One step of the experiment plan.
 
-    action: Literal["synthesize", "measure"]
+    The step's instrument takes fixed ``options`` and every campaign parameter named
+    like one of its inputs; ``parameters`` maps other inputs to parameters
+    (``{temperature: anneal_temperature}``: the furnace's setpoint is the campaign
+    parameter ``anneal_temperature``).
+    """
+
+    action: Literal["synthesize", "transfer", "anneal", "measure"]
     instrument: str
     options: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, str] = Field(default_factory=dict, description="instrument input -> campaign parameter")
 
 
-ACTION_KINDS: dict[str, tuple[str, ...]] = {"synthesize": ("synthesizer",), "measure": ("uvvis",)}
+ACTION_KINDS: dict[str, tuple[str, ...]] = {
+    "synthesize": ("synthesizer",),
+    "transfer": ("robot",),
+    "anneal": ("furnace",),
+    "measure": ("uvvis", "xrd"),
+}
 
 
 class WorkflowSpec(_Spec):
@@ -127,6 +139,8 @@ class WorkflowSpec(_Spec):
                     f"steps[{i}]: {s.action!r} needs a {' or '.join(ACTION_KINDS[s.action])}, "
                     f"but {s.instrument!r} is a {inst.kind}"
                 )
+            if s.action == "transfer" and not {"from", "to"} <= set(s.options):
+                problems.append(f"steps[{i}]: a transfer needs options 'from' and 'to' (slots such as furnace/boat1)")
         if not any(s.action == "measure" for s in self.steps):
             problems.append("steps: the workflow never measures anything, so no objective can be computed")
         if problems:
@@ -143,6 +157,11 @@ class SimulationSpec(_Spec):
     )
     noise: float = Field(default=1.0, ge=0, description="Scale of every measurement noise (0: noiseless).")
     fault_rate: float = Field(default=0.0, ge=0, le=1, description="Probability of a transient fault per action.")
+    world: Path | None = Field(
+        default=None,
+        description="SQLite file of the simulated samples, shared with instrument servers and IOCs "
+        "in other processes (default: in memory).",
+    )
 
 
 class Campaign(_Spec):

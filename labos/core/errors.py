@@ -68,6 +68,10 @@ class OutOfBoundsError(LabosError, ValueError):
     """A value lies outside the declared search space or a device limit."""
 
 
+class InterlockError(OutOfBoundsError):
+    """A safety interlock or an occupancy rule refused an action before anything moved."""
+
+
 class DeviceFault(LabosError, RuntimeError):
     """An instrument reported a fault (jam, timeout, empty reservoir, ...)."""
 

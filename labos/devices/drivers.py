@@ -82,6 +82,36 @@ class Spectrum:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AnnealReport:
+    """What a furnace reports after a heat treatment."""
+
+    sample_id: str
+    setpoint_c: float
+    dwell_min: float
+    ramp_k_per_min: float
+    time_s: NDArray[np.float64]
+    """Times of the logged temperature profile (from the start of the program)."""
+    temperature_c: NDArray[np.float64]
+    """The control thermocouple's readings at ``time_s``."""
+    duration_s: float
+    """Ramp, dwell and cool-down to the unload temperature."""
+    atmosphere: str = "air"
+
+
+@dataclass(frozen=True)
+class Diffractogram:
+    """A powder diffraction pattern from an area detector, azimuthally integrated."""
+
+    sample_id: str
+    two_theta_deg: NDArray[np.float64]
+    counts: NDArray[np.float64]
+    energy_kev: float
+    exposure_s: float
+    ring_current_ma: float
+    duration_s: float
+
+
 @runtime_checkable
 class SynthesizerDriver(Protocol):
     """A liquid-handling synthesizer: dispense precursors, heat, react."""
@@ -116,6 +146,88 @@ class SpectrometerDriver(Protocol):
 
     def measure(self, integration_time_s: float) -> Spectrum:
         """Measure the loaded sample; blocks until done."""
+        ...
+
+    def close(self) -> None:
+        """Release the instrument."""
+        ...
+
+
+@runtime_checkable
+class RobotDriver(Protocol):
+    """A robot arm that carries samples between named station slots (``station/slot``)."""
+
+    def inputs(self) -> list[InputSpec]:
+        """``from`` and ``to`` as choices of slots (``station/*``: the first free slot of a rack)."""
+        ...
+
+    def occupancy(self) -> dict[str, str | None]:
+        """Every slot the arm reaches, with the sample in it (or ``None``)."""
+        ...
+
+    def holding(self) -> str | None:
+        """The sample in the gripper, if any."""
+        ...
+
+    def pick(self, slot: str) -> float:
+        """Pick the sample at ``slot``; returns the time taken (s)."""
+        ...
+
+    def place(self, slot: str) -> float:
+        """Place the held sample at ``slot``; returns the time taken (s)."""
+        ...
+
+    def close(self) -> None:
+        """Release the instrument."""
+        ...
+
+
+@runtime_checkable
+class FurnaceDriver(Protocol):
+    """A box or tube furnace with a programmable controller and an over-temperature interlock."""
+
+    def inputs(self) -> list[InputSpec]:
+        """Setpoint (its high limit is the interlock), dwell, ramp rate, atmosphere."""
+        ...
+
+    def anneal(self, sample_id: str, program: Mapping[str, Any]) -> AnnealReport:
+        """Run ``program`` (``temperature``, ``dwell``, ``ramp_rate``, ``atmosphere``) on the loaded sample.
+
+        Blocks through heating, dwell and cool-down.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the instrument."""
+        ...
+
+
+@runtime_checkable
+class BeamlineDriver(Protocol):
+    """An X-ray diffraction beamline: monochromator, slits, shutter, sample stage, area detector."""
+
+    def inputs(self) -> list[InputSpec]:
+        """Energy (keV), slit gaps (mm) and exposure (s), with limits."""
+        ...
+
+    def move(self, axis: str, value: float) -> float:
+        """Move ``energy``, ``slit_h`` or ``slit_v``; returns the readback."""
+        ...
+
+    def shutter(self, open_: bool) -> str:
+        """Open or close the photon shutter; returns ``open`` or ``closed``."""
+        ...
+
+    def beam(self) -> dict[str, Any]:
+        """``{"ring_current_ma", "shutter", "energy_kev", "slit_h", "slit_v"}`` now."""
+        ...
+
+    def mount(self, sample_id: str) -> float:
+        """Centre the sample on the stage in the beam; returns the time taken (s)."""
+        ...
+
+    def acquire(self, exposure_s: float) -> Diffractogram:
+        """Expose the mounted sample; the shutter must be open."""
         ...
 
     def close(self) -> None:

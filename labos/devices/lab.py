@@ -19,7 +19,18 @@ from ophyd import Device
 
 from labos.core.campaign import InstrumentSpec, SimulationSpec, WorkflowSpec
 from labos.core.errors import ConfigurationError, LabosError, RegistryError
-from labos.devices.drivers import DriverContext, DriverFactory, SpectrometerDriver, SynthesizerDriver
+from labos.devices.beamline import XRDBeamline
+from labos.devices.drivers import (
+    BeamlineDriver,
+    DriverContext,
+    DriverFactory,
+    FurnaceDriver,
+    RobotDriver,
+    SpectrometerDriver,
+    SynthesizerDriver,
+)
+from labos.devices.furnace import Furnace
+from labos.devices.robot import RobotArm
 from labos.devices.spectrometer import UVVisSpectrometer
 from labos.devices.synthesizer import Synthesizer
 
@@ -28,6 +39,9 @@ DRIVER_GROUP = "labos.drivers"
 DEVICE_CLASSES: dict[str, tuple[type[Device], type]] = {
     "synthesizer": (Synthesizer, SynthesizerDriver),
     "uvvis": (UVVisSpectrometer, SpectrometerDriver),
+    "robot": (RobotArm, RobotDriver),
+    "furnace": (Furnace, FurnaceDriver),
+    "xrd": (XRDBeamline, BeamlineDriver),
 }
 
 
@@ -74,6 +88,13 @@ class Lab:
                 dev.driver.close()
             except Exception as exc:  # noqa: BLE001 - closing must not hide the campaign's own outcome
                 warnings.warn(f"closing instrument {name!r} failed: {exc}", stacklevel=2)
+        for key, resource in self.context.resources.items():  # shared by drivers, e.g. a simulated world
+            closer = getattr(resource, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception as exc:  # noqa: BLE001
+                    warnings.warn(f"closing {key!r} failed: {exc}", stacklevel=2)
 
     def __enter__(self) -> Lab:
         return self

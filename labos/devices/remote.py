@@ -30,7 +30,7 @@ import zmq
 from labos.core.errors import ConfigurationError, DeviceFault
 from labos.core.space import ParamValue
 from labos.devices import keys, wire
-from labos.devices.drivers import DriverContext, InputSpec, Spectrum, SynthesisReport
+from labos.devices.drivers import AnnealReport, Diffractogram, DriverContext, InputSpec, Spectrum, SynthesisReport
 
 
 class RemoteClient:
@@ -96,8 +96,8 @@ class RemoteClient:
             self.socket = None
 
 
-class RemoteSynthesizer:
-    """:class:`~labos.devices.drivers.SynthesizerDriver` on an instrument server."""
+class RemoteDriver:
+    """Base of the per-kind clients: inputs and close."""
 
     def __init__(self, client: RemoteClient) -> None:
         self.client = client
@@ -107,26 +107,22 @@ class RemoteSynthesizer:
         result: list[InputSpec] = self.client.call("inputs")
         return result
 
-    def synthesize(self, sample_id: str, recipe: Mapping[str, ParamValue]) -> SynthesisReport:
-        """Make a sample remotely."""
-        result: SynthesisReport = self.client.call("synthesize", sample_id, dict(recipe), action=True)
-        return result
-
     def close(self) -> None:
         """Close the connection (the remote instrument stays up)."""
         self.client.close()
 
 
-class RemoteSpectrometer:
-    """:class:`~labos.devices.drivers.SpectrometerDriver` on an instrument server."""
+class RemoteSynthesizer(RemoteDriver):
+    """:class:`~labos.devices.drivers.SynthesizerDriver` on an instrument server."""
 
-    def __init__(self, client: RemoteClient) -> None:
-        self.client = client
-
-    def inputs(self) -> list[InputSpec]:
-        """The remote instrument's settings and limits."""
-        result: list[InputSpec] = self.client.call("inputs")
+    def synthesize(self, sample_id: str, recipe: Mapping[str, ParamValue]) -> SynthesisReport:
+        """Make a sample remotely."""
+        result: SynthesisReport = self.client.call("synthesize", sample_id, dict(recipe), action=True)
         return result
+
+
+class RemoteSpectrometer(RemoteDriver):
+    """:class:`~labos.devices.drivers.SpectrometerDriver` on an instrument server."""
 
     def load(self, sample_id: str) -> float:
         """Load a sample remotely."""
@@ -137,16 +133,75 @@ class RemoteSpectrometer:
         result: Spectrum = self.client.call("measure", integration_time_s, action=True)
         return result
 
-    def close(self) -> None:
-        """Close the connection (the remote instrument stays up)."""
-        self.client.close()
+
+class RemoteRobot(RemoteDriver):
+    """:class:`~labos.devices.drivers.RobotDriver` on an instrument server."""
+
+    def occupancy(self) -> dict[str, str | None]:
+        """The remote arm's slots and their samples."""
+        result: dict[str, str | None] = self.client.call("occupancy")
+        return result
+
+    def holding(self) -> str | None:
+        """The sample in the remote gripper."""
+        result: str | None = self.client.call("holding")
+        return result
+
+    def pick(self, slot: str) -> float:
+        """Pick remotely."""
+        return float(self.client.call("pick", slot, action=True))
+
+    def place(self, slot: str) -> float:
+        """Place remotely."""
+        return float(self.client.call("place", slot, action=True))
+
+
+class RemoteFurnace(RemoteDriver):
+    """:class:`~labos.devices.drivers.FurnaceDriver` on an instrument server."""
+
+    def anneal(self, sample_id: str, program: Mapping[str, Any]) -> AnnealReport:
+        """Anneal remotely."""
+        result: AnnealReport = self.client.call("anneal", sample_id, dict(program), action=True)
+        return result
+
+
+class RemoteBeamline(RemoteDriver):
+    """:class:`~labos.devices.drivers.BeamlineDriver` on an instrument server."""
+
+    def move(self, axis: str, value: float) -> float:
+        """Move an axis remotely."""
+        return float(self.client.call("move", axis, value, action=True))
+
+    def shutter(self, open_: bool) -> str:
+        """Open or close the remote shutter."""
+        return str(self.client.call("shutter", open_, action=True))
+
+    def beam(self) -> dict[str, Any]:
+        """The remote beam's state."""
+        result: dict[str, Any] = self.client.call("beam")
+        return result
+
+    def mount(self, sample_id: str) -> float:
+        """Mount remotely."""
+        return float(self.client.call("mount", sample_id, action=True))
+
+    def acquire(self, exposure_s: float) -> Diffractogram:
+        """Expose remotely."""
+        result: Diffractogram = self.client.call("acquire", exposure_s, action=True)
+        return result
+
+
+_CLIENTS: dict[str, type[RemoteDriver]] = {
+    "synthesizer": RemoteSynthesizer,
+    "uvvis": RemoteSpectrometer,
+    "robot": RemoteRobot,
+    "furnace": RemoteFurnace,
+    "xrd": RemoteBeamline,
+}
 
 
 def create_driver(kind: str, name: str, options: Mapping[str, Any], context: DriverContext) -> Any:
     """Entry point ``labos.drivers: zmq``."""
-    client = RemoteClient(name, options)
-    if kind == "synthesizer":
-        return RemoteSynthesizer(client)
-    if kind == "uvvis":
-        return RemoteSpectrometer(client)
-    raise ConfigurationError(f"driver zmq has no client for kind {kind!r}")
+    if kind not in _CLIENTS:
+        raise ConfigurationError(f"driver zmq has no client for kind {kind!r}")
+    return _CLIENTS[kind](RemoteClient(name, options))

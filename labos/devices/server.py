@@ -36,7 +36,23 @@ from labos.devices.lab import build_driver
 
 log = logging.getLogger("labos.server")
 
-ALLOWED_METHODS = {"inputs", "synthesize", "load", "measure", "ping"}
+ALLOWED_METHODS = {
+    "inputs",
+    "synthesize",
+    "load",
+    "measure",
+    "occupancy",
+    "holding",
+    "pick",
+    "place",
+    "anneal",
+    "move",
+    "shutter",
+    "beam",
+    "mount",
+    "acquire",
+    "ping",
+}
 
 
 class ServerConfig(BaseModel):

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 import numpy as np
 from ophyd import Component as Cpt
-from ophyd import Device, Signal
-from ophyd.status import DeviceStatus, StatusBase
+from ophyd import Signal
+from ophyd.status import StatusBase
 
 from labos.core.errors import OutOfBoundsError
-from labos.devices.drivers import InputSpec, SpectrometerDriver
+from labos.devices.base import DriverDevice
+from labos.devices.drivers import SpectrometerDriver
 
 
-class UVVisSpectrometer(Device):
+class UVVisSpectrometer(DriverDevice):
     """A spectrometer driven through a :class:`~labos.devices.drivers.SpectrometerDriver`.
 
     ``set(sample_id)`` loads a sample; ``trigger()`` measures it with the current
@@ -27,39 +25,16 @@ class UVVisSpectrometer(Device):
     absorbance = Cpt(Signal, value=np.zeros(0), kind="hinted")
     duration = Cpt(Signal, value=0.0, kind="normal", metadata={"units": "s"})
     integration_time = Cpt(Signal, value=0.1, kind="config", metadata={"units": "s"})
-    state = Cpt(Signal, value="idle", kind="config")
 
-    def __init__(self, prefix: str = "", *, driver: SpectrometerDriver, name: str, **kwargs: Any) -> None:
-        super().__init__(prefix, name=name, **kwargs)
-        self.driver = driver
-        self.inputs: dict[str, InputSpec] = {i.name: i for i in driver.inputs()}
-        self._loaded: str | None = None
-
-    def _run(self, what: str, fn: Any) -> StatusBase:
-        status = DeviceStatus(self)
-        self.state.put("busy")
-
-        def work() -> None:
-            try:
-                fn()
-            except Exception as exc:  # noqa: BLE001 - every failure is reported through the status
-                self.state.put("fault")
-                status.set_exception(exc)
-                return
-            self.state.put("idle")
-            status.set_finished()
-
-        threading.Thread(target=work, name=f"{self.name}-{what}", daemon=True).start()
-        return status
+    driver: SpectrometerDriver
 
     def set(self, sample_id: str) -> StatusBase:
         """Load sample ``sample_id`` into the beam."""
 
         def load() -> None:
             self.driver.load(str(sample_id))
-            self._loaded = str(sample_id)
 
-        return self._run("load", load)
+        return self.run_in_thread("load", load)
 
     def check_integration_time(self, value: float) -> None:
         """Raise :class:`OutOfBoundsError` if ``value`` breaks the instrument's limit."""
@@ -80,4 +55,4 @@ class UVVisSpectrometer(Device):
             self.absorbance.put(np.asarray(spectrum.absorbance, dtype=float))
             self.duration.put(float(spectrum.duration_s))
 
-        return self._run("measure", measure)
+        return self.run_in_thread("measure", measure)

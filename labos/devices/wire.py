@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from labos.devices.drivers import InputSpec, Spectrum, SynthesisReport
+from labos.devices.drivers import AnnealReport, Diffractogram, InputSpec, Spectrum, SynthesisReport
 
-_TYPES: dict[str, type] = {t.__name__: t for t in (InputSpec, SynthesisReport, Spectrum)}
-_ARRAYS = {"wavelength_nm", "absorbance"}
+_TYPES: dict[str, type] = {t.__name__: t for t in (InputSpec, SynthesisReport, Spectrum, AnnealReport, Diffractogram)}
+_ARRAYS = {"wavelength_nm", "absorbance", "time_s", "temperature_c", "two_theta_deg", "counts"}
 
 
 def _to_json(obj: Any) -> Any:

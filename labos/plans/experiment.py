@@ -1,8 +1,8 @@
-"""The Bluesky plan of one experiment: synthesise, then measure, as one run."""
+"""The Bluesky plan of one experiment: every workflow step of one sample, as one run."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,19 +25,74 @@ class PlannedStep:
 
 
 def resolve_steps(
-    steps: Sequence[StepSpec], params: Mapping[str, ParamValue], consumers: Mapping[str, list[str]]
+    steps: Sequence[StepSpec], params: Mapping[str, ParamValue], consumers: Mapping[int, Mapping[str, str]]
 ) -> list[PlannedStep]:
     """Combine each step's fixed options with the campaign parameters it consumes.
 
-    ``consumers[instrument]`` lists the parameter names that instrument takes.
+    ``consumers[i]`` maps the inputs of step ``i``'s instrument to parameter names.
     """
     out = []
-    for s in steps:
+    for i, s in enumerate(steps):
         inputs: dict[str, ParamValue] = dict(s.options)
-        for name in consumers.get(s.instrument, []):
-            inputs[name] = params[name]
+        for inp, param in consumers.get(i, {}).items():
+            inputs[inp] = params[param]
         out.append(PlannedStep(s.action, s.instrument, inputs))
     return out
+
+
+def synthesize(dev: Any, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
+    """Make the sample from the step's recipe."""
+    yield from bps.abs_set(dev, {"sample_id": sample_id, "recipe": step.inputs}, wait=True)
+
+
+def transfer(dev: Any, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
+    """Carry the sample from one slot to another."""
+    request = {"sample_id": sample_id, "from": step.inputs["from"], "to": step.inputs["to"]}
+    yield from bps.abs_set(dev, request, wait=True)
+
+
+def anneal(dev: Any, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
+    """Run the furnace program on the sample."""
+    yield from bps.abs_set(dev, {"sample_id": sample_id, "program": step.inputs}, wait=True)
+
+
+def measure_uvvis(dev: Any, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
+    """Load the sample and set the integration time (measured by the caller's trigger)."""
+    if "integration_time" in step.inputs:
+        t = float(step.inputs["integration_time"])
+        dev.check_integration_time(t)
+        yield from bps.mv(dev.integration_time, t)
+    yield from bps.abs_set(dev, sample_id, wait=True)
+
+
+def measure_xrd(dev: Any, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
+    """Set energy, slits and exposure, mount the sample and open the shutter."""
+    dev.check_inputs(step.inputs, fill_defaults=False)  # every limit before anything moves
+    for axis in ("energy", "slit_h", "slit_v"):
+        if axis in step.inputs:
+            yield from bps.mv(getattr(dev, axis), float(step.inputs[axis]))
+    if "exposure" in step.inputs:
+        yield from bps.mv(dev.exposure, float(step.inputs["exposure"]))
+    yield from bps.abs_set(dev, sample_id, wait=True)
+    yield from bps.mv(dev.shutter, "open")
+
+
+Stub = Callable[[Any, PlannedStep, str], MsgGenerator[None]]
+
+STUBS: dict[tuple[str, str], Stub] = {
+    ("synthesize", "Synthesizer"): synthesize,
+    ("transfer", "RobotArm"): transfer,
+    ("anneal", "Furnace"): anneal,
+    ("measure", "UVVisSpectrometer"): measure_uvvis,
+    ("measure", "XRDBeamline"): measure_xrd,
+}
+
+
+def _stub(action: str, dev: Device) -> Stub:
+    for cls in type(dev).__mro__:
+        if (action, cls.__name__) in STUBS:
+            return STUBS[(action, cls.__name__)]
+    raise ValueError(f"no plan for {action!r} on a {type(dev).__name__}")
 
 
 def experiment_plan(
@@ -47,28 +102,27 @@ def experiment_plan(
 
     Each step is recorded in an event stream named after its instrument. A failing
     step still closes the run, with ``exit_status="fail"`` and the reason in the stop
-    document.
+    document; a beamline shutter opened by the plan is closed again whatever happens.
     """
     detectors = sorted({s.instrument for s in steps})
-
     start_md = {**md, "detectors": detectors, "plan_name": "labos_experiment", "sample_id": sample_id}
+    opened: list[Any] = []
+
+    def close_shutters() -> MsgGenerator[None]:
+        while opened:
+            yield from bps.mv(opened.pop().shutter, "closed")
 
     @bpp.run_decorator(md=start_md)  # type: ignore[untyped-decorator]
     def inner() -> MsgGenerator[str]:
         for step in steps:
             dev = devices[step.instrument]
-            if step.action == "synthesize":
-                yield from bps.abs_set(dev, {"sample_id": sample_id, "recipe": step.inputs}, wait=True)
-            elif step.action == "measure":
-                if "integration_time" in step.inputs:
-                    t = float(step.inputs["integration_time"])
-                    dev.check_integration_time(t)
-                    yield from bps.mv(dev.integration_time, t)
-                yield from bps.abs_set(dev, sample_id, wait=True)
-            else:  # pragma: no cover - excluded by the campaign model
-                raise ValueError(f"unknown action {step.action!r}")
+            stub = _stub(step.action, dev)
+            yield from stub(dev, step, sample_id)
+            if stub is measure_xrd:
+                opened.append(dev)
             yield from bps.trigger_and_read([dev], name=step.instrument)
+            yield from close_shutters()
         return sample_id
 
-    uid: str = yield from inner()
+    uid: str = yield from bpp.finalize_wrapper(inner(), close_shutters())
     return uid

@@ -1,0 +1,171 @@
+"""A simulated powder-diffraction beamline at a storage ring.
+
+Peak positions follow Bragg's law at the monochromator energy from each phase's
+d-spacings; peak widths from the crystallite size (Scherrer) plus the instrument
+resolution; counts are Poisson with a mean proportional to exposure, ring current and
+slit area. Nothing is measured with the shutter closed. Beam dumps happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from labos.analysis.phases import PHASES, gaussian_pattern, scherrer_fwhm_deg
+from labos.core.errors import DeviceFault
+from labos.devices.drivers import Diffractogram, InputSpec
+from simulators.world import FaultPlan, SimWorld
+
+
+class SimBeamline:
+    """Implements :class:`~labos.devices.drivers.BeamlineDriver` on a :class:`SimWorld`.
+
+    Options
+    -------
+    station
+        Robot station of the diffractometer's sample stage (default: the instrument's name).
+    two_theta_deg
+        ``[start, stop, step]`` of the integrated detector's 2-theta axis.
+    energy_kev
+        ``[low, high]`` range of the monochromator.
+    flux
+        Counts per second at a peak of unit intensity, 400 mA and 0.5 x 0.5 mm slits.
+    resolution_deg
+        Instrumental peak width (FWHM, degrees).
+    refill_min
+        Time without beam after a dump.
+    faults
+        ``{fault: probability per exposure}``: ``beam_dump``, ``disconnect``,
+        ``detector_timeout``.
+    """
+
+    FAULTS: ClassVar[dict[str, str]] = {
+        "beam_dump": "beam dump: ring current fell to 0 mA during the exposure",
+        "disconnect": "lost connection to the beamline control system",
+        "detector_timeout": "detector did not return a frame within its readout timeout",
+    }
+    RING_MA = 400.0
+
+    def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
+        opts = dict(options)
+        self.name = name
+        self.world = world
+        self.rng = world.child_rng()
+        self.station = str(opts.pop("station", name))
+        start, stop, step = (float(v) for v in opts.pop("two_theta_deg", (5.0, 45.0, 0.025)))
+        self.two_theta = np.arange(start, stop + step / 2, step)
+        self.e_low, self.e_high = (float(v) for v in opts.pop("energy_kev", (5.0, 30.0)))
+        self.flux = float(opts.pop("flux", 2.0e4))
+        self.resolution = float(opts.pop("resolution_deg", 0.03))
+        self.refill_s = float(opts.pop("refill_min", 20.0)) * 60.0
+        self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None))
+        if opts:
+            raise ValueError(f"unknown option(s) for the simulated beamline: {', '.join(sorted(opts))}")
+        self.state: dict[str, Any] = {"energy_kev": 17.0, "slit_h": 0.5, "slit_v": 0.5, "shutter": "closed"}
+        self.mounted: str | None = None
+        self.beam_back_at = 0.0
+
+    def inputs(self) -> list[InputSpec]:
+        """Energy, slit gaps and exposure time."""
+        return [
+            InputSpec("energy", "real", low=self.e_low, high=self.e_high, unit="keV", default=17.0),
+            InputSpec("slit_h", "real", low=0.01, high=2.0, unit="mm", default=0.5),
+            InputSpec("slit_v", "real", low=0.01, high=2.0, unit="mm", default=0.5),
+            InputSpec("exposure", "real", low=0.1, high=600.0, unit="s", default=10.0),
+        ]
+
+    def _ring_current(self) -> float:
+        if self.world.clock.now() < self.beam_back_at:
+            return 0.0
+        # top-up: a 1 % sawtooth every 2 minutes
+        return self.RING_MA * (1.0 - 0.01 * ((self.world.clock.now() % 120.0) / 120.0))
+
+    def beam(self) -> dict[str, Any]:
+        """Ring current, shutter, energy and slits now."""
+        return {**self.state, "ring_current_ma": self._ring_current()}
+
+    def move(self, axis: str, value: float) -> float:
+        """Move the monochromator (``energy``) or a slit blade pair."""
+        self.faults.check("disconnect", self.rng)
+        if axis == "energy":
+            if not self.e_low <= value <= self.e_high:
+                raise DeviceFault(self.name, f"energy {value:g} keV outside the monochromator's range")
+            self.world.clock.sleep(10.0 + 5.0 * abs(value - float(self.state["energy_kev"])))
+            self.state["energy_kev"] = float(value)
+            return float(value)
+        if axis in ("slit_h", "slit_v"):
+            if not 0.01 <= value <= 2.0:
+                raise DeviceFault(self.name, f"{axis} {value:g} mm outside the blades' travel")
+            self.world.clock.sleep(2.0)
+            self.state[axis] = float(value)
+            return float(value)
+        raise DeviceFault(self.name, f"no axis {axis!r} (energy, slit_h, slit_v)")
+
+    def shutter(self, open_: bool) -> str:
+        """Open or close the photon shutter (1 s)."""
+        self.faults.check("disconnect", self.rng)
+        self.world.clock.sleep(1.0)
+        self.state["shutter"] = "open" if open_ else "closed"
+        return str(self.state["shutter"])
+
+    def mount(self, sample_id: str) -> float:
+        """Centre the sample on the stage (it must have been placed there)."""
+        sample = self.world.sample(self.name, sample_id)
+        if sample.location is None or not sample.location.startswith(self.station + "/"):
+            raise DeviceFault(
+                self.name, f"sample {sample_id!r} is at {sample.location or 'the flow line'}, not on {self.station}"
+            )
+        self.world.clock.sleep(30.0)
+        self.mounted = sample_id
+        return 30.0
+
+    def acquire(self, exposure_s: float) -> Diffractogram:
+        """Expose the mounted sample and integrate the detector image over azimuth."""
+        rng = self.rng
+        self.faults.check("disconnect", rng)
+        if self.state["shutter"] != "open":
+            raise DeviceFault(self.name, "interlock: the shutter is closed, nothing can be measured")
+        if self.mounted is None:
+            raise DeviceFault(self.name, "no sample mounted")
+        wait = max(self.beam_back_at - self.world.clock.now(), 0.0)
+        if wait > 0:  # the control system holds the exposure until the ring is refilled
+            self.world.clock.sleep(wait)
+        if self.faults.happens("beam_dump", rng):
+            self.world.clock.sleep(exposure_s * float(rng.uniform(0.0, 1.0)))
+            self.beam_back_at = self.world.clock.now() + self.refill_s
+            self.state["shutter"] = "closed"  # the personnel-safety system closes it
+            raise DeviceFault(self.name, self.FAULTS["beam_dump"] + " (simulated beam_dump)", transient=True)
+        self.faults.check("detector_timeout", rng)
+        sample = self.world.sample(self.name, self.mounted)
+        try:
+            truth = self.world.landscape_of(sample).phases(sample.state)
+        except ValueError as exc:
+            raise DeviceFault(self.name, str(exc)) from None
+        energy = float(self.state["energy_kev"])
+        current = self._ring_current()
+        scale = self.flux * exposure_s * current / self.RING_MA * (self.state["slit_h"] * self.state["slit_v"]) / 0.25
+        fwhm = float(np.hypot(scherrer_fwhm_deg(truth.crystallite_nm, 20.0, energy), self.resolution))
+        displacement = float(rng.normal(0.0, 0.01))  # sample height error shifts every peak a little
+        clean = np.zeros_like(self.two_theta)
+        for phase, fraction in truth.fractions.items():
+            clean += fraction * gaussian_pattern(self.two_theta, PHASES[phase], energy, fwhm, displacement)
+        clean *= 1.0 + 0.1 * float(sample.state.get("orientation", 0.0))
+        background = 0.015 + 0.02 * np.exp(-(self.two_theta - self.two_theta[0]) / 10.0)
+        mean = scale * (clean + background)
+        counts = rng.poisson(np.clip(mean, 0.0, None)).astype(float) if self.world.noise > 0 else mean
+        duration = exposure_s + 2.0  # exposure plus detector readout
+        self.world.clock.sleep(duration)
+        return Diffractogram(
+            sample_id=self.mounted,
+            two_theta_deg=self.two_theta.copy(),
+            counts=counts,
+            energy_kev=energy,
+            exposure_s=exposure_s,
+            ring_current_ma=current,
+            duration_s=duration + wait,
+        )
+
+    def close(self) -> None:
+        """Nothing to release in simulation."""

@@ -1,0 +1,130 @@
+"""A simulated six-axis robot arm carrying sample holders between station slots."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from labos.core.errors import DeviceFault
+from labos.devices.drivers import InputSpec
+from simulators.world import FaultPlan, SimWorld
+
+
+class SimRobotArm:
+    """Implements :class:`~labos.devices.drivers.RobotDriver` on a :class:`SimWorld`.
+
+    Options
+    -------
+    stations
+        ``{station: [slot, ...]}`` the arm reaches, e.g. ``{furnace: [boat1], beamline: [stage]}``;
+        an integer instead of a list makes a rack of numbered slots (``rack: 24`` gives
+        ``rack/01`` ... ``rack/24``).
+    positions
+        ``{station: [x, y, z]}`` in metres, for move times (defaults spread stations 1 m apart).
+    speed_m_per_s
+        Tool speed between stations.
+    faults
+        ``{fault: probability}``: ``jam`` (gripper), ``disconnect`` (controller),
+        ``timeout`` (motion not confirmed).
+    """
+
+    FAULTS: ClassVar[dict[str, str]] = {
+        "jam": "gripper jammed while closing",
+        "disconnect": "lost connection to the robot controller",
+        "timeout": "motion not confirmed by the controller within 30 s",
+    }
+
+    def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
+        opts = dict(options)
+        self.name = name
+        self.world = world
+        self.rng = world.child_rng()
+        stations = opts.pop("stations", None)
+        if not isinstance(stations, Mapping) or not stations:
+            raise ValueError("option 'stations' must map station names to slot lists (or rack sizes)")
+        self.slots: list[str] = []
+        self.racks: list[str] = []
+        for station, slots in stations.items():
+            if "/" in str(station) or "*" in str(station):
+                raise ValueError(f"station name {station!r} must not contain '/' or '*'")
+            if isinstance(slots, int):
+                self.racks.append(str(station))
+                self.slots += [f"{station}/{i:02d}" for i in range(1, slots + 1)]
+            else:
+                self.slots += [f"{station}/{s}" for s in slots]
+        positions = opts.pop("positions", {})
+        self.positions = {
+            str(st): tuple(float(v) for v in positions.get(st, (float(i), 0.0, 0.3))) for i, st in enumerate(stations)
+        }
+        self.speed = float(opts.pop("speed_m_per_s", 0.25))
+        self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None))
+        if opts:
+            raise ValueError(f"unknown option(s) for the simulated robot arm: {', '.join(sorted(opts))}")
+        self.gripper_location = f"gripper:{name}"
+        self.at = next(iter(self.positions))
+
+    def inputs(self) -> list[InputSpec]:
+        """``from`` and ``to``: any slot; ``to`` also a rack's first free slot (``rack/*``)."""
+        slots = tuple(self.slots)
+        wild = tuple(f"{r}/*" for r in self.racks)
+        return [
+            InputSpec("from", "choice", choices=slots, description="slot to pick the sample from"),
+            InputSpec("to", "choice", choices=slots + wild, description="slot to place it in"),
+        ]
+
+    def occupancy(self) -> dict[str, str | None]:
+        """Every slot with its sample (or ``None``)."""
+        taken: dict[str, str] = {}
+        for station in {s.split("/")[0] for s in self.slots}:
+            taken.update(self.world.book.occupied(station + "/"))
+        return {slot: taken.get(slot) for slot in self.slots}
+
+    def holding(self) -> str | None:
+        """The sample in the gripper."""
+        return self.world.book.at(self.gripper_location)
+
+    def _travel(self, slot: str) -> float:
+        station = slot.split("/")[0]
+        a, b = self.positions[self.at], self.positions[station]
+        dt = 4.0 + math.dist(a, b) / self.speed  # approach + straight-line move
+        self.world.clock.sleep(dt)
+        self.at = station
+        return dt
+
+    def _slot(self, slot: str) -> None:
+        if slot not in self.slots:
+            raise DeviceFault(self.name, f"no slot {slot!r}; reachable: {', '.join(self.slots)}")
+
+    def pick(self, slot: str) -> float:
+        """Move to ``slot`` and close the gripper on its sample."""
+        self._slot(slot)
+        self.faults.check("disconnect", self.rng)
+        if (held := self.holding()) is not None:
+            raise DeviceFault(self.name, f"gripper already holds sample {held}")
+        sample = self.world.book.at(slot)
+        if sample is None:
+            raise DeviceFault(self.name, f"nothing to pick at {slot}: the slot is empty")
+        dt = self._travel(slot)
+        self.faults.check("jam", self.rng)
+        self.world.clock.sleep(3.0)
+        self.world.book.move(sample, self.gripper_location, f"picked from {slot} by {self.name}")
+        self.faults.check("timeout", self.rng)
+        return dt + 3.0
+
+    def place(self, slot: str) -> float:
+        """Move to ``slot`` and release the held sample there."""
+        self._slot(slot)
+        self.faults.check("disconnect", self.rng)
+        sample = self.holding()
+        if sample is None:
+            raise DeviceFault(self.name, "gripper is empty: nothing to place")
+        if (there := self.world.book.at(slot)) is not None:
+            raise DeviceFault(self.name, f"cannot place at {slot}: it holds sample {there}")
+        dt = self._travel(slot)
+        self.world.clock.sleep(3.0)
+        self.world.book.move(sample, slot, f"placed at {slot} by {self.name}")
+        return dt + 3.0
+
+    def close(self) -> None:
+        """Nothing to release in simulation."""
