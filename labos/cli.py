@@ -130,6 +130,10 @@ def _run(path: Path, args: argparse.Namespace) -> int:
         f"{campaign.budget.max_experiments} experiments, data in {data_dir}"
     )
     stop = StopRequest()
+    if not args.verbose:  # a failed experiment is recorded and summarised; its traceback is noise here
+        import logging
+
+        logging.getLogger("bluesky").setLevel(logging.CRITICAL)
 
     def on_signal(signum: int, frame: Any) -> None:
         if stop.is_set():  # a second signal: abort the running experiment too

@@ -26,6 +26,7 @@ from labos.core.space import ParamValue
 from labos.data.store import Store
 from labos.data.writer import RunCapture, StoreWriter
 from labos.devices.lab import Lab
+from labos.devices.robot import RobotArm
 from labos.planners.base import Planner
 from labos.planners.registry import create_planner
 from labos.plans.experiment import experiment_plan, resolve_steps
@@ -188,12 +189,44 @@ class CampaignSession:
             self.RE(experiment_plan(self.lab.devices, steps, sample_id, md))
         except Exception as exc:  # noqa: BLE001 - instrument faults, limit violations: a failed experiment, not a crash
             error, transient = failure_reason(exc)
+        if self.campaign.workflow.park is not None:
+            self._park(proposal.experiment_id, self.campaign.workflow.park)
         run_uid = self._capture.start["uid"] if self._capture.start else None
         if run_uid is not None:
             self.store.add_run_uid(proposal.experiment_id, run_uid)
         readings = {k: list(v) for k, v in self._capture.readings.items()}
         inst_time = sum(float(r.get(f"{name}_duration", 0.0)) for name, rows in readings.items() for r in rows)
         return Execution(proposal, error is None, run_uid, readings, error, transient, inst_time)
+
+    def _park(self, experiment_id: str, park: str) -> None:
+        """Clear the robots' work slots and grippers into ``park`` (logged); problems are logged, not raised.
+
+        Runs after every experiment, failed or not, so that a sample stranded by a fault
+        (in a furnace boat, on the stage, in a gripper) does not block the next one.
+        """
+        assert self.lab is not None
+        station = park.split("/")[0] + "/"
+        for name, dev in self.lab.devices.items():
+            if not isinstance(dev, RobotArm):
+                continue
+            try:
+                stranded = [s for slot, s in dev.driver.occupancy().items() if s and not slot.startswith(station)]
+                held = dev.driver.holding()
+                for sample in ([held] if held else []) + stranded:
+                    for attempt in range(2):  # a transient fault (jam, timeout) gets one more try
+                        try:
+                            here = dev.where(sample)
+                            slot = dev.clear(sample, park)
+                            break
+                        except DeviceFault as exc:
+                            if attempt or not exc.transient:
+                                raise
+                    self.store.log_event(
+                        self.id, "parked", {"sample_id": sample, "from": here, "to": slot}, experiment_id
+                    )
+            except Exception as exc:  # noqa: BLE001 - the next experiment will meet the problem and fail cleanly
+                reason, _ = failure_reason(exc)
+                self.store.log_event(self.id, "park failed", {"robot": name, "error": reason}, experiment_id)
 
     def note_retry(self, execution: Execution, will_retry: bool) -> None:
         """Log a failed attempt in the decision log."""

@@ -115,6 +115,12 @@ class WorkflowSpec(_Spec):
     instruments: dict[str, InstrumentSpec]
     steps: list[StepSpec] = Field(min_length=1)
     retries: int = Field(default=2, ge=0, le=10, description="Re-runs of an experiment after a transient fault.")
+    park: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]+/(\*|[A-Za-z0-9_.-]+)$",
+        description="Where the robot leaves each sample after its experiment, failed or not "
+        "(e.g. rack/*: the rack's first free slot), so the next experiment finds its slots free.",
+    )
 
     @field_validator("instruments")
     @classmethod
@@ -141,6 +147,8 @@ class WorkflowSpec(_Spec):
                 )
             if s.action == "transfer" and not {"from", "to"} <= set(s.options):
                 problems.append(f"steps[{i}]: a transfer needs options 'from' and 'to' (slots such as furnace/boat1)")
+        if self.park is not None and not any(i.kind == "robot" for i in self.instruments.values()):
+            problems.append(f"park: {self.park!r} needs a robot among the instruments")
         if not any(s.action == "measure" for s in self.steps):
             problems.append("steps: the workflow never measures anything, so no objective can be computed")
         if problems:
