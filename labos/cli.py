@@ -432,6 +432,24 @@ def _instrument_status(reg: Any, store: Any, con: Console) -> int:
     return EXIT_FAILED if unhealthy else EXIT_OK
 
 
+def cmd_ioc(args: argparse.Namespace) -> int:
+    """Serve a beamline over EPICS until interrupted."""
+    import logging
+
+    from labos.devices.ioc import load_config, serve_beamline
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = load_config(args.config)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        serve_beamline(config, args.interface, base=Path(args.config).resolve().parent)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
@@ -509,6 +527,13 @@ def build_parser() -> argparse.ArgumentParser:
     q = isub.add_parser("serve", help="serve the instruments of a server config over CurveZMQ")
     q.add_argument("config", help="server YAML (bind, secret_key, authorized_keys, instruments)")
     q.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("ioc", help="EPICS Channel Access IOCs")
+    isub = p.add_subparsers(dest="ioc_command", required=True, metavar="IOC")
+    q = isub.add_parser("beamline", help="serve a beamline driver's PVs over Channel Access (caproto)")
+    q.add_argument("config", help="IOC YAML (prefix, instrument, simulation)")
+    q.add_argument("--interface", action="append", help="address to serve on (default 127.0.0.1; repeatable)")
+    q.set_defaults(func=cmd_ioc)
 
     p = sub.add_parser("planners", help="list the registered planners")
     p.set_defaults(func=cmd_planners)

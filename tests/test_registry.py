@@ -126,4 +126,7 @@ def test_bad_registry_files(tmp_path, capsys):
     assert "bad.yaml:4: colour: unknown key 'colour'" in err
     f.write_text("name: x\nkind: laser\nowner: me\n")
     assert main(["instruments", "--data-dir", str(tmp_path / "d"), "add", str(f)]) == 2
-    assert "bad.yaml:2: kind: unknown kind 'laser'; known: synthesizer, uvvis, robot, furnace, xrd" in capsys.readouterr().err
+    assert (
+        "bad.yaml:2: kind: unknown kind 'laser'; known: synthesizer, uvvis, robot, furnace, xrd"
+        in capsys.readouterr().err
+    )

@@ -171,6 +171,12 @@ class SimulationSpec(_Spec):
         "in other processes (default: in memory).",
     )
 
+    def resolved(self, base: Path) -> SimulationSpec:
+        """The spec with a relative ``world`` path taken relative to ``base``."""
+        if self.world is None or self.world.is_absolute():
+            return self
+        return self.model_copy(update={"world": base / self.world})
+
 
 class Campaign(_Spec):
     """A closed-loop campaign: the file a scientist writes."""

@@ -8,7 +8,7 @@
     instruments:
       synth: {kind: synthesizer, driver: sim}
       uvvis: {kind: uvvis, driver: sim}
-    simulation: {acceleration: 1000}        # for driver: sim
+    simulation: {acceleration: 1000}        # for driver: sim (world: relative to this file)
 
 Clients (driver ``zmq``) call driver methods by name; a request is
 ``{"instrument", "method", "args"}`` and a reply ``{"ok": true, "result"}`` or
@@ -89,7 +89,7 @@ class InstrumentServer:
         self.config = config
         self.public, secret = keys.load_pair(base / config.secret_key)
         allowed = keys.authorized_keys(base / config.authorized_keys)
-        context = DriverContext(seed=config.seed, simulation=config.simulation.model_dump())
+        context = DriverContext(seed=config.seed, simulation=config.simulation.resolved(base).model_dump())
         self.drivers = {name: build_driver(name, spec, context) for name, spec in config.instruments.items()}
         self.ctx = zmq.Context()
         self.auth = ThreadAuthenticator(self.ctx)
