@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit clean
+.PHONY: demo test lint typecheck unit clean solid-state-lab
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/labos demo
+
+# the registered solid-state lab: a furnace served over zmq, the beamline over EPICS
+solid-state-lab: $(STAMP)
+	bash examples/solid-state-lab/run.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -167,7 +167,7 @@ def test_bad_driver_configuration_is_a_clear_error():
             "steps": [{"action": "measure", "instrument": "uvvis"}],
         }
     )
-    with pytest.raises(InstrumentError, match="unknown driver 'ftp'; known drivers: registry, sim, zmq") as info:
+    with pytest.raises(InstrumentError, match="unknown driver 'ftp'; known drivers: epics, registry, sim, zmq") as info:
         build_lab(bad, SimulationSpec(), 0)
     assert info.value.instrument == "uvvis"
     assert isinstance(info.value.__cause__, RegistryError)

@@ -115,7 +115,7 @@ def test_the_same_devices_and_plan_drive_served_instruments(tmp_path, keydir):
             RE = RunEngine({}, context_managers=[])
             cap = RunCapture()
             RE.subscribe(cap)
-            steps = resolve_steps(workflow.steps, params, {"synth": list(params)})
+            steps = resolve_steps(workflow.steps, params, {0: {p: p for p in params}})
             RE(experiment_plan(lab.devices, steps, "remote-1", {"experiment_id": "remote-1"}))
         assert cap.stop["exit_status"] == "success"
         metrics = analyse("uvvis", "uvvis", cap.readings["uvvis"])
