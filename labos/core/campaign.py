@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from labos.core.space import NAME_RE, SearchSpace
+from labos.core.space import NAME_RE, LinearConstraint, SearchSpace
 
 
 class _Spec(BaseModel):
@@ -185,6 +185,9 @@ class Campaign(_Spec):
     description: str = ""
     seed: int = Field(default=0, ge=0, lt=2**32)
     space: SearchSpace
+    constraints: list[LinearConstraint] = Field(
+        default_factory=list, description='Linear constraints on numeric parameters, e.g. "CsPbCl3 + CsPbI3 <= 0.6".'
+    )
     objectives: list[Objective] = Field(min_length=1)
     budget: Budget
     planner: PlannerSpec = Field(default_factory=PlannerSpec)
@@ -200,6 +203,15 @@ class Campaign(_Spec):
         if dupes:
             raise ValueError(f"objective names must be unique: {', '.join(dupes)}")
         return v
+
+    @model_validator(mode="after")
+    def _constraints(self) -> Campaign:
+        if self.constraints:
+            problems = self.space.constraint_problems(self.constraints)
+            if problems:
+                raise ValueError("; ".join(problems))
+            self.space._constraints = tuple(self.constraints)  # the space carries them to planners and checks
+        return self
 
     @property
     def primary(self) -> Objective:

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, RootModel, field_validator, model_validator
 
 ParamValue: TypeAlias = float | int | str
 Point: TypeAlias = dict[str, ParamValue]
@@ -135,10 +135,74 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
+_TERM = re.compile(r"\s*([+-])?\s*(?:(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*\*?\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*")
+
+
+class LinearConstraint(BaseModel):
+    """``sum(coefficients[p] * point[p]) <= bound`` (or ``>=``) over numeric parameters.
+
+    Written in a campaign either as a mapping (``{coefficients: {a: 1, b: 2}, op: "<=",
+    bound: 3}``) or as a string (``"a + 2*b <= 3"``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    coefficients: dict[str, float] = Field(min_length=1)
+    op: Literal["<=", ">="] = "<="
+    bound: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if not isinstance(data, str):
+            return data
+        m = re.fullmatch(r"(.+?)(<=|>=)\s*([+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*", data)
+        if m is None:
+            raise ValueError(f"{data!r} is not 'a*x + b*y <= c' (or >=) with a number on the right")
+        lhs, op, rhs = m.groups()
+        coefficients: dict[str, float] = {}
+        pos = 0
+        while pos < len(lhs):
+            t = _TERM.match(lhs, pos)
+            if t is None or t.end() == pos or (pos > 0 and t.group(1) is None):
+                raise ValueError(f"cannot read the linear expression {lhs.strip()!r} near {lhs[pos:].strip()!r}")
+            sign = -1.0 if t.group(1) == "-" else 1.0
+            coef = float(t.group(2)) if t.group(2) else 1.0
+            coefficients[t.group(3)] = coefficients.get(t.group(3), 0.0) + sign * coef
+            pos = t.end()
+        return {"coefficients": coefficients, "op": op, "bound": float(rhs)}
+
+    @field_validator("bound")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("the bound must be finite")
+        return v
+
+    def __str__(self) -> str:
+        terms = " + ".join(f"{c:g}*{n}" for n, c in self.coefficients.items()).replace("+ -", "- ")
+        return f"{terms} {self.op} {self.bound:g}"
+
+    def value(self, point: Mapping[str, Any]) -> float:
+        """The left-hand side at ``point``."""
+        return sum(c * float(point[n]) for n, c in self.coefficients.items())
+
+    def problem(self, point: Mapping[str, Any], tol: float = 1e-9) -> str | None:
+        """Why ``point`` violates the constraint, or ``None``."""
+        v = self.value(point)
+        ok = v <= self.bound + tol if self.op == "<=" else v >= self.bound - tol
+        return None if ok else f"constraint {self} violated ({v:g})"
+
+
 class SearchSpace(RootModel[dict[str, Parameter]]):
-    """A mapping of parameter names to parameter definitions."""
+    """A mapping of parameter names to parameter definitions, plus optional linear constraints.
+
+    Constraints are attached with :meth:`with_constraints` (a campaign does this from
+    its ``constraints`` section); :meth:`problems` and :meth:`feasible` honour them.
+    """
 
     model_config = ConfigDict(frozen=True)
+    _constraints: tuple[LinearConstraint, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _names(self) -> SearchSpace:
@@ -154,6 +218,40 @@ class SearchSpace(RootModel[dict[str, Parameter]]):
                     raise ValueError(f"parameter name {f!r} is used by both {seen[f]!r} and {name!r}")
                 seen[f] = name
         return self
+
+    # ------------------------------------------------------------ constraints
+    @property
+    def constraints(self) -> tuple[LinearConstraint, ...]:
+        """The linear constraints points must satisfy."""
+        return self._constraints
+
+    def constraint_problems(self, constraints: Sequence[LinearConstraint]) -> list[str]:
+        """Why ``constraints`` cannot apply to this space (unknown or non-numeric parameters)."""
+        numeric = {
+            f
+            for name, p in self.root.items()
+            for f in (p.components if isinstance(p, CompositionParameter) else [name])
+            if not isinstance(p, CategoricalParameter)
+        }
+        msgs = []
+        for i, c in enumerate(constraints):
+            bad = sorted(set(c.coefficients) - numeric)
+            if bad:
+                msgs.append(f"constraints[{i}]: {', '.join(bad)} not numeric parameters of the space")
+        return msgs
+
+    def with_constraints(self, constraints: Sequence[LinearConstraint]) -> SearchSpace:
+        """A copy of this space that also requires ``constraints``."""
+        problems = self.constraint_problems(constraints)
+        if problems:
+            raise ValueError("; ".join(problems))
+        out = self.model_copy()
+        out._constraints = tuple(constraints)
+        return out
+
+    def feasible(self, point: Mapping[str, Any]) -> bool:
+        """Whether ``point`` satisfies every constraint (bounds are :meth:`problems`' business)."""
+        return all(c.problem(point) is None for c in self._constraints)
 
     # ------------------------------------------------------------------ shape
     def __iter__(self) -> Iterator[str]:  # type: ignore[override]
@@ -278,6 +376,8 @@ class SearchSpace(RootModel[dict[str, Parameter]]):
                     msgs.append(f"{name}: {int(v)} is outside [{p.low}, {p.high}]")
             elif v not in p.choices:
                 msgs.append(f"{name}: {v!r} is not one of {p.choices}")
+        if not msgs:
+            msgs.extend(m for c in self._constraints if (m := c.problem(point)) is not None)
         return msgs
 
     def contains(self, point: Mapping[str, Any]) -> bool:

@@ -8,7 +8,7 @@ the core models only: no devices, no store, no Prefect.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -149,6 +149,29 @@ class BasePlanner:
 
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
         raise NotImplementedError
+
+    def feasible_points(self, draw: Callable[[int], list[Point]], n: int) -> list[Point]:
+        """``n`` points from ``draw(k)`` that satisfy the space's linear constraints (rejection).
+
+        Raises
+        ------
+        ConfigurationError
+            If the constraints leave (almost) no room in the space.
+        """
+        if not self.space.constraints:
+            return draw(n)
+        out: list[Point] = []
+        tried = 0
+        while len(out) < n:
+            batch = draw(max(4 * (n - len(out)), 64))
+            tried += len(batch)
+            out.extend(p for p in batch if self.space.feasible(p))
+            if tried >= 20_000 * n and len(out) < n:
+                raise ConfigurationError(
+                    f"the constraints leave almost no room in the space: {len(out)} of {tried} sampled points "
+                    f"satisfy {'; '.join(map(str, self.space.constraints))}"
+                )
+        return out[:n]
 
     def _tell(self, observations: list[Observation]) -> None:
         """Hook for subclasses; the base keeps the history only."""

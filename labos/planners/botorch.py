@@ -81,6 +81,11 @@ class BotorchPlanner(BasePlanner):
                 centre = centres[i % len(centres)]
                 scale = 0.02 if i % 2 else 0.1
                 cands.append(self.space.from_unit(centre + self.rng.normal(0.0, scale, centre.size)))
+        if self.space.constraints:
+            cands = [c for c in cands if self.space.feasible(c)]
+            if len(cands) < 64:  # a thin feasible region: sample it directly
+                draw = lambda k: [self.space.from_unit(u) for u in self.rng.random((k, self.space.unit_dim))]  # noqa: E731
+                cands += self.feasible_points(draw, 256)
         return cands
 
     # ----------------------------------------------------------------- model
@@ -234,7 +239,7 @@ class BotorchPlanner(BasePlanner):
 
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
         if not self._ready():
-            return sobol_points(self.space, self._sobol, n)
+            return self.feasible_points(lambda k: sobol_points(self.space, self._sobol, k), n)
         cands = self._candidates()
         return [cands[i] for i in self._scores_and_picks(cands, n, pending)]
 

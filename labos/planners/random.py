@@ -14,7 +14,9 @@ class RandomPlanner(BasePlanner):
     """Independent uniform samples of the space (uniform on every simplex too)."""
 
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
-        return [self.space.from_unit(self.rng.random(self.space.unit_dim)) for _ in range(n)]
+        return self.feasible_points(
+            lambda k: [self.space.from_unit(self.rng.random(self.space.unit_dim)) for _ in range(k)], n
+        )
 
     def choose(
         self,

@@ -103,15 +103,23 @@ class SkoptPlanner(BasePlanner):
 
     @staticmethod
     def _make_optimizer(space: SearchSpace, o: SkoptOptions, seed: int) -> Optimizer:
+        constraint = None
+        if space.constraints:  # skopt samples candidates by rejection and optimises by sampling
+
+            def constraint(x: list[Any]) -> bool:
+                return space.feasible(decode(space, x))
+
         return Optimizer(
             skopt_dimensions(space),
             base_estimator=o.base_estimator,
             n_initial_points=o.n_initial_points,
-            initial_point_generator=o.initial_point_generator,
+            # skopt's quasi-random designs ignore constraints; its random sampler honours them
+            initial_point_generator="random" if space.constraints else o.initial_point_generator,
             acq_func=o.acq_func,
             acq_optimizer=o.acq_optimizer,
             acq_func_kwargs={"xi": o.xi, "kappa": o.kappa},
             random_state=seed,
+            space_constraint=constraint,
         )
 
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:

@@ -31,7 +31,7 @@ class SobolPlanner(BasePlanner):
             self._engine.fast_forward(1)  # the unscrambled first point is the all-zero corner
 
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
-        return sobol_points(self.space, self._engine, n)
+        return self.feasible_points(lambda k: sobol_points(self.space, self._engine, k), n)
 
 
 def sobol_points(space: SearchSpace, engine: qmc.Sobol, n: int) -> list[Point]:
