@@ -167,3 +167,16 @@ def test_bad_command_line_overrides_are_clear_errors(capsys, tmp_path):
     assert "Traceback" not in err
     assert main(["run", demo, "--data-dir", "/proc/labos-cannot-write-here", "-q"]) == 2
     assert "cannot create the data directory /proc/labos-cannot-write-here" in capsys.readouterr().err
+
+
+def test_constraints_are_parsed_located_and_enforced_by_the_space(demo_spec, write_yaml):
+    spec = dict(demo_spec, constraints=["CsPbCl3 + CsPbI3 <= 0.5", "temperature - 0.1*reaction_time >= 90"])
+    campaign = load_campaign(write_yaml(spec))
+    point = {"CsPbCl3": 0.4, "CsPbBr3": 0.0, "CsPbI3": 0.6, "temperature": 120.0, "reaction_time": 30.0}
+    point["ligand"] = "oleylamine"
+    assert campaign.space.problems(point) == ["constraint 1*CsPbCl3 + 1*CsPbI3 <= 0.5 violated (1)"]
+    spec["constraints"] = ["CsPbCl3 + ligand <= 0.5", "x << 1"]
+    with pytest.raises(SpecError) as info:
+        load_campaign(write_yaml(spec))
+    (problem,) = info.value.problems
+    assert problem.path == "constraints[1]" and problem.line is not None and "'x << 1' is not" in problem.message

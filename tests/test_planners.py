@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from labos.core.campaign import Objective, PlannerSpec
 from labos.core.errors import ConfigurationError, OutOfBoundsError, RegistryError
 from labos.core.results import Observation
-from labos.core.space import SearchSpace
+from labos.core.space import LinearConstraint, SearchSpace
 from labos.planners import BasePlanner, available, create_planner, register
 from labos.planners import registry as reg
 
@@ -225,3 +225,54 @@ def test_botorch_learns_where_experiments_fail():
     with_model, without = deep_failures(True), deep_failures(False)
     assert with_model <= 5, (with_model, without)
     assert 2 * with_model < without, (with_model, without)
+
+
+CONSTRAINTS = [
+    LinearConstraint.model_validate("a + b <= 0.7"),
+    LinearConstraint.model_validate("temp - 0.1*time >= 80"),
+]
+
+
+@pytest.mark.parametrize("name", ["random", "sobol", "skopt", "botorch"])
+def test_every_planner_honours_linear_constraints(name):
+    space = SPACE.with_constraints(CONSTRAINTS)
+    opts = {"n_initial_points": 3} if name in ("skopt", "botorch") else {}
+    planner = run(create_planner(PlannerSpec(name=name, options=opts), space, OBJ, seed=1), 6, batch=2)
+    for p in [o.params for o in planner.observations] + planner.ask(2):
+        assert space.problems(p) == [], p
+        assert p["a"] + p["b"] <= 0.7 + 1e-9 and p["temp"] - 0.1 * p["time"] >= 80 - 1e-9
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    bound=st.floats(0.2, 2.5),
+    coef=st.floats(-3.0, 3.0),
+    flip=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_proposals_respect_bounds_categories_and_random_constraints(bound, coef, flip, seed):
+    # a + coef/1000 * temp <= bound always has room (temp can be 50); written as >= when flipped
+    sign = -1.0 if flip else 1.0
+    c = LinearConstraint(
+        coefficients={"a": sign, "temp": sign * coef / 1000}, op=">=" if flip else "<=", bound=sign * bound
+    )
+    space = SPACE.with_constraints([c])
+    for name in ("random", "sobol"):
+        planner = create_planner(PlannerSpec(name=name), space, OBJ, seed=seed)
+        for p in planner.ask(5):
+            assert space.problems(p) == []
+            assert p["a"] + coef / 1000 * p["temp"] <= bound + 1e-9
+            assert p["solvent"] in ("water", "ethanol", "dmf") and isinstance(p["n"], int)
+
+
+def test_constraint_syntax_and_names_get_clear_errors():
+    assert str(LinearConstraint.model_validate("2*a - b + 0.5 * c >= -1")) == "2*a - 1*b + 0.5*c >= -1"
+    with pytest.raises(ValueError, match="is not 'a\\*x \\+ b\\*y <= c'"):
+        LinearConstraint.model_validate("a < 1")
+    with pytest.raises(ValueError, match="cannot read the linear expression"):
+        LinearConstraint.model_validate("a b <= 1")
+    with pytest.raises(ValueError, match=r"constraints\[0\]: solvent, zeta not numeric parameters"):
+        SPACE.with_constraints([LinearConstraint.model_validate("solvent + zeta <= 1")])
+    impossible = SPACE.with_constraints([LinearConstraint.model_validate("a + b + c >= 2")])
+    with pytest.raises(ConfigurationError, match="leave almost no room"):
+        create_planner(PlannerSpec(name="random"), impossible, OBJ, seed=0).ask(1)
