@@ -52,6 +52,8 @@ class CampaignSummary:
     store: Path
     plot: Path | None
     elapsed_s: float
+    pareto: tuple[Observation, ...] = ()
+    """With several objectives: the non-dominated experiments (see :func:`labos.core.pareto.pareto_front`)."""
 
 
 @task(name="propose", cache_policy=NO_CACHE)
@@ -201,4 +203,5 @@ def summarise(
         store=session.store.path,
         plot=plot_path,
         elapsed_s=elapsed,
+        pareto=tuple(session.pareto()) if len(campaign.objectives) > 1 else (),
     )

@@ -200,6 +200,14 @@ def _print_summary(s: CampaignSummary) -> None:
         con.print(f"  best {s.objective} ({s.direction}): [bold]{s.best_value:.5g}[/]")
         con.print(f"  parameters: {_fmt_params(s.best_params or {})}")
         con.print(f"  metrics:    {_fmt_params(s.best_metrics or {})}")
+    if s.pareto:
+        from rich.table import Table
+
+        names = list(s.pareto[0].objectives)
+        table = Table(*names, "parameters", title=f"Pareto front ({len(s.pareto)} non-dominated experiments)")
+        for obs in s.pareto:
+            table.add_row(*(f"{obs.objectives[n]:.5g}" for n in names), _fmt_params(obs.params))
+        con.print(table)
     con.print(f"  campaign id: {s.campaign_id}")
     con.print(f"  store:       {s.store}")
     if s.plot:

@@ -21,6 +21,7 @@ from labos.analysis.registry import analyse
 from labos.checks import lab_problems, open_lab, parameter_consumers, static_problems
 from labos.core.campaign import Campaign
 from labos.core.errors import AnalysisError, DeviceFault, LabosError, OutOfBoundsError, SpecError
+from labos.core.pareto import pareto_front
 from labos.core.results import Observation, Proposal
 from labos.core.space import ParamValue
 from labos.data.store import Store
@@ -279,6 +280,10 @@ class CampaignSession:
             if obs.ok and (best is None or o.better(obs.objectives[o.name], best.objectives[o.name])):
                 best = obs
         return best
+
+    def pareto(self) -> list[Observation]:
+        """The non-dominated successful observations over every objective."""
+        return pareto_front(self.observations, self.campaign.objectives)
 
     def consecutive_failures(self) -> int:
         """Failed experiments since the last success."""

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from labos.core.campaign import Objective, PlannerSpec
 from labos.core.errors import ConfigurationError, OutOfBoundsError, RegistryError
+from labos.core.pareto import pareto_front
 from labos.core.results import Observation
 from labos.core.space import LinearConstraint, SearchSpace
 from labos.planners import BasePlanner, available, create_planner, register
@@ -276,3 +277,46 @@ def test_constraint_syntax_and_names_get_clear_errors():
     impossible = SPACE.with_constraints([LinearConstraint.model_validate("a + b + c >= 2")])
     with pytest.raises(ConfigurationError, match="leave almost no room"):
         create_planner(PlannerSpec(name="random"), impossible, OBJ, seed=0).ask(1)
+
+
+def test_pareto_front_keeps_exactly_the_non_dominated():
+    objs = [Objective(name="f1"), Objective(name="f2", direction="maximize")]
+    obs = [
+        Observation(params={"i": i}, objectives={"f1": f1, "f2": f2})
+        for i, (f1, f2) in enumerate([(1, 1), (2, 3), (2, 2), (3, 3), (0.5, 0.5), (1, 1)])
+    ]
+    obs.append(Observation(params={"i": 9}, status="failed", error="x"))
+    front = pareto_front(obs, objs)
+    assert [o.params["i"] for o in front] == [4, 0, 5, 1]  # (2,2) and (3,3) are dominated by (2,3)
+
+
+def test_botorch_qlognehvi_proposes_inside_and_improves_the_front():
+    space = SearchSpace.model_validate(
+        {"x": {"type": "real", "low": 0, "high": 1}, "y": {"type": "real", "low": 0, "high": 1}}
+    )
+    space = space.with_constraints([LinearConstraint.model_validate("x + y <= 1.5")])
+    objs = [Objective(name="f1"), Objective(name="f2")]
+
+    def zdt1(p):
+        g = 1 + 9 * p["y"]
+        return {"f1": p["x"], "f2": g * (1 - np.sqrt(p["x"] / g))}
+
+    def hypervolume(front):  # exact for two objectives, reference (1.1, 11)
+        pts = sorted((o.objectives["f1"], o.objectives["f2"]) for o in front)
+        hv, prev = 0.0, 11.0
+        for a, b in pts:
+            hv += (1.1 - a) * (prev - b)
+            prev = b
+        return hv
+
+    results = {}
+    for name in ("botorch", "random"):
+        planner = create_planner(
+            PlannerSpec(name=name, options={"n_initial_points": 6} if name == "botorch" else {}), space, objs, seed=2
+        )
+        for _ in range(12):
+            (p,) = planner.ask(1)
+            assert space.problems(p) == []
+            planner.tell([Observation(params=p, objectives=zdt1(p))])
+        results[name] = hypervolume(pareto_front(planner.observations, objs))
+    assert results["botorch"] > results["random"]

@@ -178,6 +178,10 @@ class BasePlanner:
 
     def loss(self, obs: Observation) -> float:
         """The primary objective of ``obs`` as a value to minimise."""
-        o = self.objectives[0]
-        v = obs.objectives[o.name]
-        return v if o.direction == "minimize" else -v
+        return self.losses(obs)[0]
+
+    def losses(self, obs: Observation) -> list[float]:
+        """Every objective of ``obs`` as a value to minimise, in the campaign's order."""
+        return [
+            obs.objectives[o.name] if o.direction == "minimize" else -obs.objectives[o.name] for o in self.objectives
+        ]

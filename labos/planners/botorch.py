@@ -1,10 +1,11 @@
 """Bayesian optimisation on torch: a BoTorch GP with an ARD Matérn-5/2 kernel.
 
 Model: ``SingleTaskGP`` on the encoded space (:mod:`labos.planners.encoding`), with a
-scaled ARD Matérn-5/2 kernel (log-normal lengthscale prior scaled with the dimension),
-inputs normalised and outcomes standardised. Acquisition: LogEI for a single proposal,
-qLogNEI when several are asked at once or experiments are pending (pending points are
-passed as ``X_pending``), or UCB.
+scaled ARD Matérn-5/2 kernel, inputs normalised and outcomes standardised (one output
+per objective). Acquisition: LogEI for a single proposal, qLogNEI when several are asked
+at once or experiments are pending (pending points are passed as ``X_pending``), or UCB;
+with several objectives, qLogNEHVI (the log form of qNEHVI, noisy expected hypervolume
+improvement) with a reference point just below the worst values observed.
 
 The acquisition is maximised over a candidate set drawn from the space itself — a
 scrambled Sobol design plus perturbations of the best points so far — so every space
@@ -61,7 +62,7 @@ class BotorchPlanner(BasePlanner):
     """GP (ARD Matérn-5/2) with LogEI / qLogNEI / UCB, via BoTorch on torch."""
 
     Options = BotorchOptions
-    multi_objective = False
+    multi_objective = True
 
     def _setup(self) -> None:
         from scipy.stats import qmc
@@ -92,7 +93,7 @@ class BotorchPlanner(BasePlanner):
     def _training_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         ok = [obs for obs in self.observations if obs.ok]
         X = torch.as_tensor(encode(self.space, [o.params for o in ok]), dtype=DTYPE)
-        Y = torch.as_tensor([[-self.loss(o)] for o in ok], dtype=DTYPE)  # BoTorch maximises
+        Y = torch.as_tensor([[-v for v in self.losses(o)] for o in ok], dtype=DTYPE)  # BoTorch maximises
         return X, Y
 
     def _fit_subset(self, Y: torch.Tensor) -> torch.Tensor:
@@ -101,7 +102,7 @@ class BotorchPlanner(BasePlanner):
         m = self.opts.max_fit_points
         if n <= m:
             return torch.arange(n)
-        best = torch.argsort(Y.squeeze(-1), descending=True)[: m // 2]
+        best = torch.argsort(Y[:, 0], descending=True)[: m // 2]
         recent = torch.arange(n - (m - m // 2), n)
         subset: torch.Tensor = torch.unique(torch.cat([best, recent]))
         return subset
@@ -142,16 +143,19 @@ class BotorchPlanner(BasePlanner):
         from gpytorch.kernels import MaternKernel, ScaleKernel
         from gpytorch.priors import GammaPrior, LogNormalPrior
 
-        d = X.shape[-1]
+        d, m = X.shape[-1], Y.shape[-1]
+        batch = torch.Size([m]) if m > 1 else torch.Size([])
         prior: Any = None
         if self.opts.lengthscale_prior == "gamma":
             prior = GammaPrior(3.0, 6.0)
         elif self.opts.lengthscale_prior == "dim_scaled":
             prior = LogNormalPrior(loc=math.sqrt(2) + math.log(d) / 2, scale=math.sqrt(3))
-        kernel = ScaleKernel(MaternKernel(nu=2.5, ard_num_dims=d, lengthscale_prior=prior))
+        kernel = ScaleKernel(
+            MaternKernel(nu=2.5, ard_num_dims=d, lengthscale_prior=prior, batch_shape=batch), batch_shape=batch
+        )
         bounds = torch.stack([torch.zeros(d, dtype=DTYPE), torch.ones(d, dtype=DTYPE)])
         return SingleTaskGP(
-            X, Y, covar_module=kernel, input_transform=Normalize(d, bounds=bounds), outcome_transform=Standardize(1)
+            X, Y, covar_module=kernel, input_transform=Normalize(d, bounds=bounds), outcome_transform=Standardize(m)
         )
 
     def _acquisition(self, model: Any, X: torch.Tensor, Y: torch.Tensor, pending: torch.Tensor | None) -> Any:
@@ -159,6 +163,14 @@ class BotorchPlanner(BasePlanner):
         from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 
         kind = self.opts.acquisition
+        if Y.shape[-1] > 1:
+            from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+
+            span = (Y.max(0).values - Y.min(0).values).clamp_min(1e-9)
+            ref_point = (Y.min(0).values - 0.1 * span).tolist()  # just below the worst seen: every trade-off counts
+            return qLogNoisyExpectedHypervolumeImprovement(
+                model, ref_point=ref_point, X_baseline=X, X_pending=pending, prune_baseline=True
+            )
         if kind == "ucb":
             if pending is not None:
                 from botorch.acquisition.monte_carlo import qUpperConfidenceBound
@@ -166,7 +178,7 @@ class BotorchPlanner(BasePlanner):
                 return qUpperConfidenceBound(model, beta=self.opts.beta, X_pending=pending)
             return UpperConfidenceBound(model, beta=self.opts.beta)
         if kind == "logei" and pending is None:
-            return LogExpectedImprovement(model, best_f=Y.max())
+            return LogExpectedImprovement(model, best_f=Y[:, 0].max())
         return qLogNoisyExpectedImprovement(model, X_baseline=X, X_pending=pending, prune_baseline=True)
 
     def _scores_and_picks(
@@ -197,7 +209,9 @@ class BotorchPlanner(BasePlanner):
                 warnings.simplefilter("ignore")  # jitter notices from near-duplicate points
                 values = torch.cat([acq(chunk) for chunk in C.split(4096)]).numpy()
             if log_feasible is not None:
-                if self.opts.acquisition == "ucb":  # not a log-probability scale: keep likely-feasible points
+                if (
+                    self.opts.acquisition == "ucb" and Y.shape[-1] == 1
+                ):  # not a log-probability scale: keep likely-feasible points
                     values = np.where(log_feasible >= np.log(0.5), values, -np.inf)
                 else:  # LogEI x P(feasible), in log space
                     values = values + log_feasible
