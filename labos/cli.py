@@ -289,7 +289,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for text in args.planners.split():
         name = text.partition(":")[0]
         if name == "physbo" and not planner_available(name):
-            err.print("physbo skipped: install the optional 'nimo' extra (pip install labos[nimo]) to compare with it")
+            err.print(
+                "physbo skipped: install the optional nimo extra (pip install 'labos[nimo]') to compare with it",
+                markup=False,
+            )
             continue
         entries.append(parse_planner(text))
     if not entries:

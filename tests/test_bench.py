@@ -4,11 +4,14 @@ import csv
 import json
 import math
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from labos.bench import load_dataset, metrics, parse_planner, run_benchmark, run_once
+from labos.bench.dataset import pool_points
 from labos.bench.protocol import RunResult, first_reaching
+from labos.cli import main
 from labos.core.campaign import PlannerSpec
 from labos.core.errors import ConfigurationError, SpecError
 
@@ -113,3 +116,63 @@ def test_bad_planner_and_dataset_errors(tmp_path):
     (tmp_path / "d.csv").write_text("a,y\n1,2\n2,oops\n")
     with pytest.raises(SpecError, match=r"d\.csv:3: objective 'oops' is not a number"):
         load_dataset(bad)
+
+
+class FakeNimo:
+    """A stand-in for NIMS-OS's file protocol: proposes the unmeasured rows with the smallest x0."""
+
+    calls: ClassVar[list[dict]] = []
+
+    @staticmethod
+    def selection(method, input_file, output_file, num_objectives, num_proposals, physbo_score, minimization):
+        import csv as _csv
+
+        with open(input_file) as f:
+            rows = list(_csv.reader(f))
+        header, body = rows[0], rows[1:]
+        FakeNimo.calls.append({"method": method, "header": header, "measured": sum(r[-1] != "" for r in body)})
+        free = sorted((float(r[0]), i) for i, r in enumerate(body) if r[-1] == "")
+        with open(output_file, "w", newline="") as f:
+            w = _csv.writer(f)
+            w.writerow(["actions", *header[:-1]])
+            for _, i in free[:num_proposals]:
+                w.writerow([i, *body[i][:-1]])
+
+
+def test_physbo_planner_speaks_the_nimo_file_protocol(monkeypatch):
+    import sys
+
+    from labos.core.campaign import Objective, PlannerSpec
+    from labos.core.results import Observation
+    from labos.planners import create_planner
+
+    monkeypatch.setitem(sys.modules, "nimo", FakeNimo)
+    pool = load_dataset(DATASETS / "autoam" / "dataset.yaml")
+    points = pool_points(pool)
+    planner = create_planner(PlannerSpec(name="physbo"), pool.space, [Objective(name="y")], seed=0)
+    first = planner.choose(points, 2)  # random initial points
+    planner.tell([Observation(params=points[i], objectives={"y": float(pool.y[i])}) for i in first])
+    remaining = [p for i, p in enumerate(points) if i not in first]
+    (pick,) = planner.choose(remaining, 1)
+    call = FakeNimo.calls[-1]
+    assert call["method"] == "PHYSBO" and call["measured"] == 2  # measured points are training rows
+    x0 = [p[pool.space.names[0]] for p in remaining]
+    assert x0[pick] == min(x0)
+    (proposal,) = planner.ask(1)
+    assert pool.space.problems(proposal) == []
+
+
+def test_physbo_without_nimo_is_a_clear_error_and_bench_skips_it(monkeypatch, capsys, tmp_path):
+    import sys
+
+    from labos.core.campaign import Objective, PlannerSpec
+    from labos.core.errors import ConfigurationError
+    from labos.planners import create_planner
+
+    monkeypatch.setitem(sys.modules, "nimo", None)  # import nimo -> ImportError
+    pool = load_dataset(DATASETS / "autoam" / "dataset.yaml")
+    with pytest.raises(ConfigurationError, match=r"pip install 'labos\[nimo\]'"):
+        create_planner(PlannerSpec(name="physbo"), pool.space, [Objective(name="y")], seed=0)
+    code = main(["bench", str(DATASETS / "autoam" / "dataset.yaml"), "--planners", "physbo", "--out", str(tmp_path)])
+    assert code == 2
+    assert "physbo skipped: install the optional nimo extra" in capsys.readouterr().err

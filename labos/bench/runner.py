@@ -134,9 +134,13 @@ def default_jobs() -> int:
 
 
 def planner_available(name: str) -> bool:
-    """Whether a planner name resolves (used to skip optional peers such as PHYSBO)."""
+    """Whether a planner name resolves and can run (used to skip optional peers such as PHYSBO)."""
     try:
         get_planner_class(name)
     except KeyError:
         return False
+    if name == "physbo":
+        from labos.planners.physbo import nimo_available
+
+        return nimo_available()
     return True

@@ -52,6 +52,11 @@ class BotorchOptions(PlannerOptions):
         default=True,
         description="Learn where experiments fail (a GP on success/failure) and avoid proposing there.",
     )
+    output_warp: Literal["none", "copula"] = Field(
+        default="none",
+        description="Model the objective as measured, or its ranks mapped to normal quantiles (robust to "
+        "heavy tails and outliers, e.g. conductivities spanning decades).",
+    )
     max_fit_points: int = Field(
         default=400, ge=10, description="Fit hyperparameters on at most this many (best and most recent) points."
     )
@@ -94,6 +99,11 @@ class BotorchPlanner(BasePlanner):
         ok = [obs for obs in self.observations if obs.ok]
         X = torch.as_tensor(encode(self.space, [o.params for o in ok]), dtype=DTYPE)
         Y = torch.as_tensor([[-v for v in self.losses(o)] for o in ok], dtype=DTYPE)  # BoTorch maximises
+        if self.opts.output_warp == "copula" and Y.shape[0] > 2:
+            from scipy.stats import norm, rankdata
+
+            ranks = np.column_stack([rankdata(col) for col in Y.numpy().T])
+            Y = torch.as_tensor(norm.ppf((ranks - 0.5) / Y.shape[0]), dtype=DTYPE)
         return X, Y
 
     def _fit_subset(self, Y: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,13 @@ from labos.core.space import SearchSpace
 from labos.planners.base import Planner
 
 ENTRY_POINT_GROUP = "labos.planners"
-_BUILTIN_MODULES = ("labos.planners.random", "labos.planners.sobol", "labos.planners.skopt", "labos.planners.botorch")
+_BUILTIN_MODULES = (
+    "labos.planners.random",
+    "labos.planners.sobol",
+    "labos.planners.skopt",
+    "labos.planners.botorch",
+    "labos.planners.physbo",
+)
 
 _registry: dict[str, type] = {}
 _loaded = False
