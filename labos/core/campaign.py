@@ -69,9 +69,9 @@ class Budget(_Spec):
 
 
 class PlannerSpec(_Spec):
-    """Which registered planner proposes experiments, and its options."""
+    """Which registered planner proposes experiments, and its options (default: BoTorch GP-UCB)."""
 
-    name: str = "skopt"
+    name: str = "botorch"
     options: dict[str, Any] = Field(default_factory=dict)
 
 
