@@ -44,9 +44,7 @@ class BotorchOptions(PlannerOptions):
         "UCB with beta = 1 found the top candidates of four of the five Liang et al. datasets faster than "
         "LogEI and than the published best (benchmarks/results).",
     )
-    beta: float = Field(
-        default=1.0, gt=0, description="UCB exploration weight: mean + sqrt(beta) standard deviations."
-    )
+    beta: float = Field(default=1.0, gt=0, description="UCB exploration weight: mean + sqrt(beta) standard deviations.")
     n_initial_points: int = Field(default=5, ge=1, le=1000, description="Space-filling proposals before the GP.")
     n_candidates: int = Field(default=2048, ge=16, le=200_000, description="Random candidates scored per proposal.")
     n_local: int = Field(default=512, ge=0, le=100_000, description="Candidates perturbed around the best points.")
