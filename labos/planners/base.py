@@ -150,6 +150,16 @@ class BasePlanner:
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
         raise NotImplementedError
 
+    def random_points(self, k: int) -> list[Point]:
+        """``k`` uniform random points of the space (uniform on simplices too), from ``self.rng``."""
+        return [self.space.from_unit(u) for u in self.rng.random((k, self.space.unit_dim))]
+
+    def random_choice(self, candidates: Sequence[Mapping[str, ParamValue]], n: int) -> list[int]:
+        """``n`` distinct random indices into ``candidates`` (pool mode before a model exists)."""
+        if n > len(candidates):
+            raise ValueError(f"cannot choose {n} of {len(candidates)} candidates")
+        return [int(i) for i in self.rng.choice(len(candidates), size=n, replace=False)]
+
     def feasible_points(self, draw: Callable[[int], list[Point]], n: int) -> list[Point]:
         """``n`` points from ``draw(k)`` that satisfy the space's linear constraints (rejection).
 

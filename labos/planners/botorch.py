@@ -83,7 +83,7 @@ class BotorchPlanner(BasePlanner):
     # ------------------------------------------------------------ candidates
     def _candidates(self) -> list[Point]:
         o = self.opts
-        cands = [self.space.from_unit(u) for u in self.rng.random((o.n_candidates, self.space.unit_dim))]
+        cands = self.random_points(o.n_candidates)
         ok = [obs for obs in self.observations if obs.ok]
         if ok and o.n_local:
             centres = [self.space.to_unit(b.params) for b in sorted(ok, key=self.loss)[:5]]
@@ -94,8 +94,7 @@ class BotorchPlanner(BasePlanner):
         if self.space.constraints:
             cands = [c for c in cands if self.space.feasible(c)]
             if len(cands) < 64:  # a thin feasible region: sample it directly
-                draw = lambda k: [self.space.from_unit(u) for u in self.rng.random((k, self.space.unit_dim))]  # noqa: E731
-                cands += self.feasible_points(draw, 256)
+                cands += self.feasible_points(self.random_points, 256)
         return cands
 
     # ----------------------------------------------------------------- model
@@ -278,8 +277,6 @@ class BotorchPlanner(BasePlanner):
         pending: Sequence[Mapping[str, ParamValue]] = (),
     ) -> list[int]:
         """Pick ``n`` of a finite pool of candidates (indices into ``candidates``)."""
-        if n > len(candidates):
-            raise ValueError(f"cannot choose {n} of {len(candidates)} candidates")
-        if not self._ready():
-            return [int(i) for i in self.rng.choice(len(candidates), size=n, replace=False)]
+        if n > len(candidates) or not self._ready():
+            return self.random_choice(candidates, n)
         return self._scores_and_picks(candidates, n, pending)

@@ -99,10 +99,9 @@ class PhysboPlanner(BasePlanner):
         return [i for i in picked if i < len(candidates)][:n]
 
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
-        draw = lambda k: [self.space.from_unit(u) for u in self.rng.random((k, self.space.unit_dim))]  # noqa: E731
         if sum(o.ok for o in self.observations) < max(self.opts.n_initial_points, 2):
-            return self.feasible_points(draw, n)
-        fresh = self.feasible_points(draw, self.opts.n_candidates)
+            return self.feasible_points(self.random_points, n)
+        fresh = self.feasible_points(self.random_points, self.opts.n_candidates)
         return [fresh[i] for i in self._select(fresh, n)]
 
     def choose(
@@ -112,8 +111,6 @@ class PhysboPlanner(BasePlanner):
         pending: Sequence[Mapping[str, ParamValue]] = (),
     ) -> list[int]:
         """Pick ``n`` unmeasured candidates of the pool (indices into ``candidates``)."""
-        if n > len(candidates):
-            raise ValueError(f"cannot choose {n} of {len(candidates)} candidates")
-        if sum(o.ok for o in self.observations) < max(self.opts.n_initial_points, 2):
-            return [int(i) for i in self.rng.choice(len(candidates), size=n, replace=False)]
+        if n > len(candidates) or sum(o.ok for o in self.observations) < max(self.opts.n_initial_points, 2):
+            return self.random_choice(candidates, n)
         return self._select(candidates, n)

@@ -14,9 +14,7 @@ class RandomPlanner(BasePlanner):
     """Independent uniform samples of the space (uniform on every simplex too)."""
 
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
-        return self.feasible_points(
-            lambda k: [self.space.from_unit(self.rng.random(self.space.unit_dim)) for _ in range(k)], n
-        )
+        return self.feasible_points(self.random_points, n)
 
     def choose(
         self,
@@ -25,4 +23,4 @@ class RandomPlanner(BasePlanner):
         pending: Sequence[Mapping[str, ParamValue]] = (),
     ) -> list[int]:
         """``n`` distinct candidates uniformly at random."""
-        return [int(i) for i in self.rng.choice(len(candidates), size=n, replace=False)]
+        return self.random_choice(candidates, n)
