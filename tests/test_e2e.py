@@ -6,11 +6,13 @@ import math
 import statistics
 
 import pytest
+import yaml
 
 from flows.campaign import campaign_flow
 from labos.cli import main
 from labos.core.campaign import Campaign
 from labos.data.store import Store
+from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.e2e
 
@@ -132,3 +134,19 @@ def test_batches_of_proposals(demo_spec):
     with Store(summary.store) as store:
         told = [ev["payload"]["n"] for ev in store.events(summary.campaign_id) if ev["kind"] == "told"]
     assert told == [3, 3, 1]  # the last batch is cut to the budget
+
+
+def test_two_objectives_report_a_pareto_front(write_yaml, tmp_path, capsys):
+    spec = yaml.safe_load((EXAMPLES / "two-objectives.yaml").read_text())
+    spec["budget"]["max_experiments"] = 7
+    spec["planner"]["options"]["n_initial_points"] = 4
+    spec["simulation"]["acceleration"] = float("inf")
+    spec["data_dir"] = str(tmp_path / "data")
+    summary = run(spec)
+    assert summary.status == "completed" and summary.n_ok == 7
+    front = [(o.objectives["gap_error"], o.objectives["absorbance"]) for o in summary.pareto]
+    assert front and len(front) <= 7
+    for a in front:  # nothing on the front is dominated by anything on it
+        assert not any(b[0] <= a[0] and b[1] >= a[1] and b != a for b in front)
+    assert main(["run", str(write_yaml(spec)), "--data-dir", str(tmp_path / "cli")]) == 0
+    assert "Pareto front" in capsys.readouterr().out
