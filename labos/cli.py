@@ -428,6 +428,7 @@ def _instrument_status(reg: Any, store: Any, con: Console) -> int:
                 n = len(driver.inputs())
             finally:
                 driver.close()
+                ctx.close()
             table.add_row(
                 r.entry.name,
                 r.entry.kind,
@@ -447,13 +448,18 @@ def cmd_ioc(args: argparse.Namespace) -> int:
     """Serve a beamline over EPICS until interrupted."""
     import logging
 
-    from labos.devices.ioc import load_config, serve_beamline
+    from labos.core.loader import read_model
+    from labos.devices.ioc import IOCConfig, serve_beamline
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # caproto's server loop shuts down cleanly on it
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    config = load_config(args.config)
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
+    path = Path(args.config)
+    config, _ = read_model(IOCConfig, path)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        serve_beamline(config, args.interface, base=Path(args.config).resolve().parent)
+        serve_beamline(config, args.interface, base=path.resolve().parent)
     except KeyboardInterrupt:
         pass
     finally:

@@ -216,15 +216,16 @@ class CampaignSession:
                 for sample in ([held] if held else []) + stranded:
                     for attempt in range(2):  # a transient fault (jam, timeout) gets one more try
                         try:
-                            here = dev.where(sample)
-                            slot = dev.clear(sample, park)
+                            moved = dev.clear(sample, park)
                             break
                         except DeviceFault as exc:
                             if attempt or not exc.transient:
                                 raise
-                    self.store.log_event(
-                        self.id, "parked", {"sample_id": sample, "from": here, "to": slot}, experiment_id
-                    )
+                    if moved is not None:
+                        here, slot = moved
+                        self.store.log_event(
+                            self.id, "parked", {"sample_id": sample, "from": here, "to": slot}, experiment_id
+                        )
             except Exception as exc:  # noqa: BLE001 - the next experiment will meet the problem and fail cleanly
                 reason, _ = failure_reason(exc)
                 self.store.log_event(self.id, "park failed", {"robot": name, "error": reason}, experiment_id)

@@ -78,9 +78,9 @@ class SimFurnace:
             raise DeviceFault(
                 self.name, f"interlock: setpoint {t_set:g} degC above the {self.max_temperature:g} degC limit"
             )
-        offset = 0.0
-        if self.faults.happens("drift", rng):
-            offset = float(rng.choice([-1.0, 1.0]) * rng.uniform(12.0, 40.0))
+        landscape = self.world.landscape_of(sample)
+        drift = self.faults.happens("drift", rng)
+        offset = float(rng.choice([-1.0, 1.0]) * rng.uniform(12.0, 40.0)) if drift else 0.0
         t_heat = (t_set - self.ROOM_C) / ramp * 60.0
         t_dwell = dwell * 60.0
         t_cool = self.cooling_tau * 60.0 * math.log(max((t_set - self.ROOM_C) / (self.UNLOAD_C - self.ROOM_C), 1.0))
@@ -95,12 +95,11 @@ class SimFurnace:
             ),
         )
         readings = profile + rng.normal(0.0, 0.8, size=profile.shape)  # what the control thermocouple logs
-        if abs(offset) > 10.0:
+        if drift:
             # actual = setpoint + offset while the control loop believes it holds the setpoint;
             # the over-temperature thermocouple sees the difference once the furnace is hot
             self.world.clock.sleep(t_heat)
             actual = t_set + offset
-            landscape = self.world.landscape_of(sample)
             try:
                 state = landscape.anneal(
                     sample.state, {"temperature_c": actual, "dwell_min": 0.0, "ramp_k_per_min": ramp}
@@ -114,7 +113,6 @@ class SimFurnace:
                 f"{actual:.0f} degC; program aborted (simulated drift)",
                 transient=True,
             )
-        landscape = self.world.landscape_of(sample)
         try:
             state = landscape.anneal(sample.state, {"temperature_c": t_set, "dwell_min": dwell, "ramp_k_per_min": ramp})
         except ValueError as exc:

@@ -21,6 +21,7 @@ from labos.devices.drivers import DriverContext
 from labos.devices.keys import generate
 from labos.devices.remote import create_driver
 from labos.plans import experiment_plan, resolve_steps
+from tests.conftest import stop_process
 
 pytestmark = pytest.mark.e2e
 
@@ -83,12 +84,7 @@ def options(endpoint: str, keydir: Path, client: str = "clients/lab", **extra):
 
 
 def stop(proc, log) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc)
     log.close()
 
 

@@ -22,7 +22,7 @@ from labos.core.errors import DeviceFault
 from labos.data.store import Store
 from labos.devices.epics import EpicsBeamline, loopback_environment
 from labos.devices.keys import generate
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, stop_process
 
 pytestmark = pytest.mark.e2e
 LAB = EXAMPLES / "solid-state-lab"
@@ -43,15 +43,6 @@ def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "labos.cli", *args], stdout=out, stderr=subprocess.STDOUT, env=os.environ
         )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +87,7 @@ def lab(tmp_path_factory) -> Iterator[dict[str, object]]:
     ]
     yield {"tmp": tmp, "data": data, "world": world, "entries": entries, "procs": procs}
     for p in procs:
-        stop(p)
+        stop_process(p)
 
 
 def wait_healthy(data: Path, capsys: pytest.CaptureFixture[str], seconds: float = 30.0) -> str:

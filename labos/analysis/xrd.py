@@ -108,7 +108,7 @@ def quantify_phases(
     unknown = [n for n in names if n not in PHASES]
     if unknown:
         raise AnalysisError(f"unknown phase(s) {unknown}; library: {', '.join(PHASES)}")
-    names = [n for n in names if PHASES[n].two_theta(energy_kev)[0].size and _in_range(n, x, energy_kev)]
+    names = [n for n in names if _in_range(n, x, energy_kev)]
     if not names:
         raise AnalysisError("no candidate phase has a reflection inside the measured 2-theta range")
     w = 1.0 / np.sqrt(np.maximum(y, 1.0))

@@ -11,6 +11,7 @@ completion through ophyd ``Status`` objects.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,6 +249,19 @@ class DriverContext:
     resources: dict[str, Any] = field(default_factory=dict)
     data_dir: Path | None = None
     """The campaign's data directory (where the instrument registry lives)."""
+
+    def close(self) -> None:
+        """Close the shared resources that have a ``close`` (a simulated world's sample book, say).
+
+        Problems are warned about, not raised: closing must not hide the caller's own outcome.
+        """
+        for key, resource in self.resources.items():
+            closer = getattr(resource, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception as exc:  # noqa: BLE001
+                    warnings.warn(f"closing {key!r} failed: {exc}", stacklevel=2)
 
 
 class DriverFactory(Protocol):

@@ -65,12 +65,15 @@ class EpicsBeamline:
         from ophyd import EpicsSignal, EpicsSignalRO
 
         p = self.prefix
+        self._signals: list[Any] = []
 
         def rw(pv: str, **kw: Any) -> Any:
-            return EpicsSignal(p + pv, name=f"{name}_{pv}", put_complete=True, **kw)
+            self._signals.append(EpicsSignal(p + pv, name=f"{name}_{pv}", put_complete=True, **kw))
+            return self._signals[-1]
 
         def ro(pv: str, **kw: Any) -> Any:
-            return EpicsSignalRO(p + pv, name=f"{name}_{pv}", **kw)
+            self._signals.append(EpicsSignalRO(p + pv, name=f"{name}_{pv}", **kw))
+            return self._signals[-1]
 
         self.setpoints = {axis: rw(pv) for axis, pv in _AXES.items()}
         self.readbacks = {axis: ro(pv + "_RBV") for axis, pv in _AXES.items()}
@@ -99,8 +102,9 @@ class EpicsBeamline:
                 ) from None
 
     def _get(self, sig: Any) -> Any:
+        """A fresh read (not a cached monitor value) of a connected PV."""
         self._connect(sig)
-        return sig.get(timeout=self.timeout)
+        return sig.get(timeout=self.timeout, use_monitor=False)
 
     def _put(self, sig: Any, value: Any) -> None:
         """Put with completion, then raise the IOC's fault if the command failed."""
@@ -111,9 +115,9 @@ class EpicsBeamline:
             raise DeviceFault(
                 self.name, f"put {sig.pvname} = {value!r} did not complete: {type(exc).__name__}: {exc}", transient=True
             ) from None
-        status = str(self.status.get(timeout=self.timeout, use_monitor=False))
+        status = str(self._get(self.status))
         if status != "OK":
-            transient = bool(self.transient.get(timeout=self.timeout, use_monitor=False))
+            transient = bool(self._get(self.transient))
             raise DeviceFault(self.name, f"(EPICS {self.prefix}) {status}", transient=transient)
 
     def inputs(self) -> list[InputSpec]:
@@ -134,22 +138,21 @@ class EpicsBeamline:
         if axis not in self.setpoints:
             raise DeviceFault(self.name, f"no axis {axis!r} ({', '.join(self.setpoints)})")
         self._put(self.setpoints[axis], float(value))
-        return float(self.readbacks[axis].get(timeout=self.timeout, use_monitor=False))
+        return float(self._get(self.readbacks[axis]))
 
     def shutter(self, open_: bool) -> str:
         """Open or close the shutter."""
         self._put(self.shutter_pv, 1 if open_ else 0)
-        return "open" if int(self.shutter_rbv.get(timeout=self.timeout, use_monitor=False)) else "closed"
+        return "open" if int(self._get(self.shutter_rbv)) else "closed"
 
     def beam(self) -> dict[str, Any]:
         """Ring current, shutter, energy and slits from the readbacks."""
-        self._connect(self.ring, self.shutter_rbv, *self.readbacks.values())
         return {
-            "ring_current_ma": float(self.ring.get(timeout=self.timeout, use_monitor=False)),
-            "shutter": "open" if int(self.shutter_rbv.get(timeout=self.timeout, use_monitor=False)) else "closed",
-            "energy_kev": float(self.readbacks["energy"].get(timeout=self.timeout, use_monitor=False)),
-            "slit_h": float(self.readbacks["slit_h"].get(timeout=self.timeout, use_monitor=False)),
-            "slit_v": float(self.readbacks["slit_v"].get(timeout=self.timeout, use_monitor=False)),
+            "ring_current_ma": float(self._get(self.ring)),
+            "shutter": "open" if int(self._get(self.shutter_rbv)) else "closed",
+            "energy_kev": float(self._get(self.readbacks["energy"])),
+            "slit_h": float(self._get(self.readbacks["slit_h"])),
+            "slit_v": float(self._get(self.readbacks["slit_v"])),
         }
 
     def mount(self, sample_id: str) -> float:
@@ -161,20 +164,19 @@ class EpicsBeamline:
         """Set the exposure, put Acquire = 1 and wait for the frame."""
         self._put(self.exposure, float(exposure_s))
         self._put(self.acquire_pv, 1)
-        self._connect(self.two_theta, self.counts, self.frame_energy, self.frame_ring, self.frame_sample)
         return Diffractogram(
-            sample_id=str(self.frame_sample.get(timeout=self.timeout, use_monitor=False)),
-            two_theta_deg=np.asarray(self.two_theta.get(timeout=self.timeout, use_monitor=False), dtype=float),
-            counts=np.asarray(self.counts.get(timeout=self.timeout, use_monitor=False), dtype=float),
-            energy_kev=float(self.frame_energy.get(timeout=self.timeout, use_monitor=False)),
+            sample_id=str(self._get(self.frame_sample)),
+            two_theta_deg=np.asarray(self._get(self.two_theta), dtype=float),
+            counts=np.asarray(self._get(self.counts), dtype=float),
+            energy_kev=float(self._get(self.frame_energy)),
             exposure_s=float(exposure_s),
-            ring_current_ma=float(self.frame_ring.get(timeout=self.timeout, use_monitor=False)),
-            duration_s=float(self.frame_duration.get(timeout=self.timeout, use_monitor=False)),
+            ring_current_ma=float(self._get(self.frame_ring)),
+            duration_s=float(self._get(self.frame_duration)),
         )
 
     def close(self) -> None:
         """Disconnect the PVs."""
-        for sig in [*self.setpoints.values(), *self.readbacks.values(), self.exposure, self.acquire_pv]:
+        for sig in self._signals:
             with contextlib.suppress(Exception):  # closing is best effort
                 sig.destroy()
 

@@ -35,12 +35,6 @@ class Furnace(DriverDevice):
 
     driver: FurnaceDriver
 
-    @property
-    def interlock_c(self) -> float | None:
-        """The highest setpoint allowed."""
-        spec = self.inputs.get("temperature")
-        return spec.high if spec is not None else None
-
     def set(self, request: Mapping[str, Any]) -> StatusBase:
         """Anneal: ``request = {"sample_id": str, "program": {...}}``."""
         sample_id = str(request["sample_id"])

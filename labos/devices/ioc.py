@@ -199,15 +199,4 @@ def serve_beamline(config: IOCConfig, interfaces: list[str] | None = None, base:
         run(ioc.pvdb, interfaces=interfaces or ["127.0.0.1"])
     finally:
         driver.close()
-        for resource in context.resources.values():
-            closer = getattr(resource, "close", None)
-            if callable(closer):
-                closer()
-
-
-def load_config(path: str | Path) -> IOCConfig:
-    """Read and validate an IOC YAML file (errors located by line)."""
-    from labos.core.loader import read_model
-
-    config, _ = read_model(IOCConfig, path)
-    return config
+        context.close()

@@ -88,13 +88,7 @@ class Lab:
                 dev.driver.close()
             except Exception as exc:  # noqa: BLE001 - closing must not hide the campaign's own outcome
                 warnings.warn(f"closing instrument {name!r} failed: {exc}", stacklevel=2)
-        for key, resource in self.context.resources.items():  # shared by drivers, e.g. a simulated world
-            closer = getattr(resource, "close", None)
-            if callable(closer):
-                try:
-                    closer()
-                except Exception as exc:  # noqa: BLE001
-                    warnings.warn(f"closing {key!r} failed: {exc}", stacklevel=2)
+        self.context.close()  # resources shared by the drivers, e.g. a simulated world
 
     def __enter__(self) -> Lab:
         return self

@@ -99,11 +99,12 @@ class RobotArm(DriverDevice):
                 return slot
         return None
 
-    def clear(self, sample_id: str, to: str) -> str | None:
+    def clear(self, sample_id: str, to: str) -> tuple[str, str] | None:
         """Move ``sample_id`` to ``to`` from wherever the arm can reach it (blocking).
 
         Used to recover after a failed experiment, so that the next one finds its slots
-        free. Returns the slot it went to, or ``None`` if the arm cannot reach it.
+        free. Returns ``(where it was, the slot it went to)``, or ``None`` if the arm
+        cannot reach it.
         """
         here = self.where(sample_id)
         if here is None:
@@ -112,4 +113,4 @@ class RobotArm(DriverDevice):
         if here != "gripper":
             self.driver.pick(here)
         self.driver.place(target)
-        return target
+        return here, target

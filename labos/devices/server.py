@@ -89,8 +89,8 @@ class InstrumentServer:
         self.config = config
         self.public, secret = keys.load_pair(base / config.secret_key)
         allowed = keys.authorized_keys(base / config.authorized_keys)
-        context = DriverContext(seed=config.seed, simulation=config.simulation.resolved(base).model_dump())
-        self.drivers = {name: build_driver(name, spec, context) for name, spec in config.instruments.items()}
+        self.context = DriverContext(seed=config.seed, simulation=config.simulation.resolved(base).model_dump())
+        self.drivers = {name: build_driver(name, spec, self.context) for name, spec in config.instruments.items()}
         self.ctx = zmq.Context()
         self.auth = ThreadAuthenticator(self.ctx)
         self.auth.start()
@@ -155,6 +155,7 @@ class InstrumentServer:
         self.auth.stop()
         for driver in getattr(self, "drivers", {}).values():
             driver.close()
+        self.context.close()
         self.ctx.term()
 
 

@@ -13,6 +13,11 @@ from ophyd import Device
 
 from labos.core.campaign import StepSpec
 from labos.core.space import ParamValue
+from labos.devices.beamline import XRDBeamline
+from labos.devices.furnace import Furnace
+from labos.devices.robot import RobotArm
+from labos.devices.spectrometer import UVVisSpectrometer
+from labos.devices.synthesizer import Synthesizer
 
 
 @dataclass(frozen=True)
@@ -79,19 +84,19 @@ def measure_xrd(dev: Any, step: PlannedStep, sample_id: str) -> MsgGenerator[Non
 
 Stub = Callable[[Any, PlannedStep, str], MsgGenerator[None]]
 
-STUBS: dict[tuple[str, str], Stub] = {
-    ("synthesize", "Synthesizer"): synthesize,
-    ("transfer", "RobotArm"): transfer,
-    ("anneal", "Furnace"): anneal,
-    ("measure", "UVVisSpectrometer"): measure_uvvis,
-    ("measure", "XRDBeamline"): measure_xrd,
+STUBS: dict[tuple[str, type[Device]], Stub] = {
+    ("synthesize", Synthesizer): synthesize,
+    ("transfer", RobotArm): transfer,
+    ("anneal", Furnace): anneal,
+    ("measure", UVVisSpectrometer): measure_uvvis,
+    ("measure", XRDBeamline): measure_xrd,
 }
 
 
 def _stub(action: str, dev: Device) -> Stub:
-    for cls in type(dev).__mro__:
-        if (action, cls.__name__) in STUBS:
-            return STUBS[(action, cls.__name__)]
+    for (act, cls), stub in STUBS.items():
+        if act == action and isinstance(dev, cls):
+            return stub
     raise ValueError(f"no plan for {action!r} on a {type(dev).__name__}")
 
 
