@@ -262,3 +262,14 @@ def test_solid_state_campaign_with_faults_records_failures_and_parks_samples(tmp
         failed = store.query("SELECT error FROM experiments WHERE status='failed'")
         for row in failed:
             assert "after" in row["error"] or "beam dump" in row["error"] or "drift" in row["error"]
+
+
+def test_bad_ioc_config_is_reported_by_line_without_starting_a_server(tmp_path, capsys):
+    from labos.cli import main
+
+    bad = tmp_path / "ioc.yaml"
+    bad.write_text('prefix: "BL:"\ninstrument: {kind: xrd, driver: sim}\nsimulation: {acceleration: -1}\ncolour: red\n')
+    assert main(["ioc", "beamline", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "ioc.yaml:3: simulation.acceleration: Input should be greater than 0" in err
+    assert "ioc.yaml:4: colour: unknown key 'colour'" in err
