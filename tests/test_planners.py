@@ -131,6 +131,33 @@ def test_botorch_beats_random_on_a_smooth_function():
     assert bo[1] < rs[1] / 2
 
 
+def test_power_transform_keeps_order_and_tames_heavy_tails():
+    from labos.planners.botorch import power_transform
+
+    rng = np.random.default_rng(0)
+    heavy = np.exp(rng.normal(0, 2, 60))  # positive, spanning decades: Box-Cox
+    mixed = np.concatenate([heavy, -heavy[:5]])  # not all positive: Yeo-Johnson
+    for losses in (heavy, mixed):
+        out = power_transform(losses)
+        assert (np.argsort(out) == np.argsort(losses)).all()
+        skew = lambda v: float(np.mean(((v - v.mean()) / v.std()) ** 3))  # noqa: E731
+        assert abs(skew(out)) < abs(skew(losses)) / 3
+    assert (power_transform(np.full(4, 2.0)) == 2.0).all()  # constant: unchanged, no error
+
+
+@pytest.mark.parametrize("options", [{"output_warp": "power"}, {"output_warp": "copula", "input_warp": True}])
+def test_botorch_warps_propose_inside_the_space_and_still_optimise(options):
+    spec = PlannerSpec(name="botorch", options={"n_initial_points": 5, **options})
+    planners = [run(create_planner(spec, SPACE, OBJ, seed), 14) for seed in range(3)]
+    assert not SPACE.problems(planners[0].ask(1)[0])
+    best = sorted(min(o.objectives["y"] for o in p.observations) for p in planners)
+    rs = sorted(
+        min(o.objectives["y"] for o in run(create_planner(PlannerSpec(name="random"), SPACE, OBJ, s), 14).observations)
+        for s in range(3)
+    )
+    assert best[1] < rs[1] / 2
+
+
 @pytest.mark.parametrize("name", ["random", "skopt", "botorch"])
 def test_pool_mode_picks_distinct_candidates(name):
     p = run(
@@ -205,13 +232,13 @@ def test_restoring_into_the_wrong_planner_is_refused():
 def test_botorch_learns_where_experiments_fail():
     space = SearchSpace.model_validate({k: {"type": "real", "low": 0, "high": 1} for k in ("x", "z")})
 
-    def deep_failures(feasibility: bool) -> int:
+    def deep_failures(feasibility: bool, seed: int) -> int:
         """Late proposals well inside the failing region (probing the boundary is fine)."""
         p = create_planner(
             PlannerSpec(name="botorch", options={"feasibility": feasibility, "n_initial_points": 6}),
             space,
             OBJ,
-            seed=1,
+            seed=seed,
         )
         late = 0
         for i in range(30):
@@ -223,8 +250,10 @@ def test_botorch_learns_where_experiments_fail():
                 p.tell([Observation(params=q, objectives={"y": (q["x"] - 0.75) ** 2 + (q["z"] - 0.5) ** 2})])
         return late
 
-    with_model, without = deep_failures(True), deep_failures(False)
-    assert with_model <= 5, (with_model, without)
+    seeds = (1, 2, 3)  # summed over a few seeds: one run may avoid the region by luck
+    with_model = sum(deep_failures(True, s) for s in seeds)
+    without = sum(deep_failures(False, s) for s in seeds)
+    assert with_model <= 6, (with_model, without)
     assert 2 * with_model < without, (with_model, without)
 
 
