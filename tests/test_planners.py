@@ -120,14 +120,19 @@ def test_pending_points_are_not_proposed_again(name):
         assert q != first[0]
 
 
-def test_botorch_beats_random_on_a_smooth_function():
-    def best(name, seed):
-        opts = {"n_initial_points": 5} if name == "botorch" else {}
-        p = run(create_planner(PlannerSpec(name=name, options=opts), SPACE, OBJ, seed=seed), 16)
-        return min(o.objectives["y"] for o in p.observations)
+def seeded_runs(spec, n_iter, seeds=range(3)):
+    """One planner per seed, each after ``n_iter`` experiments."""
+    return [run(create_planner(spec, SPACE, OBJ, s), n_iter) for s in seeds]
 
-    bo = sorted(best("botorch", s) for s in range(3))
-    rs = sorted(best("random", s) for s in range(3))
+
+def best_found(planners):
+    """Sorted best objective value of each planner's run."""
+    return sorted(min(o.objectives["y"] for o in p.observations) for p in planners)
+
+
+def test_botorch_beats_random_on_a_smooth_function():
+    bo = best_found(seeded_runs(PlannerSpec(name="botorch", options={"n_initial_points": 5}), 16))
+    rs = best_found(seeded_runs(PlannerSpec(name="random"), 16))
     assert bo[1] < rs[1] / 2
 
 
@@ -148,13 +153,10 @@ def test_power_transform_keeps_order_and_tames_heavy_tails():
 @pytest.mark.parametrize("options", [{"output_warp": "power"}, {"output_warp": "copula", "input_warp": True}])
 def test_botorch_warps_propose_inside_the_space_and_still_optimise(options):
     spec = PlannerSpec(name="botorch", options={"n_initial_points": 5, **options})
-    planners = [run(create_planner(spec, SPACE, OBJ, seed), 14) for seed in range(3)]
+    planners = seeded_runs(spec, 14)
     assert not SPACE.problems(planners[0].ask(1)[0])
-    best = sorted(min(o.objectives["y"] for o in p.observations) for p in planners)
-    rs = sorted(
-        min(o.objectives["y"] for o in run(create_planner(PlannerSpec(name="random"), SPACE, OBJ, s), 14).observations)
-        for s in range(3)
-    )
+    best = best_found(planners)
+    rs = best_found(seeded_runs(PlannerSpec(name="random"), 14))
     assert best[1] < rs[1] / 2
 
 
