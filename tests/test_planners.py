@@ -150,6 +150,11 @@ def test_power_transform_keeps_order_and_tames_heavy_tails():
     assert (power_transform(np.full(4, 2.0)) == 2.0).all()  # constant: unchanged, no error
 
 
+def test_a_bad_warp_option_is_named():
+    with pytest.raises(ConfigurationError, match=r"planner.options.output_warp: Input should be .*got 'log'"):
+        create_planner(PlannerSpec(name="botorch", options={"output_warp": "log"}), SPACE, OBJ, seed=0)
+
+
 @pytest.mark.parametrize("options", [{"output_warp": "power"}, {"output_warp": "copula", "input_warp": True}])
 def test_botorch_warps_propose_inside_the_space_and_still_optimise(options):
     spec = PlannerSpec(name="botorch", options={"n_initial_points": 5, **options})
