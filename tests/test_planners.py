@@ -165,6 +165,33 @@ def test_botorch_warps_propose_inside_the_space_and_still_optimise(options):
     assert best[1] < rs[1] / 2
 
 
+def test_botorch_recovers_when_the_gp_fit_fails(monkeypatch):
+    """A failed fit is retried from the default start; if every start fails the proposal still comes."""
+    import botorch.fit
+    from botorch.exceptions.errors import ModelFittingError
+
+    real_fit = botorch.fit.fit_gpytorch_mll
+    calls = {"n": 0, "fail": 0}
+
+    def flaky(mll, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] <= calls["fail"]:
+            raise ModelFittingError("All attempts to fit the model have failed.")
+        return real_fit(mll, *args, **kwargs)
+
+    monkeypatch.setattr(botorch.fit, "fit_gpytorch_mll", flaky)
+    p = run(create_planner(PlannerSpec(name="botorch", options={"n_initial_points": 3}), SPACE, OBJ, seed=2), 4)
+    calls.update(n=0, fail=1)  # the warm start fails once: the default start succeeds, silently
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not SPACE.problems(p.ask(1)[0])
+    assert calls["n"] == 2
+    calls.update(n=0, fail=10**6)  # nothing fits: the previous hyperparameters are used, with a warning
+    with pytest.warns(RuntimeWarning, match="GP fit failed on 4 points"):
+        point = p.ask(1)[0]
+    assert not SPACE.problems(point)
+
+
 @pytest.mark.parametrize("name", ["random", "skopt", "botorch"])
 def test_pool_mode_picks_distinct_candidates(name):
     p = run(

@@ -159,16 +159,7 @@ class BotorchPlanner(BasePlanner):
         Returns the model (conditioned on every point) and its fitted hyperparameters.
         """
         idx = self._fit_subset(Y)
-        model = self._build(X[idx], Y[idx])
-        if warm is not None:
-            model.load_state_dict(warm, strict=False)
-        from botorch.fit import fit_gpytorch_mll
-        from gpytorch.mlls import ExactMarginalLogLikelihood
-
-        mll = ExactMarginalLogLikelihood(model.likelihood, model)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # optimizer warnings are recovered from by BoTorch itself
-            fit_gpytorch_mll(mll)
+        model = self._fitted(X[idx], Y[idx], warm)
         hypers = {
             k: v.detach().clone()
             for k, v in model.state_dict().items()
@@ -180,6 +171,42 @@ class BotorchPlanner(BasePlanner):
         full.load_state_dict(hypers, strict=False)
         full.eval()
         return full, hypers
+
+    def _fitted(self, X: torch.Tensor, Y: torch.Tensor, warm: dict[str, torch.Tensor] | None) -> Any:
+        """A GP on ``X, Y`` with hyperparameters fitted by maximum (posterior) likelihood.
+
+        The fit starts from ``warm`` (the previous proposal's hyperparameters) when given.
+        If every attempt fails (a numerically singular fit), it is retried from the default
+        initialisation; if that fails too, the starting hyperparameters are kept, with a
+        warning, rather than losing the proposal.
+        """
+        from botorch.exceptions.errors import ModelFittingError
+        from botorch.fit import fit_gpytorch_mll
+        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        starts = [warm, None] if warm is not None else [None]
+        for start in starts:
+            model = self._build(X, Y)
+            if start is not None:
+                model.load_state_dict(start, strict=False)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # optimizer warnings are recovered from by BoTorch itself
+                    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+                return model
+            except ModelFittingError:
+                continue
+        model = self._build(X, Y)
+        if warm is not None:
+            model.load_state_dict(warm, strict=False)
+        model.eval()
+        warnings.warn(
+            f"botorch planner: the GP fit failed on {X.shape[0]} points from every start; "
+            "proposing with the previous (or default) hyperparameters",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return model
 
     def _build(self, X: torch.Tensor, Y: torch.Tensor) -> Any:
         from botorch.models import SingleTaskGP
