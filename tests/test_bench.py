@@ -176,3 +176,28 @@ def test_physbo_without_nimo_is_a_clear_error_and_bench_skips_it(monkeypatch, ca
     code = main(["bench", str(DATASETS / "autoam" / "dataset.yaml"), "--planners", "physbo", "--out", str(tmp_path)])
     assert code == 2
     assert "physbo skipped: install the optional nimo extra" in capsys.readouterr().err
+
+
+def test_hindsight_ranking_finds_a_smooth_datasets_tops_at_once_and_a_noisy_ones_late(tmp_path):
+    """benchmarks/hindsight.py: a smooth response is ranked perfectly; pure scatter is not."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("hindsight", ROOT / "benchmarks" / "hindsight.py")
+    assert spec and spec.loader
+    hindsight = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hindsight)
+    grid = np.random.default_rng(0).uniform(0, 1, (80, 2))
+    for name, y in [("smooth", -((grid - 0.3) ** 2).sum(1)), ("scatter", np.random.default_rng(1).normal(size=80))]:
+        rows = "".join(f"{a},{b},{v}\n" for (a, b), v in zip(grid, y, strict=True))
+        (tmp_path / f"{name}.csv").write_text("a,b,y\n" + rows)
+        (tmp_path / f"{name}.yaml").write_text(
+            f"name: {name}\ncsv: {name}.csv\ninputs: [a, b]\nobjective: {{column: y, direction: maximize}}\n"
+            "citation: synthetic\n"
+        )
+    smooth = hindsight.hindsight(str(tmp_path / "smooth.yaml"), {})
+    assert smooth["cycles_to_kth_top"] == [1, 2, 3, 4]  # ceil(0.05 * 80) tops, found first
+    assert smooth["af_0.8"] == pytest.approx(64 / 4)
+    scatter = hindsight.hindsight(str(tmp_path / "scatter.yaml"), {})
+    assert scatter["cycles_1.0"] > 20  # noise has no trend to rank by

@@ -383,3 +383,17 @@ def test_botorch_qlognehvi_proposes_inside_and_improves_the_front():
             planner.tell([Observation(params=p, objectives=zdt1(p))])
         results[name] = hypervolume(pareto_front(planner.observations, objs))
     assert results["botorch"] > results["random"]
+
+
+def test_botorch_mean_scores_rank_candidates_by_the_model():
+    p = run(create_planner(PlannerSpec(name="botorch", options={"n_initial_points": 5}), SPACE, OBJ, seed=4), 12)
+    cands = p.random_points(200)
+    scores = p.mean_scores(cands)
+    truth = np.array([f(c) for c in cands])
+    assert scores.shape == (200,)
+    from scipy.stats import spearmanr
+
+    assert spearmanr(scores, -truth)[0] > 0.4  # higher score, lower loss
+    assert truth[np.argmax(scores)] < np.quantile(truth, 0.25)
+    with pytest.raises(ValueError, match="at least two"):
+        create_planner(PlannerSpec(name="botorch"), SPACE, OBJ, seed=0).mean_scores(cands)

@@ -339,6 +339,25 @@ class BotorchPlanner(BasePlanner):
         cands = self._candidates()
         return [cands[i] for i in self._scores_and_picks(cands, n, pending)]
 
+    def mean_scores(self, candidates: Sequence[Mapping[str, ParamValue]]) -> np.ndarray:
+        """The model's posterior mean at each candidate, higher meaning better (first objective).
+
+        On the model's scale (losses negated, power-transformed and standardised), so for
+        ranking candidates by what the model believes, not for reading values in the
+        objective's units. Fits the model to every successful observation told so far.
+        """
+        if sum(o.ok for o in self.observations) < 2:
+            raise ValueError("mean_scores needs at least two successful observations")
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            X, Y = self._training_data()
+            model, _ = self._model(X, Y, self._hypers)
+            C = torch.as_tensor(encode(self.space, candidates), dtype=DTYPE)
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                scores: np.ndarray = model.posterior(C).mean[..., 0].numpy()
+        return scores
+
     def choose(
         self,
         candidates: Sequence[Mapping[str, ParamValue]],
