@@ -93,3 +93,14 @@ def test_problems_name_every_violation():
     assert "s: 'zz' is not one of" in text
     assert "missing parameter(s)" not in text
     assert SPACE.problems({})[0].startswith("missing parameter(s): a, b, c")
+
+
+def test_with_constraints_returns_a_copy_and_leaves_the_original_alone():
+    from labos.core.space import LinearConstraint
+
+    plain = SearchSpace.model_validate(
+        {"x": {"type": "real", "low": 0, "high": 1}, "y": {"type": "real", "low": 0, "high": 1}}
+    )
+    tight = plain.with_constraints([LinearConstraint.model_validate("x + y <= 0.5")])
+    assert tight.constraints and not plain.constraints
+    assert plain.feasible({"x": 0.9, "y": 0.9}) and not tight.feasible({"x": 0.9, "y": 0.9})

@@ -246,6 +246,9 @@ class SearchSpace(RootModel[dict[str, Parameter]]):
         if problems:
             raise ValueError("; ".join(problems))
         out = self.model_copy()
+        # a RootModel's copy shares its private-attribute dict with the original: give the
+        # copy its own, or the original would silently gain the constraints too
+        object.__setattr__(out, "__pydantic_private__", dict(self.__pydantic_private__ or {}))
         out._constraints = tuple(constraints)
         return out
 
