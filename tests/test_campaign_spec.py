@@ -182,3 +182,13 @@ def test_constraints_are_parsed_located_and_enforced_by_the_space(demo_spec, wri
         load_campaign(write_yaml(spec))
     (problem,) = info.value.problems
     assert problem.path == "constraints[1]" and problem.line is not None and "'x << 1' is not" in problem.message
+
+
+def test_a_space_shared_by_two_campaigns_keeps_each_ones_constraints_apart(demo_spec):
+    from labos.core.space import SearchSpace
+
+    space = SearchSpace.model_validate(demo_spec["space"])
+    tight = Campaign.model_validate(dict(demo_spec, space=space, constraints=["CsPbCl3 + CsPbI3 <= 0.5"]))
+    free = Campaign.model_validate(dict(demo_spec, space=space))
+    assert len(tight.space.constraints) == 1
+    assert not free.space.constraints and not space.constraints

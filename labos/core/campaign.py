@@ -210,7 +210,9 @@ class Campaign(_Spec):
             problems = self.space.constraint_problems(self.constraints)
             if problems:
                 raise ValueError("; ".join(problems))
-            self.space._constraints = tuple(self.constraints)  # the space carries them to planners and checks
+            # the space carries them to planners and checks; a copy, so a space object
+            # shared with another campaign never gains this one's constraints
+            object.__setattr__(self, "space", self.space.with_constraints(self.constraints))
         return self
 
     @property
