@@ -17,7 +17,9 @@ import warnings
 
 import numpy as np
 
+from labos.bench.runner import parse_options
 from labos.core.campaign import Objective, PlannerSpec
+from labos.core.errors import ConfigurationError
 from labos.core.results import Observation
 from labos.core.settings import apply_thread_limits
 from labos.core.space import SearchSpace
@@ -35,7 +37,10 @@ def main() -> None:
     apply_thread_limits(args.threads)
     warnings.simplefilter("ignore")
     space = SearchSpace.model_validate({f"x{i}": {"type": "real", "low": 0, "high": 1} for i in range(6)})
-    options = dict(kv.split("=", 1) for kv in args.options.split(",") if kv)
+    try:
+        options = parse_options(args.options, "--options")
+    except ConfigurationError as exc:
+        parser.error(str(exc))
     planner = create_planner(PlannerSpec(name=args.planner, options=options), space, [Objective(name="y")], seed=0)
     rng = np.random.default_rng(0)
 

@@ -18,14 +18,14 @@ import math
 from typing import Any
 
 import numpy as np
-import yaml
 
 from labos.bench.dataset import load_dataset, pool_points
+from labos.bench.protocol import LEVELS, first_reaching
+from labos.bench.runner import parse_options
 from labos.core.campaign import Objective, PlannerSpec
+from labos.core.errors import ConfigurationError
 from labos.core.results import Observation
 from labos.planners.registry import create_planner
-
-LEVELS = (0.5, 0.8, 1.0)
 
 
 def hindsight(path: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +39,8 @@ def hindsight(path: str, options: dict[str, Any]) -> dict[str, Any]:
     kth = [int(np.argmax(found >= k)) + 1 for k in range(1, pool.n_top + 1)]
     out: dict[str, Any] = {"dataset": pool.spec.name, "N": pool.n, "n_top": pool.n_top, "cycles_to_kth_top": kth}
     for a in LEVELS:
-        cycles = kth[math.ceil(a * pool.n_top - 1e-9) - 1]
+        cycles = first_reaching(found / pool.n_top, a)  # every top is found by the end: never None
+        assert cycles is not None
         out[f"cycles_{a}"] = cycles
         out[f"af_{a}"] = round(math.ceil(a * pool.n) / cycles, 2)
     return out
@@ -51,8 +52,10 @@ def main() -> None:
     parser.add_argument("datasets", nargs="+", help="dataset YAML files")
     parser.add_argument("--options", default="", help="botorch options, k=v,... (default: the planner's defaults)")
     args = parser.parse_args()
-    pairs = (item.split("=", 1) for item in args.options.split(",") if item)
-    options = {k.strip(): yaml.safe_load(v) for k, v in pairs}
+    try:
+        options = parse_options(args.options, "--options")
+    except ConfigurationError as exc:
+        parser.error(str(exc))
     print("| dataset | N | tops | hindsight cycles to Top% 0.5 / 0.8 / 1.0 | AF 0.5 / 0.8 / 1.0 | cycles to each top |")
     print("|---|---|---|---|---|---|")
     for path in args.datasets:

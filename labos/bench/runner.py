@@ -28,6 +28,23 @@ class PlannerEntry:
     spec: PlannerSpec
 
 
+def parse_options(text: str, context: str = "options") -> dict[str, Any]:
+    """Parse ``key=value,key=value`` (values read as YAML scalars) into a dict.
+
+    Raises
+    ------
+    ConfigurationError
+        An item that is not ``key=value``; the message starts with ``context``.
+    """
+    options: dict[str, Any] = {}
+    for item in filter(None, text.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigurationError(f"{context}: option {item!r} must look like key=value")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
+
+
 def parse_planner(text: str) -> PlannerEntry:
     """Parse ``name[:key=value,...]``; values are read as YAML scalars.
 
@@ -37,12 +54,7 @@ def parse_planner(text: str) -> PlannerEntry:
         Unknown planner, malformed option or an option the planner does not accept.
     """
     name, _, rest = text.partition(":")
-    options: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise ConfigurationError(f"planner {text!r}: option {item!r} must look like key=value")
-        options[key.strip()] = yaml.safe_load(value)
+    options = parse_options(rest, f"planner {text!r}")
     try:
         cls = get_planner_class(name)
     except KeyError as exc:

@@ -167,8 +167,7 @@ class BotorchPlanner(BasePlanner):
         }
         if idx.numel() == X.shape[0]:
             return model, hypers
-        full = self._build(X, Y)  # condition on every point with the fitted hyperparameters
-        full.load_state_dict(hypers, strict=False)
+        full = self._build(X, Y, hypers)  # condition on every point with the fitted hyperparameters
         full.eval()
         return full, hypers
 
@@ -186,9 +185,7 @@ class BotorchPlanner(BasePlanner):
 
         starts = [warm, None] if warm is not None else [None]
         for start in starts:
-            model = self._build(X, Y)
-            if start is not None:
-                model.load_state_dict(start, strict=False)
+            model = self._build(X, Y, start)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # optimizer warnings are recovered from by BoTorch itself
@@ -196,9 +193,7 @@ class BotorchPlanner(BasePlanner):
                 return model
             except ModelFittingError:
                 continue
-        model = self._build(X, Y)
-        if warm is not None:
-            model.load_state_dict(warm, strict=False)
+        model = self._build(X, Y, warm)
         model.eval()
         warnings.warn(
             f"botorch planner: the GP fit failed on {X.shape[0]} points from every start; "
@@ -208,7 +203,8 @@ class BotorchPlanner(BasePlanner):
         )
         return model
 
-    def _build(self, X: torch.Tensor, Y: torch.Tensor) -> Any:
+    def _build(self, X: torch.Tensor, Y: torch.Tensor, hypers: dict[str, torch.Tensor] | None = None) -> Any:
+        """The (unfitted) GP on ``X, Y``, with hyperparameters ``hypers`` loaded when given."""
         from botorch.models import SingleTaskGP
         from botorch.models.transforms import Normalize, Standardize
         from gpytorch.kernels import MaternKernel, ScaleKernel
@@ -238,7 +234,10 @@ class BotorchPlanner(BasePlanner):
                 batch_shape=batch,
             )
             transform = ChainedInputTransform(normalize=transform, warp=warp)
-        return SingleTaskGP(X, Y, covar_module=kernel, input_transform=transform, outcome_transform=Standardize(m))
+        model = SingleTaskGP(X, Y, covar_module=kernel, input_transform=transform, outcome_transform=Standardize(m))
+        if hypers is not None:
+            model.load_state_dict(hypers, strict=False)
+        return model
 
     def _acquisition(self, model: Any, X: torch.Tensor, Y: torch.Tensor, pending: torch.Tensor | None) -> Any:
         from botorch.acquisition.analytic import LogExpectedImprovement, UpperConfidenceBound
