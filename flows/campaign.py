@@ -1,6 +1,11 @@
-"""The closed loop as a Prefect flow: propose -> run -> analyse -> record -> tell.
+"""The closed loop as a Prefect flow over a stored campaign: decide -> do -> decide ...
 
-Thin by design: every step is a method of :class:`labos.session.CampaignSession`.
+The flow's parameters and every task's inputs are ids and JSON: the flow asks the store
+what to do next (:func:`labos.loop.decide`), runs that step as a task, and asks again.
+A process-local :class:`~labos.session.CampaignSession` caches the planner and the
+instruments; a process that has none for the campaign (a resume, or a worker on another
+machine) opens one from the store.
+
 Import :mod:`flows.settings` and call ``configure_prefect`` before importing this
 module, so Prefect runs in ephemeral mode with its home inside the labos data dir.
 """
@@ -8,7 +13,6 @@ module, so Prefect runs in ephemeral mode with its home inside the labos data di
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,27 +20,21 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from labos.control import StopRequest
+from labos import control
 from labos.core.campaign import Campaign
-from labos.core.results import Observation, Proposal
+from labos.core.lifecycle import State
+from labos.core.results import Observation
 from labos.data.report import convergence_plot
-from labos.session import CampaignSession, Execution, TransientExperimentError
+from labos.loop import Step
+from labos.session import CampaignSession, SoftwareError
 
-
-@dataclass(frozen=True)
-class Progress:
-    """Reported after every experiment."""
-
-    done: int
-    total: int
-    best: float | None
-    last: Observation
-    elapsed_s: float
+_sessions: dict[str, CampaignSession] = {}
+"""This process's open campaigns, by id."""
 
 
 @dataclass(frozen=True)
 class CampaignSummary:
-    """What a finished campaign returns."""
+    """What a finished (or stopped) campaign returns."""
 
     campaign_id: str
     name: str
@@ -56,129 +54,126 @@ class CampaignSummary:
     """With several objectives: the non-dominated experiments (see :func:`labos.core.pareto.pareto_front`)."""
 
 
+def attach(session: CampaignSession) -> str:
+    """Make an open session the one this process's tasks use for its campaign; its id."""
+    _sessions[session.id] = session
+    return session.id
+
+
+def _id(step: Step) -> str:
+    assert step.experiment_id is not None, step
+    return step.experiment_id
+
+
+def _session(campaign_id: str, data_dir: str) -> CampaignSession:
+    session = _sessions.get(campaign_id)
+    if session is None:
+        session = _sessions[campaign_id] = CampaignSession.resume(data_dir, campaign_id)
+    return session
+
+
 @task(name="propose", cache_policy=NO_CACHE)
-def propose(session: CampaignSession, n: int) -> list[Proposal]:
-    """Ask the planner for the next experiments."""
-    return session.propose(n)
+def propose(campaign_id: str, data_dir: str, n: int) -> list[str]:
+    """Ask the planner for the next experiments; their ids."""
+    return _session(campaign_id, data_dir).propose(n)
 
 
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only transient instrument faults."""
-    try:
-        state.result()
-    except TransientExperimentError:
-        return True
-    except Exception:  # noqa: BLE001 - any other failure is final
-        return False
-    return False
+@task(name="queue", cache_policy=NO_CACHE)
+def queue(campaign_id: str, data_dir: str, experiment_id: str) -> None:
+    """Approve a proposal into the run queue."""
+    _session(campaign_id, data_dir).queue(experiment_id)
 
 
-@task(name="run-experiment", cache_policy=NO_CACHE, retry_condition_fn=_transient)
-def run_experiment(session: CampaignSession, proposal: Proposal) -> Execution:
-    """Run one experiment's Bluesky plan; transient faults raise so Prefect retries."""
-    execution = session.execute(proposal)
-    if not execution.ok:
-        session.note_retry(execution, will_retry=execution.transient)
-        if execution.transient:
-            raise TransientExperimentError(execution.error or "transient fault")
-    return execution
+@task(name="run-experiment", cache_policy=NO_CACHE)
+def run_experiment(campaign_id: str, data_dir: str, experiment_id: str) -> dict[str, Any]:
+    """Run one attempt of a queued experiment (retries are queued in the store, not here)."""
+    return _session(campaign_id, data_dir).run(experiment_id)
 
 
 @task(name="analyse", cache_policy=NO_CACHE)
-def analyse(session: CampaignSession, execution: Execution) -> Observation:
-    """Derive metrics and objectives from the raw readings."""
-    return session.analyse(execution)
-
-
-@task(name="record", cache_policy=NO_CACHE)
-def record(session: CampaignSession, execution: Execution, obs: Observation) -> None:
-    """Store the outcome."""
-    session.record(execution, obs)
+def analyse(campaign_id: str, data_dir: str, experiment_id: str) -> dict[str, Any]:
+    """Derive metrics and objectives from a measured experiment's stored data."""
+    return _session(campaign_id, data_dir).analyse(experiment_id)
 
 
 @task(name="tell", cache_policy=NO_CACHE)
-def tell(session: CampaignSession, observations: list[Observation]) -> None:
-    """Teach the planner."""
-    session.tell(observations)
+def tell(campaign_id: str, data_dir: str) -> list[str]:
+    """Teach the planner the outcomes it has not learned yet."""
+    return _session(campaign_id, data_dir).tell()
 
 
 @flow(name="labos-campaign", validate_parameters=False, log_prints=False)
-def campaign_flow(
-    spec: dict[str, Any],
-    data_dir: str | None = None,
-    source: str | None = None,
-    progress: Callable[[Progress], None] | None = None,
-    plot: bool = True,
-    stop: StopRequest | None = None,
-) -> CampaignSummary:
-    """Run the campaign ``spec`` until its budget is spent (or too many failures in a row).
+def campaign_flow(campaign_id: str, data_dir: str, plot: bool = True) -> CampaignSummary:
+    """Run the stored campaign ``campaign_id`` until its budget is spent, it is stopped, or it fails.
 
-    ``spec`` is the campaign as JSON (``Campaign.as_json()``), so that Prefect shows and
-    stores it as the flow run's parameters. ``stop`` lets a person (or a signal handler)
-    end the campaign between experiments.
+    A stop (``labos.control.request_stop`` in this process, or a stop request in the
+    store) ends it between experiments with status ``stopped``, keeping the queue for
+    a resume; so does ``max_consecutive_failures``. A software error ends it ``failed``.
     """
     t0 = time.monotonic()
-    campaign = Campaign.model_validate(spec)
-    session = CampaignSession(campaign, data_dir, source)
+    session = _session(campaign_id, data_dir)
     status, message = "completed", None
-    runner = run_experiment.with_options(retries=campaign.workflow.retries, retry_delay_seconds=0)
     try:
-        while session.remaining > 0 and not (stop and stop.is_set()):
-            proposals = propose(session, campaign.budget.batch_size)
-            batch: list[Observation] = []
-            for prop in proposals:
-                if stop is not None and stop.is_set():
-                    break  # proposed but never started: recorded as such when the campaign finishes
-                try:
-                    execution = runner(session, prop)
-                except TransientExperimentError as exc:
-                    execution = Execution(prop, False, None, error=f"{exc} (after {campaign.workflow.retries} retries)")
-                obs = analyse(session, execution)
-                record(session, execution, obs)
-                batch.append(obs)
-                if progress is not None:
-                    best = session.best()
-                    value = best.objectives[campaign.primary.name] if best else None
-                    progress(
-                        Progress(
-                            len(session.observations),
-                            campaign.budget.max_experiments,
-                            value,
-                            obs,
-                            time.monotonic() - t0,
-                        )
-                    )
-            if batch:
-                tell(session, batch)
-            if session.consecutive_failures() >= campaign.budget.max_consecutive_failures:
-                status = "stopped"
-                message = (
-                    f"{session.consecutive_failures()} experiments failed in a row; last error: "
-                    f"{session.observations[-1].error}"
-                )
+        while True:
+            step = session.next_step(control.stop_reason(campaign_id))
+            if step.kind == "analyse":
+                analyse(campaign_id, data_dir, _id(step))
+            elif step.kind == "queue":
+                queue(campaign_id, data_dir, _id(step))
+            elif step.kind == "run":
+                run_experiment(campaign_id, data_dir, _id(step))
+            elif step.kind == "wait":
+                time.sleep(min(step.delay_s, 0.5))  # decide again soon: a stop may arrive meanwhile
+            elif step.kind == "tell":
+                tell(campaign_id, data_dir)
+            elif step.kind == "propose":
+                propose(campaign_id, data_dir, step.n)
+            else:
+                if step.kind in ("stop", "give_up"):
+                    status, message = "stopped", step.message
                 break
-        if stop is not None and stop.is_set():
-            status, message = "stopped", stop.reason
     except KeyboardInterrupt:
         status, message = "stopped", "aborted by the user during an experiment"
         raise
+    except SoftwareError as exc:
+        status, message = "failed", str(exc)
     except BaseException as exc:
         status, message = "failed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        session.finish(status, message)
-    return summarise(session, status, message, time.monotonic() - t0, plot)
+        _sessions.pop(campaign_id, None)
+        try:
+            summary = summarise(session, status, message, time.monotonic() - t0, plot)
+        finally:
+            session.finish(status, message)
+    return summary
+
+
+def run_campaign(
+    campaign: Campaign | dict[str, Any],
+    data_dir: str | Path | None = None,
+    source: str | None = None,
+    plot: bool = True,
+) -> CampaignSummary:
+    """Record a new campaign and run it to the end (the Python API of ``labos run``)."""
+    if not isinstance(campaign, Campaign):
+        campaign = Campaign.model_validate(campaign)
+    session = CampaignSession.create(campaign, data_dir, source)
+    return campaign_flow(attach(session), str(session.data_dir), plot)
+
+
+def resume_campaign(data_dir: str | Path, key: str, plot: bool = True) -> CampaignSummary:
+    """Continue the stored campaign ``key`` (an id, or the latest of that name) (``labos resume``)."""
+    session = CampaignSession.resume(data_dir, key)
+    return campaign_flow(attach(session), str(session.data_dir), plot)
 
 
 def summarise(
     session: CampaignSession, status: str, message: str | None, elapsed: float, plot: bool
 ) -> CampaignSummary:
     """Build the summary (and the convergence plot) from the store's record."""
-    from labos.data.store import Store
-
     campaign = session.campaign
-    with Store(session.store.path) as store:
-        records = store.experiments(session.id)
+    records = session.records()
     best = session.best()
     plot_path = None
     if plot:
@@ -193,8 +188,8 @@ def summarise(
         name=campaign.name,
         status=status,
         message=message,
-        n_ok=sum(r.status == "ok" for r in records),
-        n_failed=sum(r.status == "failed" for r in records),
+        n_ok=sum(r.status == State.COMPLETED for r in records),
+        n_failed=sum(r.status == State.FAILED for r in records),
         objective=campaign.primary.name,
         direction=campaign.primary.direction,
         best_value=best.objectives[campaign.primary.name] if best else None,

@@ -151,10 +151,10 @@ def static_problems(campaign: Campaign) -> list[Problem]:
     return problems
 
 
-def open_lab(campaign: Campaign, data_dir: Path) -> tuple[Lab | None, list[Problem]]:
+def open_lab(campaign: Campaign, data_dir: Path, run_key: str | None = None) -> tuple[Lab | None, list[Problem]]:
     """Build the campaign's instruments; a failure becomes a problem located at the instrument."""
     try:
-        return build_lab(campaign.workflow, campaign.simulation, campaign.seed, data_dir), []
+        return build_lab(campaign.workflow, campaign.simulation, campaign.seed, data_dir, run_key), []
     except InstrumentError as exc:
         return None, [Problem(f"workflow.instruments.{exc.instrument}", str(exc))]
     except LabosError as exc:

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labos.control import StopRequest
 from labos.core.errors import LabosError, SpecError
 from labos.core.settings import Settings, apply_thread_limits
 
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from flows.campaign import CampaignSummary
-    from flows.campaign import Progress as CampaignProgress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -86,10 +84,10 @@ def cmd_planners(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run(path: Path, args: argparse.Namespace) -> int:
+def _campaign_from_file(path: Path, args: argparse.Namespace, settings: Settings) -> Any:
+    """The campaign of ``path`` with the command line's overrides applied (checked again)."""
     from labos.validate import load_campaign
 
-    settings = Settings()
     campaign = load_campaign(path, args.data_dir or settings.data_dir)
     updates: dict[str, Any] = {}
     if args.seed is not None:
@@ -114,31 +112,85 @@ def _run(path: Path, args: argparse.Namespace) -> int:
         problems = check_campaign(campaign, args.data_dir or settings.data_dir)
         if problems:
             raise SpecError(problems, "command line")
-    data_dir = Path(args.data_dir or settings.data_dir or campaign.data_dir)
+    return campaign
+
+
+def _data_dir(path: str | Path) -> Path:
+    data_dir = Path(path)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LabosError(f"cannot create the data directory {data_dir}: {exc.strerror}") from None
+    return data_dir
+
+
+def _resumable(data_dir: Path, campaign: Any) -> str | None:
+    """The latest unfinished campaign of ``campaign``'s name in ``data_dir``, if its spec is the same."""
+    from labos.data.store import STORE_FILENAME, Store
+
+    if not (data_dir / STORE_FILENAME).exists():
+        return None
+    with Store(data_dir) as store:
+        rec = store.find_campaign(campaign.name)
+    if rec is None or rec.status == "completed":
+        return None
+    stored = {k: v for k, v in rec.spec.items() if k != "data_dir"}
+    given = {k: v for k, v in campaign.as_json().items() if k != "data_dir"}
+    if stored != given:
+        changed = sorted(k for k in stored.keys() | given.keys() if stored.get(k) != given.get(k))
+        raise LabosError(
+            f"the campaign file differs from campaign {rec.id} as it was started (changed: {', '.join(changed)}); "
+            f"'labos resume {rec.id}' continues it as stored, or run without --resume to start a new campaign"
+        )
+    return rec.id
+
+
+def _run(path: Path | None, args: argparse.Namespace, resume_key: str | None = None) -> int:
+    """Start (or, with ``resume_key`` or ``--resume``, continue) a campaign and follow it to the end."""
+    from labos import control
+
+    control.clear()
+    settings = Settings()
+    if path is not None:
+        campaign = _campaign_from_file(path, args, settings)
+        data_dir = _data_dir(args.data_dir or settings.data_dir or campaign.data_dir)
+        if getattr(args, "resume", False):
+            resume_key = _resumable(data_dir, campaign)
+            if resume_key is None:
+                _console(stderr=True).print(f"no unfinished campaign {campaign.name!r} to resume: starting a new one")
+    else:
+        data_dir = Path(args.data_dir or settings.data_dir or "labos-data")
+        from labos.data.store import STORE_FILENAME
+
+        if not (data_dir / STORE_FILENAME).exists():
+            raise LabosError(f"no labos store in {data_dir} (looked for {data_dir / STORE_FILENAME}); pass --data-dir")
     from flows.settings import configure_prefect
 
     configure_prefect(settings.prefect_home or data_dir / "prefect")
-    from flows.campaign import campaign_flow
+    from flows.campaign import attach, campaign_flow
+    from labos.session import CampaignSession
 
-    err = _console(stderr=True)
-    err.print(
-        f"campaign [bold]{campaign.name}[/] - planner {campaign.planner.name}, "
-        f"{campaign.budget.max_experiments} experiments, data in {data_dir}"
-    )
-    stop = StopRequest()
     if not args.verbose:  # a failed experiment is recorded and summarised; its traceback is noise here
         import logging
 
         logging.getLogger("bluesky").setLevel(logging.CRITICAL)
+    err = _console(stderr=True)
+    if resume_key is not None:
+        session = CampaignSession.resume(data_dir, resume_key)
+        err.print(f"resuming campaign [bold]{session.id}[/] - data in {data_dir}")
+    else:
+        session = CampaignSession.create(campaign, data_dir, str(path))
+    c = session.campaign
+    err.print(
+        f"campaign [bold]{c.name}[/] - planner {c.planner.name}, {c.budget.max_experiments} experiments, "
+        f"data in {data_dir}"
+    )
 
     def on_signal(signum: int, frame: Any) -> None:
-        if stop.is_set():  # a second signal: abort the running experiment too
-            raise KeyboardInterrupt
-        stop.set(f"interrupted by the user ({signal.Signals(signum).name})")
+        from labos import control
+
+        if not control.request_stop(f"interrupted by the user ({signal.Signals(signum).name})"):
+            raise KeyboardInterrupt  # a second signal: abort the running experiment too
         err.print(
             "stopping after the current experiment (it will be recorded); press Ctrl-C again to abort it",
             markup=False,
@@ -146,22 +198,24 @@ def _run(path: Path, args: argparse.Namespace) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        summary = _with_progress(campaign_flow, spec, data_dir, str(path), campaign, args, stop)
+        summary = _with_progress(lambda: campaign_flow(attach(session), str(data_dir)), session, args)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
     _print_summary(summary)
-    if stop.is_set():
+    if control.stop_reason(summary.campaign_id) is not None:
         return EXIT_INTERRUPTED
     return EXIT_OK if summary.status == "completed" else EXIT_FAILED
 
 
-def _with_progress(
-    flow_fn: Any, spec: dict[str, Any], data_dir: Path, source: str, campaign: Any, args: Any, stop: StopRequest
-) -> CampaignSummary:
+def _with_progress(run: Any, session: Any, args: Any) -> CampaignSummary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from labos.progress import StoreWatcher
+
+    campaign = session.campaign
     obj = campaign.primary
+    done = [r for r in session.records() if r.status in ("completed", "failed")]
     with Progress(
         TextColumn("experiment"),
         MofNCompleteColumn(),
@@ -172,19 +226,34 @@ def _with_progress(
         console=_console(stderr=True),
         disable=args.quiet,
     ) as bar:
-        task = bar.add_task("campaign", total=campaign.budget.max_experiments, best="-", failed=0)
-        failed = 0
+        failed = sum(r.status == "failed" for r in done)
+        best = [r.objectives[obj.name] for r in done if r.objectives]
+        task = bar.add_task(
+            "campaign", total=campaign.budget.max_experiments, completed=len(done), failed=failed, best="-"
+        )
+        first: float | None = None
+        for v in best:
+            first = v if first is None or obj.better(v, first) else first
+        state: dict[str, Any] = {"done": len(done), "failed": failed, "best": first}
 
-        def on_progress(p: CampaignProgress) -> None:
-            nonlocal failed
-            failed += 0 if p.last.ok else 1
-            best = f"{obj.name}={p.best:.4g}" if p.best is not None else "-"
-            bar.update(task, completed=p.done, best=best, failed=failed)
+        def on_finished(r: Any) -> None:
+            state["done"] += 1
+            if r.status == "failed":
+                state["failed"] += 1
+            elif r.objectives and (state["best"] is None or obj.better(r.objectives[obj.name], state["best"])):
+                state["best"] = r.objectives[obj.name]
+            shown = f"{obj.name}={state['best']:.4g}" if state["best"] is not None else "-"
+            bar.update(task, completed=state["done"], best=shown, failed=state["failed"])
             if args.verbose:
-                outcome = _fmt_params(p.last.objectives) if p.last.ok else f"[red]failed[/]: {p.last.error}"
-                bar.console.print(f"  #{p.done:3d} {_fmt_params(p.last.params)} -> {outcome}")
+                outcome = _fmt_params(r.objectives) if r.status == "completed" else f"[red]failed[/]: {r.error}"
+                bar.console.print(f"  #{r.seq:3d} {_fmt_params(r.params)} -> {outcome}")
 
-        summary: CampaignSummary = flow_fn(spec, data_dir=str(data_dir), source=source, progress=on_progress, stop=stop)
+        watcher = StoreWatcher(session.store.path, session.id, on_finished, seen={r.id for r in done})
+        watcher.start()
+        try:
+            summary: CampaignSummary = run()
+        finally:
+            watcher.close()
     return summary
 
 
@@ -218,6 +287,11 @@ def _print_summary(s: CampaignSummary) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a campaign file."""
     return _run(Path(args.file), args)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Continue a campaign whose process died or was stopped."""
+    return _run(None, args, resume_key=args.campaign)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -266,8 +340,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     for e, b in zip(exps, best_so_far(exps, obj), strict=True):
         value = _fmt(e.objectives[obj.name]) if e.objectives else ""
         note = (
-            (e.error or "")
-            if e.status in ("failed", "cancelled")
+            (f"{e.cause}: " if e.cause else "") + (e.error or "")
+            if e.status in ("failed", "cancelled", "interrupted")
             else (f"{e.attempts} attempts" if e.attempts > 1 else "")
         )
         table.add_row(str(e.seq), e.status, _fmt_params(e.params), value, _fmt(b) if b is not None else "-", note)
@@ -484,7 +558,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a campaign file")
     p.add_argument("file")
     run_options(p)
+    p.add_argument(
+        "--resume", action="store_true", help="continue the latest unfinished campaign of this file, if there is one"
+    )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("resume", help="continue a campaign whose process died or was stopped")
+    p.add_argument("campaign", help="campaign id or name (latest of that name)")
+    p.add_argument("--data-dir", help="the data directory holding labos.sqlite (default: labos-data)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every experiment")
+    p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("demo", help="run the example campaign shipped in examples/demo.yaml")
     run_options(p)

@@ -1,27 +1,46 @@
-"""Human control of a running campaign: ask it to stop between experiments."""
+"""Human control of running campaigns: ask them to stop between experiments.
+
+Two ways in, one meaning: :func:`request_stop` asks the campaigns running in this
+process (what a Ctrl-C or SIGTERM handler calls: a signal handler must not write to the
+store), and :meth:`labos.data.store.Store.request_stop` asks a campaign through its
+store, from any process. The loop checks both before every step. A stop never
+interrupts an experiment half-way: the running one finishes and is recorded, then the
+campaign ends with status ``stopped``, its queue kept for ``labos resume``.
+"""
 
 from __future__ import annotations
 
 import threading
 
+_lock = threading.RLock()  # re-entrant: a signal handler may run while the main thread holds it
+_all: list[str] = []
+_by_campaign: dict[str, str] = {}
 
-class StopRequest:
-    """A thread-safe flag a campaign loop checks before starting each experiment.
 
-    Setting it never interrupts an experiment half-way: the running one finishes and
-    is recorded, then the campaign ends with status ``stopped`` and the reason given.
+def request_stop(reason: str, campaign_id: str | None = None) -> bool:
+    """Ask one campaign (or, with ``campaign_id=None``, every campaign) in this process to stop.
+
+    Returns whether this was the first request for it (the first reason wins).
     """
+    with _lock:
+        if campaign_id is None:
+            first = not _all
+            if first:
+                _all.append(reason)
+            return first
+        first = campaign_id not in _by_campaign and not _all
+        _by_campaign.setdefault(campaign_id, reason)
+        return first
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.reason: str | None = None
 
-    def set(self, reason: str) -> None:
-        """Ask the campaign to stop, saying why (the first reason wins)."""
-        if not self._event.is_set():
-            self.reason = reason
-            self._event.set()
+def stop_reason(campaign_id: str) -> str | None:
+    """Why ``campaign_id`` was asked to stop in this process, or ``None``."""
+    with _lock:
+        return _all[0] if _all else _by_campaign.get(campaign_id)
 
-    def is_set(self) -> bool:
-        """Whether a stop was requested."""
-        return self._event.is_set()
+
+def clear() -> None:
+    """Forget every stop request of this process (a new command, or a test)."""
+    with _lock:
+        _all.clear()
+        _by_campaign.clear()

@@ -1,68 +1,74 @@
-"""One campaign's working parts: planner, instruments, RunEngine and store.
+"""One campaign's working parts in one process: planner, instruments, RunEngine, store and lock.
 
-:class:`CampaignSession` offers the steps of the closed loop — propose, execute,
-analyse, record, tell — as plain methods. ``flows/`` wires them into a Prefect flow;
-this module imports without Prefect.
+A :class:`CampaignSession` is opened on a campaign *record*: :meth:`CampaignSession.create`
+writes a new one, :meth:`CampaignSession.resume` continues one whose process died or
+stopped. Every step (queue, run, analyse, tell, propose) takes experiment ids, reads
+what it needs from the store and writes its outcome back, so the session holds no loop
+state of its own beyond caches it can rebuild: the planner (restored from the state
+stored after every ``ask``/``tell``) and the instruments. ``flows/`` wires the steps
+into a Prefect flow; this module imports without Prefect.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from bluesky import RunEngine
 
 from labos.analysis.registry import analyse
 from labos.checks import lab_problems, open_lab, parameter_consumers, static_problems
 from labos.core.campaign import Campaign
-from labos.core.errors import AnalysisError, DeviceFault, LabosError, OutOfBoundsError, SpecError
+from labos.core.errors import AnalysisError, DeviceFault, LabosError, OutOfBoundsError, SpecError, StoreError
+from labos.core.lifecycle import PENDING, Cause, State
 from labos.core.pareto import pareto_front
-from labos.core.results import Observation, Proposal
-from labos.core.space import ParamValue
-from labos.data.store import Store
-from labos.data.writer import RunCapture, StoreWriter
+from labos.core.results import Observation
+from labos.data.documents import RunReadings, StoreWriter
+from labos.data.lock import CampaignLock
+from labos.data.records import ExperimentRecord
+from labos.data.store import Store, outcome_told
 from labos.devices.lab import Lab
 from labos.devices.robot import RobotArm
+from labos.loop import Step, decide
 from labos.planners.base import Planner
-from labos.planners.registry import create_planner
+from labos.planners.registry import create_planner, get_planner_class
 from labos.plans.experiment import experiment_plan, resolve_steps
 
 
+class SoftwareError(LabosError, RuntimeError):
+    """A bug (in labos, a planner, a driver or an analysis) stopped the campaign; the traceback is stored."""
+
+
 @dataclass(frozen=True)
-class Execution:
-    """What running one experiment's plan produced."""
+class Failure:
+    """Why an attempt failed: a readable reason, its cause, whether a retry may help, and the traceback."""
 
-    proposal: Proposal
-    ok: bool
-    run_uid: str | None
-    readings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    error: str | None = None
-    transient: bool = False
-    instrument_time_s: float = 0.0
+    reason: str
+    cause: Cause
+    transient: bool
+    traceback: str | None = None
 
 
-class TransientExperimentError(LabosError, RuntimeError):
-    """A transient instrument fault: running the same experiment again may succeed."""
+def _root(exc: BaseException) -> BaseException:
+    """The exception behind ophyd/bluesky wrappers (``FailedStatus``) and chains.
 
-
-def failure_reason(exc: BaseException) -> tuple[str, bool]:
-    """A readable reason for ``exc`` and whether it is transient.
-
-    Unwraps ophyd/bluesky ``FailedStatus`` to the device's own exception.
+    Stops at the first labos error; otherwise returns the innermost exception found.
     """
     seen: set[int] = set()
     cur: BaseException | None = exc
+    last = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        if isinstance(cur, DeviceFault):
-            return str(cur), cur.transient
+        last = cur
         if isinstance(cur, LabosError):
-            return str(cur), False
+            return cur
         status = cur.args[0] if cur.args else None
         inner = getattr(status, "exception", None)
         if callable(inner):
@@ -74,7 +80,28 @@ def failure_reason(exc: BaseException) -> tuple[str, bool]:
                 cur = got
                 continue
         cur = cur.__cause__ or cur.__context__
-    return f"{type(exc).__name__}: {exc}", False
+    return last
+
+
+def classify(exc: BaseException) -> Failure:
+    """Sort a failed attempt's exception into a :class:`~labos.core.lifecycle.Cause`.
+
+    Device faults are instrument failures (transient if the device says so); a limit or
+    interlock refusal is a safety failure; a status that timed out is an instrument
+    failure that is *not* transient (the action may still be running on the
+    instrument, so it is not blindly repeated); anything else is a software error.
+    """
+    root = _root(exc)
+    if isinstance(root, DeviceFault):
+        return Failure(str(root), Cause.INSTRUMENT, root.transient)
+    if isinstance(root, OutOfBoundsError):
+        return Failure(str(root), Cause.SAFETY, False)
+    if isinstance(root, AnalysisError):
+        return Failure(f"analysis: {root}", Cause.ANALYSIS, False)
+    if isinstance(root, TimeoutError) or type(root).__name__ in {"StatusTimeoutError", "WaitTimeoutError"}:
+        return Failure(f"timed out: {root or type(root).__name__}", Cause.INSTRUMENT, False)
+    tb = "".join(traceback.format_exception(root))
+    return Failure(f"{type(root).__name__}: {root}", Cause.SOFTWARE, False, tb)
 
 
 def new_campaign_id(name: str) -> str:
@@ -82,28 +109,39 @@ def new_campaign_id(name: str) -> str:
     return f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
 
 
+def observation_of(record: ExperimentRecord) -> Observation:
+    """What the planner is told of a finished experiment."""
+    if record.status == State.COMPLETED:
+        return Observation(params=record.params, objectives=record.objectives or {}, metrics=record.metrics or {})
+    return Observation(params=record.params, status="failed", error=record.error)
+
+
 class CampaignSession:
-    """Everything one running campaign needs, opened and closed together.
+    """Everything one process needs to run a stored campaign's steps.
 
-    Parameters
-    ----------
-    campaign
-        The validated campaign.
-    data_dir
-        Where the store lives (``campaign.data_dir`` unless overridden).
-    source
-        The campaign file, for provenance.
-
-    Raises
-    ------
-    SpecError
-        If the campaign cannot run (see :func:`labos.checks.check_campaign`).
+    Use :meth:`create` or :meth:`resume`; close with :meth:`finish` or :meth:`close`.
     """
 
-    def __init__(self, campaign: Campaign, data_dir: str | Path | None = None, source: str | None = None) -> None:
-        self.data_dir = Path(data_dir) if data_dir is not None else campaign.data_dir
+    def __init__(self, campaign: Campaign, campaign_id: str, data_dir: Path, store: Store, lab: Lab) -> None:
+        self.campaign = campaign
+        self.id = campaign_id
+        self.data_dir = data_dir
+        self.store = store
+        self.lab: Lab | None = lab
+        self.lock = CampaignLock(data_dir, campaign_id)
+        self.consumers, _ = parameter_consumers(campaign, lab)
+        self.planner: Planner = create_planner(campaign.planner, campaign.space, campaign.objectives, campaign.seed)
+        self.RE = RunEngine({}, context_managers=[])
+        self._writer = StoreWriter(store, campaign_id)
+        self.RE.subscribe(self._writer)
+        self.started = time.monotonic()
+        self._closed = False
+
+    # -------------------------------------------------------------- opening
+    @staticmethod
+    def _open_lab(campaign: Campaign, data_dir: Path, campaign_id: str, source: str | None) -> Lab:
         problems = static_problems(campaign)
-        lab, lab_errors = open_lab(campaign, self.data_dir)  # built once: checked, then used
+        lab, lab_errors = open_lab(campaign, data_dir, campaign_id)  # built once: checked, then used
         problems.extend(lab_errors)
         if lab is not None:
             problems.extend(lab_problems(campaign, lab))
@@ -112,92 +150,244 @@ class CampaignSession:
                 lab.close()
             raise SpecError(problems, source)
         assert lab is not None  # no problems means the lab was built
-        self.campaign = campaign
-        self.id = new_campaign_id(campaign.name)
-        self.lab: Lab | None = lab
+        return lab
+
+    @classmethod
+    def create(cls, campaign: Campaign, data_dir: str | Path | None = None, source: str | None = None) -> Self:
+        """Check ``campaign``, record it as a new campaign and open it.
+
+        Raises
+        ------
+        SpecError
+            If the campaign cannot run (see :func:`labos.checks.check_campaign`).
+        """
+        where = Path(data_dir) if data_dir is not None else campaign.data_dir
+        campaign_id = new_campaign_id(campaign.name)
+        lab = cls._open_lab(campaign, where, campaign_id, source)
         try:
-            self.store = Store(self.data_dir)
+            store = Store(where)
         except BaseException:
             lab.close()
             raise
         try:
-            self.planner: Planner = create_planner(campaign.planner, campaign.space, campaign.objectives, campaign.seed)
-            self.consumers, _ = parameter_consumers(campaign, lab)
-            self.store.create_campaign(self.id, campaign.name, campaign.as_json(), source)
+            session = cls(campaign, campaign_id, where, store, lab)
+            session.lock.acquire()
+            store.create_campaign(campaign_id, campaign.name, campaign.as_json(), source)
+            store.save_planner_state(campaign_id, session._planner_state())
         except BaseException:
-            self._close_resources()
+            lab.close()
+            store.close()
             raise
-        self.RE = RunEngine({}, context_managers=[])
-        self.RE.subscribe(StoreWriter(self.store, self.id))
-        self._capture = RunCapture()
-        self.RE.subscribe(self._capture)
-        self.observations: list[Observation] = []
-        self.proposed = 0
-        self.started = time.monotonic()
-        self._closed = False
+        return session
 
-    # ------------------------------------------------------------------ loop
-    @property
-    def remaining(self) -> int:
-        """Experiments left in the budget."""
-        return self.campaign.budget.max_experiments - self.proposed
+    @classmethod
+    def resume(cls, data_dir: str | Path, key: str) -> Self:
+        """Open the stored campaign ``key`` (an id, or the latest of that name) to continue it.
 
-    def propose(self, n: int, pending: Sequence[Mapping[str, ParamValue]] = ()) -> list[Proposal]:
-        """Ask the planner for up to ``n`` experiments and record them.
+        Takes the campaign's lock (so a campaign still running elsewhere is refused),
+        closes what a dead process left open (:meth:`Store.recover`, with the
+        campaign's ``workflow.on_interrupted`` policy), restores the planner from its
+        stored state and marks the campaign ``running`` again.
+
+        Raises
+        ------
+        StoreError
+            No such campaign.
+        CampaignBusy
+            Another live process is running it.
+        SpecError
+            Its instruments cannot be opened now.
+        """
+        where = Path(data_dir)
+        store = Store(where)
+        try:
+            rec = store.find_campaign(key)
+            if rec is None:
+                names = sorted({c.name for c in store.campaigns()})
+                raise StoreError(f"no campaign {key!r} in {store.path}; campaigns: {', '.join(names) or 'none'}")
+            if rec.status == "completed":
+                raise StoreError(f"campaign {rec.id} has completed: there is nothing to resume")
+            campaign = Campaign.model_validate(rec.spec)
+            lock = CampaignLock(where, rec.id)
+            lock.acquire()
+        except BaseException:
+            store.close()
+            raise
+        try:
+            lab = cls._open_lab(campaign, where, rec.id, rec.source)
+        except BaseException:
+            lock.release()
+            store.close()
+            raise
+        try:
+            session = cls(campaign, rec.id, where, store, lab)
+            session.lock = lock
+            store.recover(
+                rec.id,
+                campaign.workflow.on_interrupted,
+                "the process running this experiment ended before it finished (closed on resume)",
+            )
+            session._restore_planner(rec.planner_state)
+            store.reopen_campaign(rec.id)
+        except BaseException:
+            lock.release()
+            lab.close()
+            store.close()
+            raise
+        return session
+
+    def _planner_state(self) -> dict[str, Any] | None:
+        state = getattr(self.planner, "state", None)
+        return state() if callable(state) else None
+
+    def _restore_planner(self, state: Mapping[str, Any] | None) -> None:
+        """The planner as it was after its last stored ``ask``/``tell``.
+
+        A planner without ``state``/``restore`` (or a store written before states were
+        kept) is rebuilt by telling it every outcome it had been told, in order.
+        """
+        cls = get_planner_class(self.campaign.planner.name)
+        restore = getattr(cls, "restore", None)
+        if state is not None and callable(restore):
+            self.planner = restore(self.campaign.space, self.campaign.objectives, state)
+            return
+        told = [r for r in self.records() if r.told and outcome_told(r)]
+        told.sort(key=lambda r: (r.finished or 0.0, r.seq))
+        if told:
+            self.planner.tell([observation_of(r) for r in told])
+
+    # --------------------------------------------------------------- reading
+    def records(self) -> list[ExperimentRecord]:
+        """The campaign's experiments as stored."""
+        return self.store.experiments(self.id)
+
+    def next_step(self, stop_request: str | None = None) -> Step:
+        """What to do next (see :func:`labos.loop.decide`); a stop asked through the store counts too."""
+        stored = self.store.campaign(self.id).stop_request
+        return decide(self.campaign, self.records(), stop_request or stored, time.time())
+
+    # ----------------------------------------------------------------- steps
+    def propose(self, n: int) -> list[str]:
+        """Ask the planner for ``n`` experiments and record them with its new state; their ids.
 
         Raises
         ------
         OutOfBoundsError
             If the planner proposes a point outside the space (nothing is recorded).
         """
-        n = min(n, self.remaining)
-        if n <= 0:
-            return []
+        records = self.records()
+        pending = [r.params for r in records if State(r.status) in PENDING]
         points = self.planner.ask(n, pending=pending)
         for p in points:  # the safety gate does not trust the planner
             problems = self.campaign.space.problems(p)
             if problems:
                 raise OutOfBoundsError(f"planner {self.campaign.planner.name!r} proposed {p}: {'; '.join(problems)}")
-        out = []
-        for p in points:
-            self.proposed += 1
-            eid = f"{self.id}-{self.proposed:04d}"
-            prop = Proposal(experiment_id=eid, seq=self.proposed, params=p, planner=self.campaign.planner.name)
-            self.store.add_proposal(self.id, eid, prop.seq, prop.planner, p)
-            out.append(prop)
-        return out
+        seq = max((r.seq for r in records), default=0)
+        rows = []
+        for i, p in enumerate(points, start=1):
+            eid = f"{self.id}-{seq + i:04d}"
+            rows.append((eid, seq + i, self.campaign.planner.name, dict(p)))
+        self.store.add_proposals(self.id, rows, self._planner_state())
+        return [r[0] for r in rows]
 
-    def execute(self, proposal: Proposal) -> Execution:
-        """Run one experiment as one Bluesky run; instrument faults become a failed :class:`Execution`."""
+    def queue(self, experiment_id: str) -> None:
+        """Put a proposal in the run queue (no approval policy yet: every proposal is approved)."""
+        self.store.transition(experiment_id, State.QUEUED)
+
+    def run(self, experiment_id: str) -> dict[str, Any]:
+        """Run one attempt of a queued experiment as one Bluesky run.
+
+        The attempt is recorded ``running`` before the plan starts. It ends ``measured``
+        (raw data whole, analysis next), back in the queue (a transient instrument fault
+        with retries left, after a backoff) or ``failed`` with its cause.
+
+        Returns
+        -------
+        dict
+            ``{"attempt", "state", "run_uid", "error", "cause"}``.
+
+        Raises
+        ------
+        SoftwareError
+            If the attempt failed through a bug (recorded, with the traceback).
+        KeyboardInterrupt
+            If the run was aborted by the user (the attempt is recorded ``interrupted``).
+        """
         assert self.lab is not None
-        attempt = self.store.start_attempt(self.id, proposal.experiment_id)
-        steps = resolve_steps(self.campaign.workflow.steps, proposal.params, self.consumers)
+        record = self.store.experiment(experiment_id)
+        attempt = self.store.start_attempt(experiment_id)
+        steps = resolve_steps(self.campaign.workflow.steps, record.params, self.consumers)
         md = {
             "campaign_id": self.id,
             "campaign": self.campaign.name,
-            "experiment_id": proposal.experiment_id,
-            "seq": proposal.seq,
+            "experiment_id": experiment_id,
+            "seq": record.seq,
             "attempt": attempt,
-            "parameters": dict(proposal.params),
-            "planner": proposal.planner,
+            "parameters": dict(record.params),
+            "planner": record.planner,
             "planner_options": dict(self.campaign.planner.options),
         }
-        sample_id = f"{proposal.experiment_id}-a{attempt}"
-        self._capture.reset()
-        error: str | None = None
-        transient = False
+        sample_id = f"{experiment_id}-a{attempt}"
+        self._writer.last_run = None
+        failure: Failure | None = None
         try:
             self.RE(experiment_plan(self.lab.devices, steps, sample_id, md))
-        except Exception as exc:  # noqa: BLE001 - instrument faults, limit violations: a failed experiment, not a crash
-            error, transient = failure_reason(exc)
+        except KeyboardInterrupt:
+            self._end(experiment_id, attempt, Failure("aborted by the user", Cause.INTERRUPTED, False))
+            raise
+        except Exception as exc:  # noqa: BLE001 - sorted into causes; a software error is re-raised below
+            failure = classify(exc)
         if self.campaign.workflow.park is not None:
-            self._park(proposal.experiment_id, self.campaign.workflow.park)
-        run_uid = self._capture.start["uid"] if self._capture.start else None
-        if run_uid is not None:
-            self.store.add_run_uid(proposal.experiment_id, run_uid)
-        readings = {k: list(v) for k, v in self._capture.readings.items()}
+            self._park(experiment_id, self.campaign.workflow.park)
+        return self._end(experiment_id, attempt, failure)
+
+    def _end(self, experiment_id: str, attempt: int, failure: Failure | None) -> dict[str, Any]:
+        run_uid = self._writer.last_run
+        readings = RunReadings.of(self.store.documents(run_uid)).readings if run_uid else {}
         inst_time = sum(float(r.get(f"{name}_duration", 0.0)) for name, rows in readings.items() for r in rows)
-        return Execution(proposal, error is None, run_uid, readings, error, transient, inst_time)
+        retries = self.campaign.workflow.retries
+        kwargs: dict[str, Any] = {"run_uid": run_uid, "instrument_time_s": inst_time}
+        if failure is None:
+            self.store.end_attempt(experiment_id, attempt, target=State.MEASURED, **kwargs)
+            target = State.MEASURED
+        elif failure.cause == Cause.INTERRUPTED:
+            target = State.INTERRUPTED
+            self.store.end_attempt(
+                experiment_id, attempt, target=target, error=failure.reason, cause=failure.cause, **kwargs
+            )
+        elif failure.transient and attempt <= retries:
+            target = State.QUEUED
+            delay = self.campaign.workflow.retry_backoff_s * 2.0 ** (attempt - 1)
+            self.store.end_attempt(
+                experiment_id,
+                attempt,
+                target=target,
+                error=failure.reason,
+                cause=failure.cause,
+                retry_at=time.time() + delay,
+                **kwargs,
+            )
+        else:
+            target = State.FAILED
+            reason = failure.reason + (f" (after {attempt} attempts)" if attempt > 1 else "")
+            self.store.end_attempt(
+                experiment_id,
+                attempt,
+                target=target,
+                error=reason,
+                cause=failure.cause,
+                traceback=failure.traceback,
+                **kwargs,
+            )
+        out = {"attempt": attempt, "state": target.value, "run_uid": run_uid}
+        out |= {"error": failure.reason, "cause": failure.cause.value} if failure else {"error": None, "cause": None}
+        if failure is not None and failure.cause == Cause.SOFTWARE:
+            raise SoftwareError(
+                f"experiment {experiment_id} hit a software error, not an instrument fault: {failure.reason}. "
+                "The campaign stops; the traceback is stored with the experiment "
+                f"(labos show {self.id} --data-dir {self.data_dir})"
+            )
+        return out
 
     def _park(self, experiment_id: str, park: str) -> None:
         """Clear the robots' work slots and grippers into ``park`` (logged); problems are logged, not raised.
@@ -227,86 +417,102 @@ class CampaignSession:
                             self.id, "parked", {"sample_id": sample, "from": here, "to": slot}, experiment_id
                         )
             except Exception as exc:  # noqa: BLE001 - the next experiment will meet the problem and fail cleanly
-                reason, _ = failure_reason(exc)
-                self.store.log_event(self.id, "park failed", {"robot": name, "error": reason}, experiment_id)
+                self.store.log_event(
+                    self.id, "park failed", {"robot": name, "error": classify(exc).reason}, experiment_id
+                )
 
-    def note_retry(self, execution: Execution, will_retry: bool) -> None:
-        """Log a failed attempt in the decision log."""
-        self.store.record_attempt_failure(
-            self.id, execution.proposal.experiment_id, execution.error or "unknown", will_retry
-        )
+    def analyse(self, experiment_id: str) -> dict[str, Any]:
+        """Turn a measured experiment's stored raw data into metrics and objectives, and record them.
 
-    def analyse(self, execution: Execution) -> Observation:
-        """Turn an execution's raw readings into metrics and objective values."""
-        params = dict(execution.proposal.params)
-        if not execution.ok:
-            return Observation(params=params, status="failed", error=execution.error)
+        The readings are read back from the run's documents in the store, so what is
+        analysed is exactly what was recorded (and a measured experiment whose process
+        died is analysed by the next one).
+
+        Raises
+        ------
+        SoftwareError
+            If the analysis crashed through a bug (the experiment is failed, cause ``software``).
+        """
+        record = self.store.experiment(experiment_id)
+        run_uid = record.run_uids[-1] if record.run_uids else None
+        readings = RunReadings.of(self.store.documents(run_uid)).readings if run_uid else {}
         metrics: dict[str, float] = {}
         try:
             for step in self.campaign.workflow.steps:
                 if step.action != "measure":
                     continue
                 kind = self.campaign.workflow.instruments[step.instrument].kind
-                metrics.update(analyse(kind, step.instrument, execution.readings.get(step.instrument, [])))
+                metrics.update(analyse(kind, step.instrument, readings.get(step.instrument, [])))
             objectives = {o.name: o.value(metrics) for o in self.campaign.objectives}
+            bad = [k for k, v in objectives.items() if not math.isfinite(v)]
+            if bad:
+                raise AnalysisError(f"objective {', '.join(bad)} is not a finite number")
         except AnalysisError as exc:
-            return Observation(params=params, metrics=metrics, status="failed", error=f"analysis: {exc}")
+            self.store.transition(
+                experiment_id, State.FAILED, error=f"analysis: {exc}", cause=Cause.ANALYSIS.value, metrics=metrics
+            )
+            return {"state": State.FAILED.value, "error": f"analysis: {exc}"}
+        except Exception as exc:
+            failure = classify(exc)
+            self.store.transition(
+                experiment_id,
+                State.FAILED,
+                error=failure.reason,
+                cause=Cause.SOFTWARE.value,
+                traceback="".join(traceback.format_exception(exc)),
+            )
+            raise SoftwareError(f"analysing experiment {experiment_id} failed through a bug: {failure.reason}") from exc
         plain = {k: v for k, v in metrics.items() if "." not in k}
-        return Observation(params=params, metrics=plain, objectives=objectives)
+        self.store.transition(experiment_id, State.COMPLETED, metrics=plain, objectives=objectives)
+        return {"state": State.COMPLETED.value, "objectives": objectives}
 
-    def record(self, execution: Execution, obs: Observation) -> None:
-        """Store an experiment's outcome (one transaction)."""
-        self.store.record_result(
-            self.id,
-            execution.proposal.experiment_id,
-            status=obs.status,
-            metrics=obs.metrics or None,
-            objectives=obs.objectives or None,
-            error=obs.error,
-            instrument_time_s=execution.instrument_time_s,
-        )
-        self.observations.append(obs)
-
-    def tell(self, observations: Sequence[Observation]) -> None:
-        """Pass outcomes to the planner and log that it learned them."""
-        self.planner.tell(observations)
-        self.store.log_event(self.id, "told", {"n": len(observations), "failed": sum(not o.ok for o in observations)})
+    def tell(self) -> list[str]:
+        """Tell the planner every outcome it has not learned yet (in the order they ended); their ids."""
+        untold = [r for r in self.records() if outcome_told(r) and not r.told]
+        untold.sort(key=lambda r: (r.finished or 0.0, r.seq))
+        if not untold:
+            return []
+        self.planner.tell([observation_of(r) for r in untold])
+        ids = [r.id for r in untold]
+        self.store.mark_told(self.id, ids, self._planner_state())
+        return ids
 
     # --------------------------------------------------------------- summary
+    def observations(self) -> list[Observation]:
+        """Every finished experiment as an observation, in ``seq`` order."""
+        return [observation_of(r) for r in self.records() if outcome_told(r)]
+
     def best(self) -> Observation | None:
         """The best successful observation by the primary objective."""
         o = self.campaign.primary
         best: Observation | None = None
-        for obs in self.observations:
+        for obs in self.observations():
             if obs.ok and (best is None or o.better(obs.objectives[o.name], best.objectives[o.name])):
                 best = obs
         return best
 
     def pareto(self) -> list[Observation]:
         """The non-dominated successful observations over every objective."""
-        return pareto_front(self.observations, self.campaign.objectives)
-
-    def consecutive_failures(self) -> int:
-        """Failed experiments since the last success."""
-        n = 0
-        for obs in reversed(self.observations):
-            if obs.ok:
-                break
-            n += 1
-        return n
+        return pareto_front(self.observations(), self.campaign.objectives)
 
     # ------------------------------------------------------------- lifecycle
     def finish(self, status: str, message: str | None = None) -> None:
-        """Mark the campaign finished and release instruments (idempotent)."""
+        """Mark the campaign finished and release instruments and the lock (idempotent)."""
+        if self._closed:
+            return
+        try:
+            self.store.finish_campaign(self.id, status, message)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release instruments, the store and the lock without changing the campaign's status (idempotent)."""
         if self._closed:
             return
         self._closed = True
         try:
-            self.store.finish_campaign(self.id, status, message)
+            if self.lab is not None:
+                self.lab.close()
         finally:
-            self._close_resources()
-
-    def _close_resources(self) -> None:
-        if self.lab is not None:
-            self.lab.close()
-        self.store.close()
+            self.lock.release()
+            self.store.close()

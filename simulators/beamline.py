@@ -52,7 +52,6 @@ class SimBeamline:
         opts = dict(options)
         self.name = name
         self.world = world
-        self.rng = world.child_rng()
         self.station = str(opts.pop("station", name))
         start, stop, step = (float(v) for v in opts.pop("two_theta_deg", (5.0, 45.0, 0.025)))
         self.two_theta = np.arange(start, stop + step / 2, step)
@@ -88,7 +87,7 @@ class SimBeamline:
 
     def move(self, axis: str, value: float) -> float:
         """Move the monochromator (``energy``) or a slit blade pair."""
-        self.faults.check("disconnect", self.rng)
+        self.faults.check("disconnect", self.world.rng_for(self.name, self.mounted, f"move {axis}"))
         if axis == "energy":
             if not self.e_low <= value <= self.e_high:
                 raise DeviceFault(self.name, f"energy {value:g} keV outside the monochromator's range")
@@ -105,7 +104,7 @@ class SimBeamline:
 
     def shutter(self, open_: bool) -> str:
         """Open or close the photon shutter (1 s)."""
-        self.faults.check("disconnect", self.rng)
+        self.faults.check("disconnect", self.world.rng_for(self.name, self.mounted, "shutter"))
         self.world.clock.sleep(1.0)
         self.state["shutter"] = "open" if open_ else "closed"
         return str(self.state["shutter"])
@@ -123,7 +122,7 @@ class SimBeamline:
 
     def acquire(self, exposure_s: float) -> Diffractogram:
         """Expose the mounted sample and integrate the detector image over azimuth."""
-        rng = self.rng
+        rng = self.world.rng_for(self.name, self.mounted, "acquire")
         self.faults.check("disconnect", rng)
         if self.state["shutter"] != "open":
             raise DeviceFault(self.name, "interlock: the shutter is closed, nothing can be measured")

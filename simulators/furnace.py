@@ -44,7 +44,6 @@ class SimFurnace:
         opts = dict(options)
         self.name = name
         self.world = world
-        self.rng = world.child_rng()
         self.station = str(opts.pop("station", name))
         self.max_temperature = float(opts.pop("max_temperature_c", 1400.0))
         self.max_ramp = float(opts.pop("max_ramp_k_per_min", 20.0))
@@ -64,7 +63,7 @@ class SimFurnace:
 
     def anneal(self, sample_id: str, program: Mapping[str, Any]) -> AnnealReport:
         """Ramp, dwell, cool; log the control thermocouple every few minutes."""
-        rng = self.rng
+        rng = self.world.rng_for(self.name, sample_id, "anneal")
         self.faults.check("disconnect", rng)
         sample = self.world.sample(self.name, sample_id)
         if sample.location is None or not sample.location.startswith(self.station + "/"):

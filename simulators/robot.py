@@ -39,7 +39,6 @@ class SimRobotArm:
         opts = dict(options)
         self.name = name
         self.world = world
-        self.rng = world.child_rng()
         stations = opts.pop("stations", None)
         if not isinstance(stations, Mapping) or not stations:
             raise ValueError("option 'stations' must map station names to slot lists (or rack sizes)")
@@ -99,24 +98,25 @@ class SimRobotArm:
     def pick(self, slot: str) -> float:
         """Move to ``slot`` and close the gripper on its sample."""
         self._slot(slot)
-        self.faults.check("disconnect", self.rng)
+        sample = self.world.book.at(slot)
+        rng = self.world.rng_for(self.name, sample, f"pick {slot}")
+        self.faults.check("disconnect", rng)
         if (held := self.holding()) is not None:
             raise DeviceFault(self.name, f"gripper already holds sample {held}")
-        sample = self.world.book.at(slot)
         if sample is None:
             raise DeviceFault(self.name, f"nothing to pick at {slot}: the slot is empty")
         dt = self._travel(slot)
-        self.faults.check("jam", self.rng)
+        self.faults.check("jam", rng)
         self.world.clock.sleep(3.0)
         self.world.book.move(sample, self.gripper_location, f"picked from {slot} by {self.name}")
-        self.faults.check("timeout", self.rng)
+        self.faults.check("timeout", rng)
         return dt + 3.0
 
     def place(self, slot: str) -> float:
         """Move to ``slot`` and release the held sample there."""
         self._slot(slot)
-        self.faults.check("disconnect", self.rng)
         sample = self.holding()
+        self.faults.check("disconnect", self.world.rng_for(self.name, sample, f"place {slot}"))
         if sample is None:
             raise DeviceFault(self.name, "gripper is empty: nothing to place")
         if (there := self.world.book.at(slot)) is not None:

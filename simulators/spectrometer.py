@@ -59,7 +59,6 @@ class SimSpectrometer:
         opts = dict(options)
         self.name = name
         self.world = world
-        self.rng = world.child_rng()
         start, stop, step = (float(v) for v in opts.pop("wavelength_nm", (300.0, 800.0, 1.0)))
         self.wavelength = np.arange(start, stop + step / 2, step)
         self.noise = float(opts.pop("noise_absorbance", 0.002))
@@ -78,7 +77,9 @@ class SimSpectrometer:
         sample = self.world.sample(self.name, sample_id)
         if sample.location is not None and not sample.location.startswith(self.station + "/"):
             raise DeviceFault(self.name, f"sample {sample_id!r} is at {sample.location}, not in {self.station}")
-        self.world.maybe_fault(self.name, self.rng, "sample changer lost position")
+        self.world.maybe_fault(
+            self.name, self.world.rng_for(self.name, sample_id, "load"), "sample changer lost position"
+        )
         self.world.clock.sleep(15.0)
         self._loaded = sample_id
         return 15.0
@@ -90,9 +91,10 @@ class SimSpectrometer:
         sample = self.world.sample(self.name, self._loaded)
         truth = self.world.landscape_of(sample).optical(sample.state)
         clean = absorbance_model(self.wavelength, truth)
+        rng = self.world.rng_for(self.name, self._loaded, "measure")
         sigma = self.noise * self.world.noise / math.sqrt(integration_time_s / 0.1) / math.sqrt(self.averages)
-        noisy = clean + self.rng.normal(0.0, sigma, size=clean.shape)
-        noisy = np.minimum(noisy, self.MAX_ABSORBANCE + self.rng.normal(0.0, 0.01, size=clean.shape))
+        noisy = clean + rng.normal(0.0, sigma, size=clean.shape)
+        noisy = np.minimum(noisy, self.MAX_ABSORBANCE + rng.normal(0.0, 0.01, size=clean.shape))
         duration = 2.0 + self.averages * integration_time_s
         self.world.clock.sleep(duration)
         return Spectrum(

@@ -41,7 +41,6 @@ class SimSynthesizer:
         opts = dict(options)
         self.name = name
         self.world = world
-        self.rng = world.child_rng()
         self._inputs = world.landscape.inputs()
         components = [i.name for i in self._inputs if i.kind == "component"]
         self.batch_volume_ml = float(opts.pop("batch_volume_ml", 2.0))
@@ -62,7 +61,7 @@ class SimSynthesizer:
 
     def synthesize(self, sample_id: str, recipe: Mapping[str, ParamValue]) -> SynthesisReport:
         """Dispense, heat, react and quench; the simulated clock advances accordingly."""
-        clock, rng = self.world.clock, self.rng
+        clock, rng = self.world.clock, self.world.rng_for(self.name, sample_id, "synthesize")
         self.faults.check("disconnect", rng)
         if self.output is not None and (there := self.world.book.at(self.output)) is not None:
             raise DeviceFault(self.name, f"output slot {self.output} still holds sample {there}: unload it first")

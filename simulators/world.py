@@ -13,6 +13,7 @@ instruments share one lab.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -150,35 +151,58 @@ class SampleBook:
             self._db.close()
 
 
+def _stable(text: str) -> int:
+    """A hash of ``text`` that is the same in every process (``hash`` of a str is salted)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
 @dataclass
 class SimWorld:
     """Everything simulated instruments share."""
 
     landscape: Landscape
     clock: SimClock
-    rng: np.random.Generator
+    seed: int
     book: SampleBook
     noise: float = 1.0
     fault_rate: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    run_key: str | None = None
+    """Prefix of the sample ids of one campaign (its id), left out of the noise keys."""
+    _draws: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     @classmethod
-    def from_simulation(cls, simulation: Mapping[str, Any], seed: int) -> SimWorld:
+    def from_simulation(cls, simulation: Mapping[str, Any], seed: int, run_key: str | None = None) -> SimWorld:
         """Build a world from a campaign's ``simulation`` section."""
         world = simulation.get("world")
         return cls(
             landscape=get_landscape(str(simulation.get("landscape", "perovskite-nanocrystal"))),
             clock=SimClock(float(simulation.get("acceleration", 1000.0))),
-            rng=np.random.default_rng(seed),
+            seed=seed,
             book=SampleBook(world),
             noise=float(simulation.get("noise", 1.0)),
             fault_rate=float(simulation.get("fault_rate", 0.0)),
+            run_key=run_key,
         )
 
-    def child_rng(self) -> np.random.Generator:
-        """An independent random stream for one instrument."""
+    def rng_for(self, instrument: str, sample_id: str | None, action: str) -> np.random.Generator:
+        """The random stream of one action of ``instrument`` on a sample.
+
+        Keyed by (seed, instrument, sample, action, how often this action was done to the
+        sample), not drawn from a running generator: the same experiment and attempt
+        (a sample is ``<experiment>-a<attempt>``) sees the same noise and faults whatever
+        ran before it, so a resumed campaign measures what an uninterrupted one would have.
+        The campaign prefix (``run_key``) is left out of the key, so two campaigns with
+        the same seed see the same noise too.
+        """
+        sample = sample_id or ""
+        if self.run_key and sample.startswith(self.run_key):
+            sample = sample[len(self.run_key) :]
         with self.lock:
-            return np.random.default_rng(self.rng.integers(2**63))
+            k = self._draws.get((instrument, sample, action), 0)
+            self._draws[(instrument, sample, action)] = k + 1
+        words = [_stable(instrument), _stable(sample), _stable(action), k]
+        return np.random.default_rng(np.random.SeedSequence([self.seed, *words]))
 
     def sample(self, device: str, sample_id: str) -> SimSample:
         """The sample called ``sample_id``; a fault if no such sample exists."""

@@ -38,6 +38,13 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test not marked ``e2e`` or ``slow`` is a ``unit`` test (``pytest -m unit``: the fast loop)."""
+    for item in items:
+        if not any(item.iter_markers("e2e")) and not any(item.iter_markers("slow")):
+            item.add_marker(pytest.mark.unit)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
 

@@ -24,7 +24,8 @@ def n_results(db: Path) -> int:
         return 0
     try:
         with sqlite3.connect(db, timeout=5) as c:
-            return int(c.execute("SELECT COUNT(*) FROM experiments WHERE status IN ('ok','failed')").fetchone()[0])
+            sql = "SELECT COUNT(*) FROM experiments WHERE status IN ('completed','failed')"
+            return int(c.execute(sql).fetchone()[0])
     except sqlite3.OperationalError:  # tables not created yet
         return 0
 
@@ -76,9 +77,9 @@ def test_ctrl_c_and_kill(demo_spec, write_yaml, tmp_path, capsys):
         (c1,) = store.campaigns()
         exps = store.experiments(c1.id)
     assert c1.status == "stopped" and c1.message == "interrupted by the user (SIGINT)"
-    assert len([e for e in exps if e.status == "ok"]) >= 2
-    assert all(e.status == "ok" for e in exps[:-1])
-    assert exps[-1].status in ("ok", "cancelled")  # a proposal made just as the signal came is never run
+    assert len([e for e in exps if e.status == "completed"]) >= 2
+    assert all(e.status == "completed" for e in exps[:-1])
+    assert exps[-1].status in ("completed", "proposed", "queued")  # kept for a resume, never half-run
 
     # SIGKILL: nothing to record on the way out, but records stay whole and show says what happened
     proc = start(path, data, home)
@@ -99,7 +100,7 @@ def test_ctrl_c_and_kill(demo_spec, write_yaml, tmp_path, capsys):
         assert c2.status == "running" and c2.effective_status == "interrupted"
         for e in exps:  # whole rows only: every result row has its objectives, every proposal its params
             assert e.params
-            if e.status == "ok":
+            if e.status == "completed":
                 assert e.objectives and e.metrics
     assert main(["show", c2.id, "--data-dir", str(data)]) == 0
     assert "interrupted (process" in capsys.readouterr().out

@@ -6,7 +6,7 @@ import pytest
 from bluesky import RunEngine
 
 from labos.core.campaign import SimulationSpec, StepSpec, WorkflowSpec
-from labos.data.writer import RunCapture
+from labos.data.documents import RunReadings
 from labos.devices import build_lab
 from labos.plans import experiment_plan, resolve_steps
 
@@ -48,7 +48,7 @@ def test_resolve_steps_merges_fixed_options_and_parameters():
 def test_one_experiment_is_one_run_with_provenance_in_the_start_document(lab, RE):
     docs = []
     RE.subscribe(lambda name, doc: docs.append((name, doc)))
-    cap = RunCapture()
+    cap = RunReadings()
     RE.subscribe(cap)
     md = {"campaign_id": "c", "experiment_id": "c-0001", "parameters": PARAMS, "planner": "skopt"}
     RE(experiment_plan(lab.devices, steps(), "c-0001-a1", md))

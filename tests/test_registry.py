@@ -85,10 +85,10 @@ def test_missing_capability_and_registry_limits(registered_spec, write_yaml):
 
 
 def test_a_registered_campaign_runs(registered_spec):
-    from flows.campaign import campaign_flow
+    from flows.campaign import run_campaign
 
     registered_spec["budget"]["max_experiments"] = 4
-    summary = campaign_flow(registered_spec, data_dir=registered_spec["data_dir"], plot=False)
+    summary = run_campaign(registered_spec, data_dir=registered_spec["data_dir"], plot=False)
     assert summary.status == "completed" and summary.n_ok == 4
 
 

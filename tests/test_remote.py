@@ -15,7 +15,7 @@ from bluesky import RunEngine
 from labos.analysis.registry import analyse
 from labos.core.campaign import SimulationSpec, WorkflowSpec
 from labos.core.errors import ConfigurationError, DeviceFault, OutOfBoundsError
-from labos.data.writer import RunCapture
+from labos.data.documents import RunReadings
 from labos.devices import build_lab
 from labos.devices.drivers import DriverContext
 from labos.devices.keys import generate
@@ -109,11 +109,11 @@ def test_the_same_devices_and_plan_drive_served_instruments(tmp_path, keydir):
             with pytest.raises(OutOfBoundsError, match="temperature = 400 degC is above the limit 220 degC"):
                 lab["synth"].set({"sample_id": "x", "recipe": {**params, "temperature": 400.0}})
             RE = RunEngine({}, context_managers=[])
-            cap = RunCapture()
+            cap = RunReadings()
             RE.subscribe(cap)
             steps = resolve_steps(workflow.steps, params, {0: {p: p for p in params}})
             RE(experiment_plan(lab.devices, steps, "remote-1", {"experiment_id": "remote-1"}))
-        assert cap.stop["exit_status"] == "success"
+        assert cap.stop_doc is not None and cap.stop_doc["exit_status"] == "success"
         metrics = analyse("uvvis", "uvvis", cap.readings["uvvis"])
         assert 1.9 < metrics["band_gap_eV"] < 2.5
     finally:

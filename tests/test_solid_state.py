@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from flows.campaign import campaign_flow
+from flows.campaign import run_campaign
 from labos.analysis.phases import HC_KEV_ANGSTROM, PHASES
 from labos.analysis.xrd import quantify_phases
 from labos.core.campaign import SimulationSpec, WorkflowSpec
@@ -250,12 +250,13 @@ def test_solid_state_campaign_with_faults_records_failures_and_parks_samples(tmp
     instruments["furnace"]["options"] = {"faults": {"drift": 0.3}}
     instruments["beamline"]["options"] = {"faults": {"beam_dump": 0.3}}
     instruments["robot"]["options"]["faults"] = {"jam": 0.05}
-    summary = campaign_flow(spec, data_dir=tmp_path)
+    summary = run_campaign(spec, data_dir=tmp_path)
     assert summary.status == "completed" and summary.n_ok + summary.n_failed == 8
     with Store(tmp_path) as store:
         events = store.query("SELECT kind, payload FROM events")
         kinds = [e["kind"] for e in events]
-        assert kinds.count("attempt_failed") >= 2
+        failed_attempts = store.query("SELECT cause FROM attempts WHERE status='failed'")
+        assert len(failed_attempts) >= 2 and {r["cause"] for r in failed_attempts} == {"instrument"}
         assert "parked" in kinds  # samples stranded by faults were cleared into the rack
         runs = store.query("SELECT COUNT(*) AS n FROM documents WHERE name='start'")[0]["n"]
         assert runs == kinds.count("attempt_started")  # one Bluesky run per attempt

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from labos.core.errors import StoreError
+from labos.core.lifecycle import Cause, IllegalTransition, State
 from labos.data.store import SCHEMA_VERSION, Store
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture
@@ -17,41 +22,106 @@ def store(tmp_path):
 
 def test_campaign_and_experiment_round_trip(store):
     store.create_campaign("c1", "demo", {"name": "demo", "x": [1, 2]}, "demo.yaml")
-    store.add_proposal("c1", "c1-0001", 1, "skopt", {"a": 0.5, "s": "dmf"})
-    assert store.start_attempt("c1", "c1-0001") == 1
-    assert store.start_attempt("c1", "c1-0001") == 2
-    store.add_run_uid("c1-0001", "run-a")
-    store.add_run_uid("c1-0001", "run-b")
-    store.record_result(
-        "c1",
-        "c1-0001",
-        status="ok",
-        metrics={"g": np.float64(2.1)},
-        objectives={"e": 0.01},
-        error=None,
-        instrument_time_s=900.0,
-    )
+    store.add_proposals("c1", [("c1-0001", 1, "skopt", {"a": 0.5, "s": "dmf"})], {"journal": [1]})
+    store.transition("c1-0001", State.QUEUED)
+    assert store.start_attempt("c1-0001") == 1
+    store.end_attempt("c1-0001", 1, target=State.QUEUED, run_uid="run-a", error="jam", cause=Cause.INSTRUMENT)
+    assert store.start_attempt("c1-0001") == 2
+    store.end_attempt("c1-0001", 2, target=State.MEASURED, run_uid="run-b", instrument_time_s=900.0)
+    store.transition("c1-0001", State.COMPLETED, metrics={"g": np.float64(2.1)}, objectives={"e": 0.01})
     (e,) = store.experiments("c1")
     assert e.params == {"a": 0.5, "s": "dmf"}
-    assert e.status == "ok" and e.attempts == 2 and e.run_uids == ["run-a", "run-b"]
+    assert e.status == "completed" and e.attempts == 2 and e.run_uids == ["run-a", "run-b"]
     assert e.metrics == {"g": 2.1} and e.objectives == {"e": 0.01} and e.instrument_time_s == 900.0
+    assert not e.told
+    a1, a2 = store.attempts("c1")
+    assert (a1.status, a1.cause, a1.run_uid, a2.status) == ("failed", "instrument", "run-a", "succeeded")
+    store.mark_told("c1", ["c1-0001"], {"journal": [1, 2]})
     rec = store.find_campaign("demo")
     assert rec is not None and rec.id == "c1" and rec.spec["x"] == [1, 2] and rec.status == "running"
+    assert rec.planner_state == {"journal": [1, 2]} and store.experiments("c1")[0].told
     assert "versions" in rec.provenance
-    kinds = [ev["kind"] for ev in store.events("c1")]
-    assert kinds == ["campaign_started", "proposed", "attempt_started", "attempt_started", "result"]
+    moves = [(ev["payload"]["from"], ev["payload"]["to"]) for ev in store.events("c1") if ev["kind"] == "transition"]
+    assert moves == [
+        ("proposed", "queued"),
+        ("queued", "running"),
+        ("running", "queued"),
+        ("queued", "running"),
+        ("running", "measured"),
+        ("measured", "completed"),
+    ]
 
 
-def test_finishing_marks_unfinished_experiments_failed(store):
+def test_an_illegal_transition_raises_and_changes_nothing(store):
     store.create_campaign("c1", "demo", {}, None)
-    store.add_proposal("c1", "c1-0001", 1, "random", {"a": 1})
-    store.add_proposal("c1", "c1-0002", 2, "random", {"a": 2})
-    store.start_attempt("c1", "c1-0001")
+    store.add_proposals("c1", [("c1-0001", 1, "random", {"a": 1})], None)
+    with pytest.raises(IllegalTransition, match="cannot go from proposed to running"):
+        store.start_attempt("c1-0001")
+    with pytest.raises(IllegalTransition, match="cannot go from proposed to completed"):
+        store.transition("c1-0001", State.COMPLETED, objectives={"e": 1.0})
+    (e,) = store.experiments("c1")
+    assert e.status == "proposed" and e.attempts == 0 and e.objectives is None
+    store.transition("c1-0001", State.CANCELLED)
+    with pytest.raises(IllegalTransition, match="none: it is final"):
+        store.transition("c1-0001", State.QUEUED)
+
+
+def test_stopping_keeps_the_queue_and_completing_cancels_it(store):
+    store.create_campaign("c1", "demo", {}, None)
+    store.add_proposals("c1", [("c1-0001", 1, "random", {"a": 1}), ("c1-0002", 2, "random", {"a": 2})], None)
+    store.transition("c1-0001", State.QUEUED)
     store.finish_campaign("c1", "stopped", "interrupted by the user")
-    e1, e2 = store.experiments("c1")
-    assert e1.status == "failed" and e1.error == "never completed: campaign stopped"
-    assert e2.status == "cancelled" and e2.error == "never started: campaign stopped"
+    assert [e.status for e in store.experiments("c1")] == ["queued", "proposed"]
     assert store.find_campaign("c1").message == "interrupted by the user"
+    store.finish_campaign("c1", "completed")
+    assert [e.status for e in store.experiments("c1")] == ["cancelled", "cancelled"]
+
+
+def test_recovery_interrupts_what_was_running_and_closes_its_run(store):
+    store.create_campaign("c1", "demo", {}, None)
+    store.add_proposals("c1", [("c1-0001", 1, "random", {"a": 1}), ("c1-0002", 2, "random", {"a": 2})], None)
+    for eid in ("c1-0001", "c1-0002"):
+        store.transition(eid, State.QUEUED)
+        store.start_attempt(eid)
+    store.add_document("c1", "r1", "start", {"uid": "r1", "time": 1.0, "experiment_id": "c1-0001", "attempt": 1})
+    store.add_document("c1", "r1", "descriptor", {"uid": "d1", "run_start": "r1", "name": "synth"})
+    store.add_document("c1", "r1", "event", {"descriptor": "d1", "seq_num": 1, "data": {}})
+    counts = store.recover("c1", "rerun", "the process died")
+    assert counts == {"attempts": 2, "runs": 1, "requeued": 2, "failed": 0}
+    assert [e.status for e in store.experiments("c1")] == ["queued", "queued"]
+    assert {a.status for a in store.attempts("c1")} == {"interrupted"}
+    assert store.attempts("c1")[0].run_uid == "r1" and store.experiments("c1")[0].run_uids == ["r1"]
+    stop = store.documents("r1")[-1]
+    assert stop[0] == "stop" and stop[1]["exit_status"] == "abort" and stop[1]["reason"] == "the process died"
+    assert stop[1]["num_events"] == {"synth": 1}
+    assert store.recover("c1", "rerun", "again") == {"attempts": 0, "runs": 0, "requeued": 0, "failed": 0}
+    store.start_attempt("c1-0001")
+    assert store.recover("c1", "fail", "died again")["failed"] == 1
+    e1 = store.experiments("c1")[0]
+    assert (e1.status, e1.cause, e1.attempts) == ("failed", "interrupted", 2)
+
+
+def test_a_store_written_by_schema_1_is_migrated_on_open(tmp_path):
+    db = tmp_path / "labos.sqlite"
+    shutil.copy(FIXTURES / "store-v1.sqlite", db)
+    with Store(db) as store:
+        (c,) = store.campaigns()
+        exps = store.experiments(c.id)
+        assert [e.status for e in exps] == ["completed", "completed", "failed", "completed"]
+        assert exps[2].cause == "instrument" and all(e.told for e in exps)
+        assert [len([a for a in store.attempts(c.id) if a.experiment_id == e.id]) for e in exps] == [1, 3, 3, 1]
+        assert len(store.run_uids(c.id)) == 8
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_an_sqlite_file_of_another_program_is_refused(tmp_path):
+    db = tmp_path / "labos.sqlite"
+    with sqlite3.connect(db) as c:
+        c.execute("CREATE TABLE songs (title TEXT)")
+    with pytest.raises(StoreError, match="not a labos store"):
+        Store(db)
 
 
 def test_documents_keep_order_and_numpy_arrays(store):
@@ -65,10 +135,11 @@ def test_documents_keep_order_and_numpy_arrays(store):
 
 def test_a_failed_write_leaves_nothing_half_written(store):
     store.create_campaign("c1", "demo", {}, None)
-    store.add_proposal("c1", "c1-0001", 1, "random", {"a": 1})
-    with pytest.raises(StoreError):
-        store.add_proposal("c1", "c1-0001", 1, "random", {"a": 2})  # duplicate id: whole transaction rolled back
+    store.add_proposals("c1", [("c1-0001", 1, "random", {"a": 1})], {"s": 1})
+    with pytest.raises(StoreError):  # the second is a duplicate: the whole transaction is rolled back
+        store.add_proposals("c1", [("c1-0002", 2, "random", {"a": 3}), ("c1-0001", 1, "random", {"a": 2})], {"s": 2})
     assert [e.params for e in store.experiments("c1")] == [{"a": 1}]
+    assert store.find_campaign("c1").planner_state == {"s": 1}
     assert [ev["kind"] for ev in store.events("c1")].count("proposed") == 1
 
 

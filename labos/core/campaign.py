@@ -115,6 +115,18 @@ class WorkflowSpec(_Spec):
     instruments: dict[str, InstrumentSpec]
     steps: list[StepSpec] = Field(min_length=1)
     retries: int = Field(default=2, ge=0, le=10, description="Re-runs of an experiment after a transient fault.")
+    retry_backoff_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds before the first retry of a transient fault; doubled for each further retry.",
+    )
+    on_interrupted: Literal["rerun", "fail"] = Field(
+        default="rerun",
+        description="What a resume does with an experiment that was running when its process died: "
+        "rerun it as a new attempt of the same experiment, or record it as failed.",
+    )
     park: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_.-]+/(\*|[A-Za-z0-9_.-]+)$",

@@ -14,7 +14,7 @@ def best_so_far(records: Sequence[ExperimentRecord], objective: Objective) -> li
     out: list[float | None] = []
     best: float | None = None
     for r in records:
-        if r.status == "ok" and r.objectives and objective.name in r.objectives:
+        if r.status == "completed" and r.objectives and objective.name in r.objectives:
             v = r.objectives[objective.name]
             if best is None or objective.better(v, best):
                 best = v
@@ -26,7 +26,7 @@ def best_record(records: Sequence[ExperimentRecord], objective: Objective) -> Ex
     """The successful experiment with the best value of ``objective``."""
     best: ExperimentRecord | None = None
     for r in records:
-        if r.status != "ok" or not r.objectives or objective.name not in r.objectives:
+        if r.status != "completed" or not r.objectives or objective.name not in r.objectives:
             continue
         if best is None or objective.better(r.objectives[objective.name], best.objectives[objective.name]):  # type: ignore[index]
             best = r
@@ -41,7 +41,7 @@ def convergence_plot(records: Sequence[ExperimentRecord], objective: Objective, 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    ok = [(r.seq, r.objectives[objective.name]) for r in records if r.status == "ok" and r.objectives]
+    ok = [(r.seq, r.objectives[objective.name]) for r in records if r.status == "completed" and r.objectives]
     failed = [r.seq for r in records if r.status == "failed"]
     if ok:
         seqs, values = zip(*ok, strict=True)

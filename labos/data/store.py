@@ -1,174 +1,44 @@
-"""The embedded campaign store: one SQLite file holding every campaign's record.
+"""The embedded campaign store: one SQLite file (WAL) holding every campaign's record.
 
-Tables
-------
-campaigns
-    One row per campaign run: the spec as validated, status, timestamps, provenance.
-experiments
-    One row per proposed experiment: parameters, planner, status
-    (``proposed`` -> ``running`` -> ``ok`` | ``failed``; ``cancelled`` if the campaign
-    ended before it started), metrics, objectives, error,
-    the Bluesky run uids of every attempt and the instrument time taken.
-documents
-    Every Bluesky document of every run, in emission order.
-events
-    The decision log: proposals, starts, failures, what the planner was told, stops.
-instruments, instrument_log
-    The instrument registry (:mod:`labos.devices.registry`) and its maintenance log.
-
-Every write is a single transaction, so a killed process leaves whole records only.
+The tables and their migrations are in :mod:`labos.data.schema`. Every method that
+writes is one transaction, and every lifecycle move (:mod:`labos.core.lifecycle`) is
+checked and written in the transaction that announces it, before the action itself:
+a killed process leaves whole records that say what was under way.
 """
 
 from __future__ import annotations
 
-import os
-import platform
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from labos.core.errors import StoreError
+from labos.core.lifecycle import OUTCOMES, Cause, State, check_transition
 from labos.data.jsonutil import dumps, loads
+from labos.data.records import AttemptRecord, CampaignRecord, ExperimentRecord, provenance
+from labos.data.schema import MIGRATIONS, SCHEMA_VERSION, create_tables
 
-SCHEMA_VERSION = 1
+__all__ = [
+    "SCHEMA_VERSION",
+    "STORE_FILENAME",
+    "AttemptRecord",
+    "CampaignRecord",
+    "ExperimentRecord",
+    "Store",
+    "provenance",
+]
+
 STORE_FILENAME = "labos.sqlite"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS campaigns (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created REAL NOT NULL,
-    finished REAL,
-    spec TEXT NOT NULL,
-    source TEXT,
-    provenance TEXT NOT NULL,
-    message TEXT
-);
-CREATE INDEX IF NOT EXISTS campaigns_name ON campaigns(name, created);
-CREATE TABLE IF NOT EXISTS experiments (
-    id TEXT PRIMARY KEY,
-    campaign_id TEXT NOT NULL REFERENCES campaigns(id),
-    seq INTEGER NOT NULL,
-    planner TEXT NOT NULL,
-    params TEXT NOT NULL,
-    status TEXT NOT NULL,
-    proposed REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    run_uids TEXT NOT NULL DEFAULT '[]',
-    metrics TEXT,
-    objectives TEXT,
-    error TEXT,
-    instrument_time_s REAL,
-    UNIQUE (campaign_id, seq)
-);
-CREATE TABLE IF NOT EXISTS documents (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    campaign_id TEXT NOT NULL,
-    run_uid TEXT NOT NULL,
-    name TEXT NOT NULL,
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS documents_run ON documents(run_uid, id);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    campaign_id TEXT NOT NULL,
-    time REAL NOT NULL,
-    kind TEXT NOT NULL,
-    experiment_id TEXT,
-    payload TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_campaign ON events(campaign_id, id);
-CREATE TABLE IF NOT EXISTS instruments (
-    name TEXT PRIMARY KEY,
-    entry TEXT NOT NULL,
-    enabled INTEGER NOT NULL DEFAULT 1,
-    reason TEXT,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS instrument_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL,
-    time REAL NOT NULL,
-    action TEXT NOT NULL,
-    detail TEXT
-);
-"""
-
-
-@dataclass(frozen=True)
-class ExperimentRecord:
-    """One experiment as stored."""
-
-    id: str
-    campaign_id: str
-    seq: int
-    planner: str
-    params: dict[str, Any]
-    status: str
-    proposed: float
-    started: float | None
-    finished: float | None
-    attempts: int
-    run_uids: list[str]
-    metrics: dict[str, float] | None
-    objectives: dict[str, float] | None
-    error: str | None
-    instrument_time_s: float | None
-
-
-@dataclass(frozen=True)
-class CampaignRecord:
-    """One campaign as stored."""
-
-    id: str
-    name: str
-    status: str
-    created: float
-    finished: float | None
-    spec: dict[str, Any]
-    source: str | None
-    provenance: dict[str, Any]
-    message: str | None
-
-    @property
-    def effective_status(self) -> str:
-        """``status``, except that a ``running`` campaign whose process is gone is ``interrupted``.
-
-        Only decidable on the host that ran it; elsewhere ``running`` is reported as is.
-        """
-        if self.status != "running" or self.provenance.get("host") != platform.node():
-            return self.status
-        pid = self.provenance.get("pid")
-        if not isinstance(pid, int) or pid == os.getpid():
-            return self.status
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return "interrupted"
-        except PermissionError:  # alive, owned by someone else
-            return self.status
-        return self.status
-
-
-def provenance() -> dict[str, Any]:
-    """Where and with what a campaign ran."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for pkg in ("labos", "bluesky", "ophyd", "scikit-optimize", "prefect", "numpy", "torch"):
-        try:
-            versions[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    return {"host": platform.node(), "python": platform.python_version(), "pid": os.getpid(), "versions": versions}
+_EXPERIMENT_FIELDS = frozenset(
+    {"metrics", "objectives", "error", "cause", "instrument_time_s", "retry_at", "traceback", "finished"}
+)
+_JSON_FIELDS = frozenset({"metrics", "objectives"})
 
 
 class Store:
@@ -178,6 +48,11 @@ class Store:
     ----------
     path
         The database file, or a directory to hold ``labos.sqlite``.
+
+    Raises
+    ------
+    StoreError
+        If the file is not a labos store, is corrupt, or was written by a newer labos.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -187,20 +62,54 @@ class Store:
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(p, check_same_thread=False, isolation_level=None, timeout=30.0)
+        except OSError as exc:
+            raise StoreError(f"cannot create the labos store {p}: {exc.strerror}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the labos store {p}: {exc}") from exc
+        self.path = p
+        self._lock = threading.RLock()
+        try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{p} was written by a newer labos (schema {version} > {SCHEMA_VERSION})")
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._migrate()
         except sqlite3.DatabaseError as exc:
+            self._conn.close()
             raise StoreError(f"cannot open the labos store {p}: {exc}") from exc
-        except OSError as exc:
-            raise StoreError(f"cannot create the labos store {p}: {exc.strerror}") from exc
-        self.path = p
-        self._lock = threading.RLock()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _migrate(self) -> None:
+        """Create a new store, or bring an older one to :data:`SCHEMA_VERSION` (one transaction per step)."""
+        c = self._conn
+        while True:
+            c.execute("BEGIN IMMEDIATE")  # read the version under the write lock: two openers never both migrate
+            try:
+                version = int(c.execute("PRAGMA user_version").fetchone()[0])
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path} was written by a newer labos (schema {version}, this labos knows "
+                        f"{SCHEMA_VERSION}): upgrade labos to read it"
+                    )
+                if version == SCHEMA_VERSION:
+                    c.execute("COMMIT")
+                    return
+                if version == 0:
+                    tables = c.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+                    if tables:
+                        names = ", ".join(sorted(t[0] for t in tables))
+                        raise StoreError(f"{self.path} is an SQLite file but not a labos store (tables: {names})")
+                    create_tables(c)
+                    version = SCHEMA_VERSION
+                else:
+                    MIGRATIONS[version](c)
+                    version += 1
+                c.execute(f"PRAGMA user_version={version}")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
 
     # ----------------------------------------------------------- plumbing
     @contextmanager
@@ -250,28 +159,71 @@ class Store:
             )
             self._event(c, campaign_id, "campaign_started", None, {"name": name, "source": source}, now)
 
+    def reopen_campaign(self, campaign_id: str) -> None:
+        """Mark a campaign ``running`` again in this process (a resume); clears its stop request."""
+        now = time.time()
+        prov = provenance()
+        with self.transaction() as c:
+            row = c.execute("SELECT provenance FROM campaigns WHERE id=?", (campaign_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no campaign {campaign_id!r}")
+            old = loads(row[0])
+            prov["resumes"] = [*old.get("resumes", []), {"time": now, "host": prov["host"], "pid": prov["pid"]}]
+            prov = old | prov
+            c.execute(
+                "UPDATE campaigns SET status='running', finished=NULL, message=NULL, stop_request=NULL, provenance=? "
+                "WHERE id=?",
+                (dumps(prov), campaign_id),
+            )
+            self._event(c, campaign_id, "campaign_resumed", None, {"pid": prov["pid"], "host": prov["host"]}, now)
+
     def finish_campaign(self, campaign_id: str, status: str, message: str | None = None) -> None:
-        """Mark a campaign ``completed``, ``stopped`` or ``failed``."""
+        """Mark a campaign ``completed``, ``stopped`` or ``failed``.
+
+        Experiments still in the queue stay there (a stopped campaign can be resumed);
+        only a ``completed`` campaign cancels what it will never run.
+        """
         now = time.time()
         with self.transaction() as c:
             c.execute(
                 "UPDATE campaigns SET status=?, finished=?, message=? WHERE id=?", (status, now, message, campaign_id)
             )
-            c.execute(
-                "UPDATE experiments SET status='failed', error=?, finished=? WHERE campaign_id=? AND status='running'",
-                (f"never completed: campaign {status}", now, campaign_id),
-            )
-            c.execute(
-                "UPDATE experiments SET status='cancelled', error=?, finished=? "
-                "WHERE campaign_id=? AND status='proposed'",
-                (f"never started: campaign {status}", now, campaign_id),
-            )
+            if status == "completed":
+                for (eid,) in c.execute(
+                    "SELECT id FROM experiments WHERE campaign_id=? AND status IN ('proposed','queued','approved')",
+                    (campaign_id,),
+                ).fetchall():
+                    self._move(c, eid, State.CANCELLED, {"error": "never started: the campaign completed"}, now)
             self._event(c, campaign_id, "campaign_finished", None, {"status": status, "message": message}, now)
+
+    def request_stop(self, campaign_id: str, reason: str) -> None:
+        """Ask a running campaign to stop before its next experiment (the first reason wins)."""
+        with self.transaction() as c:
+            c.execute("UPDATE campaigns SET stop_request=COALESCE(stop_request, ?) WHERE id=?", (reason, campaign_id))
+            self._event(c, campaign_id, "stop_requested", None, {"reason": reason}, time.time())
+
+    def save_planner_state(self, campaign_id: str, state: Mapping[str, Any] | None) -> None:
+        """Replace the stored planner state (normally written by :meth:`add_proposals` and :meth:`mark_told`)."""
+        with self.transaction() as c:
+            self._planner_state(c, campaign_id, state)
 
     def campaigns(self, name: str | None = None) -> list[CampaignRecord]:
         """Every campaign (optionally of one name), oldest first."""
         sql = "SELECT * FROM campaigns" + (" WHERE name=?" if name else "") + " ORDER BY created"
         return [self._campaign(r) for r in self.query(sql, (name,) if name else ())]
+
+    def campaign(self, campaign_id: str) -> CampaignRecord:
+        """One campaign by id.
+
+        Raises
+        ------
+        StoreError
+            If there is none.
+        """
+        rows = self.query("SELECT * FROM campaigns WHERE id=?", (campaign_id,))
+        if not rows:
+            raise StoreError(f"no campaign {campaign_id!r} in {self.path}")
+        return self._campaign(rows[0])
 
     def find_campaign(self, key: str) -> CampaignRecord | None:
         """A campaign by id, or the latest campaign of that name."""
@@ -292,81 +244,138 @@ class Store:
             source=r["source"],
             provenance=loads(r["provenance"]),
             message=r["message"],
+            planner_state=loads(r["planner_state"]) if r["planner_state"] else None,
+            stop_request=r["stop_request"],
         )
 
     # --------------------------------------------------------- experiments
-    def add_proposal(
-        self, campaign_id: str, experiment_id: str, seq: int, planner: str, params: Mapping[str, Any]
+    def add_proposals(
+        self,
+        campaign_id: str,
+        proposals: Sequence[tuple[str, int, str, Mapping[str, Any]]],
+        planner_state: Mapping[str, Any] | None,
     ) -> None:
-        """Record a proposal (status ``proposed``)."""
-        now = time.time()
-        with self.transaction() as c:
-            c.execute(
-                "INSERT INTO experiments (id, campaign_id, seq, planner, params, status, proposed) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (experiment_id, campaign_id, seq, planner, dumps(params), "proposed", now),
-            )
-            self._event(c, campaign_id, "proposed", experiment_id, {"params": params, "planner": planner}, now)
+        """Record proposals ``(experiment_id, seq, planner, params)`` and the planner state that made them.
 
-    def start_attempt(self, campaign_id: str, experiment_id: str) -> int:
-        """Mark an experiment ``running`` and count the attempt; returns the attempt number."""
+        One transaction: a planner never believes it proposed something the store lacks.
+        """
         now = time.time()
         with self.transaction() as c:
+            for eid, seq, planner, params in proposals:
+                c.execute(
+                    "INSERT INTO experiments (id, campaign_id, seq, planner, params, status, proposed) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (eid, campaign_id, seq, planner, dumps(params), State.PROPOSED.value, now),
+                )
+                self._event(c, campaign_id, "proposed", eid, {"params": params, "planner": planner}, now)
+            self._planner_state(c, campaign_id, planner_state)
+
+    def transition(self, experiment_id: str, target: State, **fields: Any) -> None:
+        """Move an experiment to ``target``, setting ``fields`` (see :data:`_EXPERIMENT_FIELDS`).
+
+        Raises
+        ------
+        IllegalTransition
+            If the move is not allowed from the experiment's current state.
+        """
+        with self.transaction() as c:
+            self._move(c, experiment_id, target, fields, time.time())
+
+    def _move(
+        self, c: sqlite3.Connection, experiment_id: str, target: State, fields: Mapping[str, Any], now: float
+    ) -> str:
+        row = c.execute("SELECT status, campaign_id FROM experiments WHERE id=?", (experiment_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no experiment {experiment_id!r}")
+        current, campaign_id = row
+        check_transition(experiment_id, current, target)
+        unknown = set(fields) - _EXPERIMENT_FIELDS
+        if unknown:
+            raise StoreError(f"not an experiment field: {', '.join(sorted(unknown))}")
+        values = {k: dumps(v) if k in _JSON_FIELDS and v is not None else v for k, v in fields.items()}
+        if target in {State.COMPLETED, State.FAILED, State.CANCELLED, State.REJECTED}:
+            values.setdefault("finished", now)
+        sets = ", ".join(f"{k}=?" for k in values)
+        c.execute(
+            f"UPDATE experiments SET status=?{', ' + sets if sets else ''} WHERE id=?",
+            (target.value, *values.values(), experiment_id),
+        )
+        payload = {"from": current, "to": target.value} | {
+            k: fields[k] for k in ("error", "cause", "objectives") if fields.get(k) is not None
+        }
+        self._event(c, campaign_id, "transition", experiment_id, payload, now)
+        return str(campaign_id)
+
+    def start_attempt(self, experiment_id: str) -> int:
+        """``queued -> running`` and a new attempt row; returns the attempt number (1-based)."""
+        now = time.time()
+        with self.transaction() as c:
+            campaign_id = self._move(c, experiment_id, State.RUNNING, {"retry_at": None}, now)
             c.execute(
-                "UPDATE experiments SET status='running', started=COALESCE(started, ?), attempts=attempts+1 WHERE id=?",
+                "UPDATE experiments SET started=COALESCE(started, ?), attempts=attempts+1 WHERE id=?",
                 (now, experiment_id),
             )
             n = int(c.execute("SELECT attempts FROM experiments WHERE id=?", (experiment_id,)).fetchone()[0])
+            c.execute(
+                "INSERT INTO attempts (experiment_id, n, status, started) VALUES (?,?,?,?)",
+                (experiment_id, n, "running", now),
+            )
             self._event(c, campaign_id, "attempt_started", experiment_id, {"attempt": n}, now)
         return n
 
-    def add_run_uid(self, experiment_id: str, run_uid: str) -> None:
-        """Link a Bluesky run to an experiment."""
-        with self.transaction() as c:
-            row = c.execute("SELECT run_uids FROM experiments WHERE id=?", (experiment_id,)).fetchone()
-            if row is None:
-                raise StoreError(f"no experiment {experiment_id!r}")
-            uids = loads(row[0])
-            if run_uid not in uids:
-                uids.append(run_uid)
-            c.execute("UPDATE experiments SET run_uids=? WHERE id=?", (dumps(uids), experiment_id))
-
-    def record_attempt_failure(self, campaign_id: str, experiment_id: str, error: str, will_retry: bool) -> None:
-        """Log a failed attempt that may be retried."""
-        with self.transaction() as c:
-            self._event(
-                c, campaign_id, "attempt_failed", experiment_id, {"error": error, "will_retry": will_retry}, time.time()
-            )
-
-    def record_result(
+    def end_attempt(
         self,
-        campaign_id: str,
         experiment_id: str,
+        n: int,
         *,
-        status: str,
-        metrics: Mapping[str, float] | None,
-        objectives: Mapping[str, float] | None,
-        error: str | None,
-        instrument_time_s: float | None,
+        target: State,
+        run_uid: str | None,
+        error: str | None = None,
+        cause: Cause | None = None,
+        instrument_time_s: float | None = None,
+        retry_at: float | None = None,
+        traceback: str | None = None,
     ) -> None:
-        """Record an experiment's final outcome (``ok`` or ``failed``) in one transaction."""
+        """Close attempt ``n`` and move its experiment (to ``measured``, ``failed`` or back to ``queued``)."""
         now = time.time()
+        status = (
+            "succeeded" if target == State.MEASURED else ("interrupted" if cause == Cause.INTERRUPTED else "failed")
+        )
         with self.transaction() as c:
+            fields: dict[str, Any] = {"instrument_time_s": instrument_time_s}
+            if target == State.QUEUED:
+                fields["retry_at"] = retry_at
+            if target in {State.FAILED, State.INTERRUPTED}:
+                fields |= {"error": error, "cause": cause.value if cause else None, "traceback": traceback}
+            self._move(c, experiment_id, target, fields, now)
             c.execute(
-                "UPDATE experiments SET status=?, finished=?, metrics=?, objectives=?, error=?, instrument_time_s=? "
-                "WHERE id=?",
-                (
-                    status,
-                    now,
-                    dumps(metrics) if metrics is not None else None,
-                    dumps(objectives) if objectives is not None else None,
-                    error,
-                    instrument_time_s,
-                    experiment_id,
-                ),
+                "UPDATE attempts SET status=?, finished=?, run_uid=?, error=?, cause=? WHERE experiment_id=? AND n=?",
+                (status, now, run_uid, error, cause.value if cause else None, experiment_id, n),
             )
-            payload = {"status": status, "objectives": objectives, "error": error}
-            self._event(c, campaign_id, "result", experiment_id, payload, now)
+            if run_uid is not None:
+                self._add_run_uid(c, experiment_id, run_uid)
+
+    def mark_told(
+        self, campaign_id: str, experiment_ids: Sequence[str], planner_state: Mapping[str, Any] | None
+    ) -> None:
+        """The planner learned these outcomes: flag them and store its new state (one transaction)."""
+        with self.transaction() as c:
+            for eid in experiment_ids:
+                c.execute("UPDATE experiments SET told=1 WHERE id=?", (eid,))
+            self._planner_state(c, campaign_id, planner_state)
+            self._event(c, campaign_id, "told", None, {"experiments": list(experiment_ids)}, time.time())
+
+    def _planner_state(self, c: sqlite3.Connection, campaign_id: str, state: Mapping[str, Any] | None) -> None:
+        if state is not None:
+            c.execute("UPDATE campaigns SET planner_state=? WHERE id=?", (dumps(state), campaign_id))
+
+    @staticmethod
+    def _add_run_uid(c: sqlite3.Connection, experiment_id: str, run_uid: str) -> None:
+        row = c.execute("SELECT run_uids FROM experiments WHERE id=?", (experiment_id,)).fetchone()
+        uids = loads(row[0])
+        if run_uid not in uids:
+            uids.append(run_uid)
+        c.execute("UPDATE experiments SET run_uids=? WHERE id=?", (dumps(uids), experiment_id))
 
     def log_event(
         self, campaign_id: str, kind: str, payload: Mapping[str, Any], experiment_id: str | None = None
@@ -404,6 +413,38 @@ class Store:
                 objectives=loads(r["objectives"]),
                 error=r["error"],
                 instrument_time_s=r["instrument_time_s"],
+                cause=r["cause"],
+                told=bool(r["told"]),
+                retry_at=r["retry_at"],
+                traceback=r["traceback"],
+            )
+            for r in rows
+        ]
+
+    def experiment(self, experiment_id: str) -> ExperimentRecord:
+        """One experiment by id."""
+        campaign = self.query("SELECT campaign_id FROM experiments WHERE id=?", (experiment_id,))
+        if not campaign:
+            raise StoreError(f"no experiment {experiment_id!r}")
+        return next(e for e in self.experiments(campaign[0][0]) if e.id == experiment_id)
+
+    def attempts(self, campaign_id: str) -> list[AttemptRecord]:
+        """Every attempt of a campaign's experiments, by experiment and number."""
+        rows = self.query(
+            "SELECT a.* FROM attempts a JOIN experiments e ON a.experiment_id=e.id "
+            "WHERE e.campaign_id=? ORDER BY e.seq, a.n",
+            (campaign_id,),
+        )
+        return [
+            AttemptRecord(
+                experiment_id=r["experiment_id"],
+                n=r["n"],
+                status=r["status"],
+                started=r["started"],
+                finished=r["finished"],
+                run_uid=r["run_uid"],
+                error=r["error"],
+                cause=r["cause"],
             )
             for r in rows
         ]
@@ -421,6 +462,99 @@ class Store:
             for r in rows
         ]
 
+    # ------------------------------------------------------------ recovery
+    def recover(self, campaign_id: str, on_interrupted: str, reason: str) -> dict[str, int]:
+        """After the process running a campaign died: close what it left open, in one transaction.
+
+        Every attempt left ``running`` becomes ``interrupted``, every Bluesky run without
+        a stop document gets one (``exit_status="abort"``, ``reason``), and each
+        interrupted experiment is queued again (``on_interrupted="rerun"``: a new attempt
+        of the same experiment) or failed (``"fail"``). ``measured`` experiments keep
+        their state: their raw data is whole and only needs analysing. Idempotent.
+
+        Returns
+        -------
+        dict
+            Counts: ``attempts`` interrupted, ``runs`` closed, ``requeued``, ``failed``.
+        """
+        now = time.time()
+        counts = {"attempts": 0, "runs": 0, "requeued": 0, "failed": 0}
+        with self.transaction() as c:
+            for eid, n in c.execute(
+                "SELECT a.experiment_id, a.n FROM attempts a JOIN experiments e ON a.experiment_id=e.id "
+                "WHERE e.campaign_id=? AND a.status='running'",
+                (campaign_id,),
+            ).fetchall():
+                c.execute(
+                    "UPDATE attempts SET status='interrupted', finished=?, error=?, cause=? "
+                    "WHERE experiment_id=? AND n=?",
+                    (now, reason, Cause.INTERRUPTED.value, eid, n),
+                )
+                counts["attempts"] += 1
+            counts["runs"] = self._close_open_runs(c, campaign_id, reason, now)
+            for (eid,) in c.execute(
+                "SELECT id FROM experiments WHERE campaign_id=? AND status=?", (campaign_id, State.RUNNING.value)
+            ).fetchall():
+                self._move(c, eid, State.INTERRUPTED, {"error": reason, "cause": Cause.INTERRUPTED.value}, now)
+            for (eid,) in c.execute(
+                "SELECT id FROM experiments WHERE campaign_id=? AND status=?", (campaign_id, State.INTERRUPTED.value)
+            ).fetchall():
+                if on_interrupted == "rerun":
+                    self._move(c, eid, State.QUEUED, {"retry_at": None}, now)
+                    counts["requeued"] += 1
+                else:
+                    self._move(c, eid, State.FAILED, {"error": reason, "cause": Cause.INTERRUPTED.value}, now)
+                    counts["failed"] += 1
+            self._event(c, campaign_id, "recovered", None, counts | {"reason": reason}, now)
+        return counts
+
+    def _close_open_runs(self, c: sqlite3.Connection, campaign_id: str, reason: str, now: float) -> int:
+        from event_model import DocumentNames, schema_validators
+
+        open_runs = c.execute(
+            "SELECT run_uid FROM documents WHERE campaign_id=? AND name='start' AND run_uid NOT IN "
+            "(SELECT run_uid FROM documents WHERE campaign_id=? AND name='stop')",
+            (campaign_id, campaign_id),
+        ).fetchall()
+        for (run_uid,) in open_runs:
+            start = loads(
+                c.execute("SELECT doc FROM documents WHERE run_uid=? AND name='start'", (run_uid,)).fetchone()[0]
+            )
+            eid, n = start.get("experiment_id"), start.get("attempt")
+            if isinstance(eid, str) and isinstance(n, int):  # link the run to the attempt that made it
+                c.execute(
+                    "UPDATE attempts SET run_uid=COALESCE(run_uid, ?) WHERE experiment_id=? AND n=?", (run_uid, eid, n)
+                )
+                if c.execute("SELECT 1 FROM experiments WHERE id=?", (eid,)).fetchone():
+                    self._add_run_uid(c, eid, run_uid)
+            streams: dict[str, str] = {}
+            counts: dict[str, int] = {}
+            for name, raw in c.execute(
+                "SELECT name, doc FROM documents WHERE run_uid=? AND name IN ('descriptor','event','event_page')",
+                (run_uid,),
+            ).fetchall():
+                doc = loads(raw)
+                if name == "descriptor":
+                    streams[doc["uid"]] = doc.get("name", "primary")
+                    counts.setdefault(streams[doc["uid"]], 0)
+                elif doc.get("descriptor") in streams:
+                    stream = streams[doc["descriptor"]]
+                    counts[stream] += len(doc["seq_num"]) if name == "event_page" else 1
+            stop = {
+                "run_start": run_uid,
+                "time": now,
+                "uid": str(uuid.uuid4()),
+                "exit_status": "abort",
+                "reason": reason,
+                "num_events": counts,
+            }
+            schema_validators[DocumentNames.stop].validate(stop)
+            c.execute(
+                "INSERT INTO documents (campaign_id, run_uid, name, doc) VALUES (?,?,?,?)",
+                (campaign_id, run_uid, "stop", dumps(stop)),
+            )
+        return len(open_runs)
+
     # ----------------------------------------------------------- documents
     def add_document(self, campaign_id: str, run_uid: str, name: str, doc: Mapping[str, Any]) -> None:
         """Append one Bluesky document."""
@@ -434,3 +568,19 @@ class Store:
         """The ``(name, doc)`` pairs of one Bluesky run, in emission order."""
         rows = self.query("SELECT name, doc FROM documents WHERE run_uid=? ORDER BY id", (run_uid,))
         return [(r["name"], loads(r["doc"])) for r in rows]
+
+    def run_uids(self, campaign_id: str) -> list[str]:
+        """Every Bluesky run of a campaign, in the order they started."""
+        rows = self.query(
+            "SELECT run_uid FROM documents WHERE campaign_id=? AND name='start' ORDER BY id", (campaign_id,)
+        )
+        return [r[0] for r in rows]
+
+
+def outcome_told(record: ExperimentRecord) -> bool:
+    """Whether the planner should be (or has been) told this experiment's outcome.
+
+    Completed and failed experiments are, except failures caused by a software error:
+    a bug is no evidence about the search space.
+    """
+    return State(record.status) in OUTCOMES and record.cause != Cause.SOFTWARE

@@ -249,6 +249,8 @@ class DriverContext:
     resources: dict[str, Any] = field(default_factory=dict)
     data_dir: Path | None = None
     """The campaign's data directory (where the instrument registry lives)."""
+    run_key: str | None = None
+    """The campaign's id: simulated drivers key their noise by sample id relative to it."""
 
     def close(self) -> None:
         """Close the shared resources that have a ``close`` (a simulated world's sample book, say).

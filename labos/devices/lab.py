@@ -121,10 +121,11 @@ def build_lab(
     simulation: SimulationSpec | Mapping[str, Any],
     seed: int,
     data_dir: Path | None = None,
+    run_key: str | None = None,
 ) -> Lab:
     """Build every instrument of ``workflow``; on failure, close what was built."""
     sim = simulation.model_dump() if isinstance(simulation, SimulationSpec) else dict(simulation)
-    context = DriverContext(seed=seed, simulation=sim, data_dir=data_dir)
+    context = DriverContext(seed=seed, simulation=sim, data_dir=data_dir, run_key=run_key)
     lab = Lab(devices={}, context=context)
     try:
         for name, spec in workflow.instruments.items():

@@ -1,0 +1,97 @@
+"""What a campaign does next, decided from its stored record alone.
+
+:func:`decide` is a pure function of the campaign spec and its experiments as stored.
+The Prefect flow (``flows/campaign.py``) calls it, does the step it names, and calls it
+again: no loop state lives in Python objects, so a process that dies at any moment is
+continued by another one that reads the same store (``labos resume``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from labos.core.campaign import Campaign
+from labos.core.lifecycle import State
+from labos.data.records import ExperimentRecord
+from labos.data.store import outcome_told
+
+StepKind = Literal["analyse", "queue", "run", "wait", "tell", "propose", "stop", "give_up", "done"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """The next thing a campaign does."""
+
+    kind: StepKind
+    experiment_id: str | None = None
+    n: int = 0
+    """``propose``: how many experiments to ask for."""
+    delay_s: float = 0.0
+    """``wait``: seconds until a retry is due."""
+    message: str | None = None
+
+
+def budget_used(records: Sequence[ExperimentRecord]) -> int:
+    """Experiments that count against the budget.
+
+    Not counted: experiments never run (cancelled, rejected) and experiments lost to a
+    software error, whose outcome says nothing about the material.
+    """
+    skip = {State.CANCELLED, State.REJECTED}
+    return sum(1 for r in records if State(r.status) not in skip and r.cause != "software")
+
+
+def consecutive_failures(records: Sequence[ExperimentRecord]) -> int:
+    """Failed experiments (told to the planner) since the last completed one, in the order they ended."""
+    ended = sorted((r for r in records if outcome_told(r)), key=lambda r: (r.finished or 0.0, r.seq))
+    n = 0
+    for r in reversed(ended):
+        if r.status == State.COMPLETED:
+            break
+        n += 1
+    return n
+
+
+def decide(campaign: Campaign, records: Sequence[ExperimentRecord], stop_request: str | None, now: float) -> Step:
+    """The next step of ``campaign`` given its ``records`` (in ``seq`` order).
+
+    In order: analyse what was measured (no instrument needed); stop if asked (the queue
+    is kept for a resume); queue proposals (approval comes here); run the queue, oldest
+    first, retries when due; tell the planner every outcome of the batch; stop after too
+    many failures in a row; propose the next batch; done when the budget is spent.
+    """
+    by_state: dict[State, list[ExperimentRecord]] = {}
+    for r in records:
+        by_state.setdefault(State(r.status), []).append(r)
+    if State.RUNNING in by_state or State.INTERRUPTED in by_state:
+        r = (by_state.get(State.RUNNING) or by_state[State.INTERRUPTED])[0]
+        return Step("stop", r.id, message=f"experiment {r.id} is {r.status}: recover the campaign first")
+    if State.MEASURED in by_state:
+        return Step("analyse", by_state[State.MEASURED][0].id)
+    if stop_request is not None:
+        return Step("stop", message=stop_request)
+    if State.PROPOSED in by_state:
+        return Step("queue", by_state[State.PROPOSED][0].id)
+    queued = by_state.get(State.QUEUED, [])
+    if queued:
+        due = [r for r in queued if r.retry_at is None or r.retry_at <= now]
+        if due:
+            return Step("run", due[0].id)
+        first = min(queued, key=lambda r: r.retry_at or 0.0)
+        return Step("wait", first.id, delay_s=max((first.retry_at or now) - now, 0.0))
+    if State.AWAITING_APPROVAL in by_state or State.APPROVED in by_state:
+        r = (by_state.get(State.AWAITING_APPROVAL) or by_state[State.APPROVED])[0]
+        return Step("wait", r.id, delay_s=1.0, message="waiting for approval")
+    untold = [r for r in records if outcome_told(r) and not r.told]
+    if untold:
+        return Step("tell")
+    failures = consecutive_failures(records)
+    if failures >= campaign.budget.max_consecutive_failures:
+        last = max((r for r in records if r.status == State.FAILED), key=lambda r: (r.finished or 0.0, r.seq))
+        return Step("give_up", message=f"{failures} experiments failed in a row; last error: {last.error}")
+    left = campaign.budget.max_experiments - budget_used(records)
+    if left > 0:
+        return Step("propose", n=min(campaign.budget.batch_size, left))
+    return Step("done")
