@@ -354,6 +354,22 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a campaign's record as CSV, Parquet or an RO-Crate."""
+    from labos.data.export import export_campaign
+    from labos.data.store import STORE_FILENAME, Store
+
+    data_dir = Path(args.data_dir or Settings().data_dir or "labos-data")
+    if not (data_dir / STORE_FILENAME).exists():
+        raise LabosError(f"no labos store in {data_dir} (looked for {data_dir / STORE_FILENAME}); pass --data-dir")
+    with Store(data_dir) as store:
+        files = export_campaign(store, args.campaign, args.format, Path(args.out))
+    con = _console()
+    for f in files:
+        con.print(f"wrote {f}", markup=False)
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Pool-based benchmark (Liang et al. 2021 protocol) of planners on datasets."""
     from labos.bench.runner import default_jobs, parse_planner, planner_available, run_benchmark
@@ -585,6 +601,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("campaign", nargs="?", help="campaign id or name (latest of that name)")
     p.add_argument("--data-dir", help="the data directory holding labos.sqlite (default: labos-data)")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("export", help="export a campaign: flat tables (csv, parquet) or an RO-Crate with provenance")
+    p.add_argument("campaign", help="campaign id or name (latest of that name)")
+    p.add_argument("--format", choices=["csv", "parquet", "rocrate"], default="rocrate")
+    p.add_argument("--out", required=True, help="directory to write into")
+    p.add_argument("--data-dir", help="the data directory holding labos.sqlite (default: labos-data)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="benchmark planners on datasets (pool-based, Liang et al. 2021)")
     p.add_argument("datasets", nargs="+", help="dataset YAML files (see benchmarks/datasets/)")

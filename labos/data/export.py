@@ -1,0 +1,417 @@
+"""Export a campaign in open formats: flat tables (CSV, Parquet) and an RO-Crate with provenance.
+
+The tables keep every experiment, failed ones included, with the cause of each failure,
+and every attempt. The RO-Crate follows the Provenance Run Crate profile (version 0.5,
+the one ``roc-validator`` knows): the campaign spec is the workflow, each workflow step
+a ``HowToStep`` naming its instrument, each attempt a ``CreateAction`` (instrument: the
+lab's instruments; object: the parameters; result: the attempt's Bluesky documents and
+the derived metrics; ``actionStatus`` and ``error`` for failures), each proposal a
+``CreateAction`` of the planner, and labos as the engine's ``OrganizeAction``.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labos.core.errors import LabosError
+from labos.data.jsonutil import dumps
+from labos.data.records import AttemptRecord, CampaignRecord, ExperimentRecord
+from labos.data.store import Store
+
+FORMATS = ("csv", "parquet", "rocrate")
+PROFILES = {
+    "https://w3id.org/ro/wfrun/process/0.5": "Process Run Crate",
+    "https://w3id.org/ro/wfrun/workflow/0.5": "Workflow Run Crate",
+    "https://w3id.org/ro/wfrun/provenance/0.5": "Provenance Run Crate",
+    "https://w3id.org/workflowhub/workflow-ro-crate/1.0": "Workflow RO-Crate",
+}
+
+
+def _iso(t: float | None) -> str | None:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds") if t is not None else None
+
+
+def experiment_rows(exps: Sequence[ExperimentRecord]) -> list[dict[str, Any]]:
+    """One flat row per experiment: ``param.*``, ``metric.*`` and ``objective.*`` columns."""
+    rows = []
+    for e in exps:
+        row: dict[str, Any] = {
+            "seq": e.seq,
+            "experiment_id": e.id,
+            "status": e.status,
+            "cause": e.cause,
+            "error": e.error,
+            "attempts": e.attempts,
+            "planner": e.planner,
+            "proposed": _iso(e.proposed),
+            "started": _iso(e.started),
+            "finished": _iso(e.finished),
+            "instrument_time_s": e.instrument_time_s,
+            "run_uids": " ".join(e.run_uids),
+        }
+        row |= {f"param.{k}": v for k, v in e.params.items()}
+        row |= {f"metric.{k}": v for k, v in (e.metrics or {}).items()}
+        row |= {f"objective.{k}": v for k, v in (e.objectives or {}).items()}
+        rows.append(row)
+    return rows
+
+
+def attempt_rows(attempts: Sequence[AttemptRecord]) -> list[dict[str, Any]]:
+    """One flat row per attempt."""
+    return [
+        {
+            "experiment_id": a.experiment_id,
+            "attempt": a.n,
+            "status": a.status,
+            "cause": a.cause,
+            "error": a.error,
+            "started": _iso(a.started),
+            "finished": _iso(a.finished),
+            "run_uid": a.run_uid,
+        }
+        for a in attempts
+    ]
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    cols: dict[str, None] = {}
+    for r in rows:
+        cols.update(dict.fromkeys(r))
+    return list(cols)
+
+
+def _write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=_columns(rows))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def _write_parquet(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = _columns(rows)
+    table = pa.table({c: [r.get(c) for r in rows] for c in cols}) if rows else pa.table({})
+    pq.write_table(table, path)
+    return path
+
+
+def export_campaign(store: Store, key: str, fmt: str, out: Path) -> list[Path]:
+    """Write campaign ``key`` (an id, or the latest of that name) to ``out`` in ``fmt``; the files written.
+
+    Raises
+    ------
+    LabosError
+        Unknown campaign or format, or ``out`` cannot be written.
+    """
+    if fmt not in FORMATS:
+        raise LabosError(f"unknown export format {fmt!r}; formats: {', '.join(FORMATS)}")
+    rec = store.find_campaign(key)
+    if rec is None:
+        raise LabosError(f"no campaign {key!r} in {store.path}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LabosError(f"cannot create {out}: {exc.strerror}") from None
+    exps = store.experiments(rec.id)
+    attempts = store.attempts(rec.id)
+    if fmt == "csv":
+        return [
+            _write_csv(experiment_rows(exps), out / "experiments.csv"),
+            _write_csv(attempt_rows(attempts), out / "attempts.csv"),
+        ]
+    if fmt == "parquet":
+        return [
+            _write_parquet(experiment_rows(exps), out / "experiments.parquet"),
+            _write_parquet(attempt_rows(attempts), out / "attempts.parquet"),
+        ]
+    with tempfile.TemporaryDirectory(prefix="labos-crate-") as stage:
+        return [write_rocrate(store, rec, exps, attempts, Path(stage), out)]
+
+
+def _value(name: str, value: Any, unit: str | None = None) -> dict[str, Any]:
+    return {"@type": "PropertyValue", "name": name, "value": value} | ({"unitText": unit} if unit else {})
+
+
+def write_rocrate(
+    store: Store,
+    rec: CampaignRecord,
+    exps: Sequence[ExperimentRecord],
+    attempts: Sequence[AttemptRecord],
+    stage: Path,
+    out: Path,
+) -> Path:
+    """Write the campaign as a Provenance Run Crate in directory ``out``; the metadata file's path.
+
+    Data files are written to ``stage`` first and copied into ``out`` by the crate.
+    """
+    from rocrate.model import ContextEntity
+    from rocrate.rocrate import ROCrate
+
+    spec = rec.spec
+    versions = rec.provenance.get("versions", {})
+    crate = ROCrate(version="1.1")  # the Provenance Run Crate 0.5 profile builds on RO-Crate 1.1
+    root = crate.root_dataset
+    root["name"] = f"labos campaign {rec.id}"
+    root["description"] = spec.get("description") or f"Closed-loop campaign {rec.name}, run with labos."
+    root["license"] = {"@id": "https://spdx.org/licenses/CC-BY-4.0"}
+    root["datePublished"] = datetime.now(UTC).isoformat()
+    root["conformsTo"] = [{"@id": uri} for uri in PROFILES]
+    for uri, name in PROFILES.items():
+        crate.add(ContextEntity(crate, uri, {"@type": "CreativeWork", "name": name, "version": uri.rsplit("/", 1)[1]}))
+
+    def entity(identifier: str, props: dict[str, Any]) -> Any:
+        return crate.add(ContextEntity(crate, identifier, props))
+
+    labos_version = versions.get("labos", "unknown")
+    entity("https://spdx.org/licenses/CC-BY-4.0", {"@type": "CreativeWork", "name": "CC BY 4.0"})
+
+    engine = entity(
+        "#labos",
+        {"@type": "SoftwareApplication", "name": "labos", "version": versions.get("labos", "unknown")}
+        | {"softwareRequirements": [f"{k} {v}" for k, v in sorted(versions.items())]},
+    )
+    planner = spec.get("planner", {})
+    planner_tool = entity(
+        "#planner",
+        {
+            "@type": "SoftwareApplication",
+            "name": f"labos planner {planner.get('name')}",
+            "description": f"options {json.dumps(planner.get('options', {}), sort_keys=True)}, seed {spec.get('seed')}",
+            "version": labos_version,
+        },
+    )
+    instruments = spec["workflow"]["instruments"]
+    tools = {
+        name: entity(
+            f"#instrument-{name}",
+            {
+                "@type": "SoftwareApplication",
+                "name": name,
+                "description": f"{inst['kind']} instrument, driver {inst.get('driver', 'sim')}",
+                "version": labos_version,
+                "additionalProperty": [_value("option " + k, dumps(v)) for k, v in inst.get("options", {}).items()],
+            },
+        )
+        for name, inst in instruments.items()
+    }
+    space = spec["space"]
+    # a composition's components are the parameters experiments carry (fractions summing to its total)
+    declared = {c: p for p in space.values() for c in p.get("components", [])} | {
+        k: p for k, p in space.items() if "components" not in p
+    }
+    in_params = {
+        name: entity(
+            f"#param-{name}",
+            {"@type": "FormalParameter", "name": name, "additionalType": "Text" if "choices" in p else "Float"}
+            | ({"unitText": p["unit"]} if p.get("unit") else {}),
+        )
+        for name, p in declared.items()
+    }
+    out_params = {
+        o["name"]: entity(
+            f"#objective-{o['name']}",
+            {"@type": "FormalParameter", "name": o["name"], "additionalType": "Float", "description": o["direction"]},
+        )
+        for o in spec["objectives"]
+    }
+    steps = [
+        entity(
+            f"#step-{i}-{s['action']}",
+            {
+                "@type": "HowToStep",
+                "name": f"{s['action']} on {s['instrument']}",
+                "position": str(i),
+                "workExample": {"@id": tools[s["instrument"]].id},
+            },
+        )
+        for i, s in enumerate(spec["workflow"]["steps"])
+    ]
+    spec_path = stage / "campaign.yaml"
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    workflow = crate.add_file(
+        spec_path,
+        "campaign.yaml",
+        properties={
+            "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow", "HowTo"],
+            "name": f"campaign {rec.name}",
+            "encodingFormat": "application/yaml",
+            "programmingLanguage": {"@id": "#labos-campaign"},
+            "version": str(rec.created),
+            "hasPart": [{"@id": t.id} for t in tools.values()],
+            "step": [{"@id": s.id} for s in steps],
+            "input": [{"@id": p.id} for p in in_params.values()],
+            "output": [{"@id": p.id} for p in out_params.values()],
+        },
+    )
+    entity("#labos-campaign", {"@type": "ComputerLanguage", "name": "labos campaign file", "version": "1"})
+    crate.mainEntity = workflow
+    root["mainEntity"] = {"@id": workflow.id}
+    user = entity("#operator", {"@type": "Person", "name": rec.provenance.get("user") or getpass.getuser()})
+    root["author"] = {"@id": user.id}
+    actions: list[Any] = []
+    prov_path = stage / "provenance.json"
+    prov_path.write_text(json.dumps(rec.provenance, indent=2, sort_keys=True))
+    crate.add_file(
+        prov_path,
+        "provenance.json",
+        properties={"name": "host, versions, resumes", "encodingFormat": "application/json"},
+    )
+
+    examples: dict[str, list[dict[str, str]]] = {name: [] for name in [*in_params, *out_params]}
+    controls = []
+    runs_dir = stage / "runs"
+    runs_dir.mkdir(exist_ok=True)
+    by_exp: dict[str, list[AttemptRecord]] = {}
+    for a in attempts:
+        by_exp.setdefault(a.experiment_id, []).append(a)
+    for e in exps:
+        params = []
+        for name, v in e.params.items():
+            pv = entity(f"#{e.id}-param-{name}", _value(name, v, declared.get(name, {}).get("unit")))
+            if name in in_params:
+                pv["exampleOfWork"] = {"@id": in_params[name].id}
+            params.append({"@id": pv.id})
+            if name in examples:
+                examples[name].append({"@id": pv.id})
+        proposal = entity(
+            f"#{e.id}-proposal",
+            {
+                "@type": "CreateAction",
+                "name": f"proposal {e.seq}",
+                "description": f"planner {planner.get('name')} proposed experiment {e.seq}",
+                "agent": {"@id": user.id},
+                "instrument": {"@id": planner_tool.id},
+                "result": params,
+                "endTime": _iso(e.proposed),
+                "actionStatus": "http://schema.org/CompletedActionStatus",
+            },
+        )
+        actions.append(proposal)
+        for a in by_exp.get(e.id, []):
+            result: list[dict[str, str]] = []
+            if a.run_uid:
+                docs = store.documents(a.run_uid)
+                path = runs_dir / f"{e.seq:04d}-a{a.n}.jsonl"
+                path.write_text("".join(dumps([n, d]) + "\n" for n, d in docs))
+                f = crate.add_file(
+                    path,
+                    f"runs/{path.name}",
+                    properties={
+                        "name": f"Bluesky documents of experiment {e.seq}, attempt {a.n}",
+                        "encodingFormat": "application/x-ndjson",
+                        "identifier": a.run_uid,
+                    },
+                )
+                result.append({"@id": f.id})
+            last_ok = a.status == "succeeded" and e.status == "completed"
+            if last_ok:
+                for k, v in (e.metrics or {}).items():
+                    result.append({"@id": entity(f"#{e.id}-metric-{k}", _value(k, v)).id})
+                for k, v in (e.objectives or {}).items():
+                    pv = entity(f"#{e.id}-objective-{k}", _value(k, v))
+                    if k in out_params:
+                        pv["exampleOfWork"] = {"@id": out_params[k].id}
+                    result.append({"@id": pv.id})
+                    if k in examples:
+                        examples[k].append({"@id": pv.id})
+            ok = last_ok or (a.status == "succeeded" and e.status not in ("failed",))
+            props: dict[str, Any] = {
+                "@type": "CreateAction",
+                "name": f"experiment {e.seq}, attempt {a.n}",
+                "description": f"experiment {e.id} ({e.status}), attempt {a.n} ({a.status})",
+                "instrument": [{"@id": t.id} for t in tools.values()],
+                "object": params,
+                "agent": {"@id": user.id},
+                "startTime": _iso(a.started),
+                "actionStatus": "http://schema.org/CompletedActionStatus"
+                if ok
+                else "http://schema.org/FailedActionStatus",
+            }
+            props["endTime"] = _iso(a.finished if a.finished is not None else a.started)
+            if result:
+                props["result"] = result
+            error = a.error if a.status != "succeeded" else (e.error if e.status == "failed" else None)
+            if error and not ok:
+                cause = a.cause if a.status != "succeeded" else e.cause
+                props["error"] = f"[{cause}] {error}" if cause else error
+            action = entity(f"#{e.id}-attempt-{a.n}", props)
+            actions.append(action)
+            for s in steps:
+                controls.append(
+                    entity(
+                        f"#{e.id}-attempt-{a.n}-{s.id.lstrip('#')}",
+                        {"@type": "ControlAction", "instrument": {"@id": s.id}, "object": {"@id": action.id}},
+                    )
+                )
+    for name, refs in examples.items():
+        param = in_params.get(name) or out_params[name]
+        if not refs:  # no experiment produced a value: say so, as the profile wants an example
+            none = entity(f"#{name}-no-value", _value(name, None) | {"exampleOfWork": {"@id": param.id}})
+            refs = [{"@id": none.id}]
+        param["workExample"] = refs
+
+    readme = stage / "README.md"
+    n_ok = sum(e.status == "completed" for e in exps)
+    readme.write_text(
+        f"# labos campaign {rec.id}\n\n{root['description']}\n\n"
+        f"Status: {rec.status}. {len(exps)} experiments ({n_ok} completed), {len(attempts)} attempts.\n\n"
+        "- `campaign.yaml`: the campaign as validated (the workflow)\n"
+        "- `experiments.csv`: every experiment, failed ones with their cause\n"
+        "- `runs/`: the Bluesky documents of every attempt, one `[name, doc]` JSON array per line\n"
+        "- `provenance.json`: host, software versions, resumes\n"
+        "- `ro-crate-metadata.json`: the provenance graph (Provenance Run Crate 0.5)\n"
+    )
+    crate.add_file(readme, "README.md", properties={"about": {"@id": "./"}, "encodingFormat": "text/markdown"})
+    table = stage / "experiments.csv"
+    _write_csv(experiment_rows(exps), table)
+    table_file = crate.add_file(
+        table,
+        "experiments.csv",
+        properties={"name": "every experiment, failures and causes included", "encodingFormat": "text/csv"},
+    )
+    # a stopped campaign did not complete its budget: failed as an action, its message says why
+    status = {"completed": "CompletedActionStatus", "running": "ActiveActionStatus"}.get(
+        rec.status, "FailedActionStatus"
+    )
+    run_props: dict[str, Any] = {
+        "@type": "CreateAction",
+        "name": f"campaign run {rec.id}",
+        "description": f"campaign {rec.id}: {rec.status}" + (f" ({rec.message})" if rec.message else ""),
+        "instrument": {"@id": workflow.id},
+        "agent": {"@id": user.id},
+        "result": [{"@id": table_file.id}],
+        "startTime": _iso(rec.created),
+        "actionStatus": f"http://schema.org/{status}",
+    }
+    if rec.finished is not None:
+        run_props["endTime"] = _iso(rec.finished)
+    run = entity("#campaign-run", run_props)
+    root["mentions"] = [{"@id": a.id} for a in [run, *actions]]
+    entity(
+        "#orchestration",
+        {
+            "@type": "OrganizeAction",
+            "name": "labos orchestrating the campaign",
+            "instrument": {"@id": engine.id},
+            "object": [{"@id": c.id} for c in controls],
+            "result": {"@id": run.id},
+        },
+    )
+    for e in crate.get_entities():  # RO-Crate 1.1: a single value, not a one-element list
+        for k, v in list(e.properties().items()):
+            if isinstance(v, list) and len(v) == 1 and k != "@type":
+                e[k] = v[0]
+    crate.write(out)
+    return out / "ro-crate-metadata.json"
