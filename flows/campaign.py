@@ -47,7 +47,8 @@ class CampaignSummary:
     best_value: float | None
     best_params: dict[str, Any] | None
     best_metrics: dict[str, float] | None
-    store: Path
+    store: str | Path
+    """Where the store is: a path, or a database URL (its password left out)."""
     plot: Path | None
     elapsed_s: float
     pareto: tuple[Observation, ...] = ()
@@ -195,7 +196,7 @@ def summarise(
         best_value=best.objectives[campaign.primary.name] if best else None,
         best_params=dict(best.params) if best else None,
         best_metrics=dict(best.metrics) if best else None,
-        store=session.store.path,
+        store=session.store.location,
         plot=plot_path,
         elapsed_s=elapsed,
         pareto=tuple(session.pareto()) if len(campaign.objectives) > 1 else (),

@@ -126,11 +126,14 @@ def _data_dir(path: str | Path) -> Path:
 
 def _resumable(data_dir: Path, campaign: Any) -> str | None:
     """The latest unfinished campaign of ``campaign``'s name in ``data_dir``, if its spec is the same."""
-    from labos.data.store import STORE_FILENAME, Store
+    from labos.core.errors import StoreError
+    from labos.data.store import open_store
 
-    if not (data_dir / STORE_FILENAME).exists():
+    try:
+        store = open_store(data_dir, must_exist=True)
+    except StoreError:
         return None
-    with Store(data_dir) as store:
+    with store:
         rec = store.find_campaign(campaign.name)
     if rec is None or rec.status == "completed":
         return None
@@ -160,10 +163,9 @@ def _run(path: Path | None, args: argparse.Namespace, resume_key: str | None = N
                 _console(stderr=True).print(f"no unfinished campaign {campaign.name!r} to resume: starting a new one")
     else:
         data_dir = Path(args.data_dir or settings.data_dir or "labos-data")
-        from labos.data.store import STORE_FILENAME
+        from labos.data.store import open_store
 
-        if not (data_dir / STORE_FILENAME).exists():
-            raise LabosError(f"no labos store in {data_dir} (looked for {data_dir / STORE_FILENAME}); pass --data-dir")
+        open_store(data_dir, must_exist=True).close()  # a clear error if there is none
     from flows.settings import configure_prefect
 
     configure_prefect(settings.prefect_home or data_dir / "prefect")
@@ -248,7 +250,7 @@ def _with_progress(run: Any, session: Any, args: Any) -> CampaignSummary:
                 outcome = _fmt_params(r.objectives) if r.status == "completed" else f"[red]failed[/]: {r.error}"
                 bar.console.print(f"  #{r.seq:3d} {_fmt_params(r.params)} -> {outcome}")
 
-        watcher = StoreWatcher(session.store.path, session.id, on_finished, seen={r.id for r in done})
+        watcher = StoreWatcher(session.store.location, session.id, on_finished, seen={r.id for r in done})
         watcher.start()
         try:
             summary: CampaignSummary = run()
@@ -281,7 +283,8 @@ def _print_summary(s: CampaignSummary) -> None:
     con.print(f"  store:       {s.store}")
     if s.plot:
         con.print(f"  plot:        {s.plot}")
-    con.print(f"  details:     labos show {s.campaign_id} --data-dir {s.store.parent}")
+    where = f" --data-dir {s.store.parent}" if isinstance(s.store, Path) else ""
+    con.print(f"  details:     labos show {s.campaign_id}{where}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -308,15 +311,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     from labos.core.campaign import Campaign
     from labos.data.report import best_record, best_so_far
-    from labos.data.store import STORE_FILENAME, Store
+    from labos.data.store import open_store
 
     settings = Settings()
     data_dir = Path(args.data_dir or settings.data_dir or "labos-data")
-    db = data_dir / STORE_FILENAME
-    if not db.exists():
-        raise LabosError(f"no labos store in {data_dir} (looked for {db}); pass --data-dir")
     con = _console()
-    with Store(db) as store:
+    with open_store(data_dir, must_exist=True) as store:
         if args.campaign is None:
             table = Table("campaign id", "name", "status", "started", "experiments")
             for c in store.campaigns():
@@ -328,7 +328,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         rec = store.find_campaign(args.campaign)
         if rec is None:
             names = sorted({c.name for c in store.campaigns()})
-            raise LabosError(f"no campaign {args.campaign!r} in {db}; campaigns: {', '.join(names) or 'none'}")
+            known = ", ".join(names) or "none"
+            raise LabosError(f"no campaign {args.campaign!r} in {store.db.where}; campaigns: {known}")
         campaign = Campaign.model_validate(rec.spec)
         exps = store.experiments(rec.id)
     obj = campaign.primary
@@ -357,12 +358,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a campaign's record as CSV, Parquet or an RO-Crate."""
     from labos.data.export import export_campaign
-    from labos.data.store import STORE_FILENAME, Store
+    from labos.data.store import open_store
 
     data_dir = Path(args.data_dir or Settings().data_dir or "labos-data")
-    if not (data_dir / STORE_FILENAME).exists():
-        raise LabosError(f"no labos store in {data_dir} (looked for {data_dir / STORE_FILENAME}); pass --data-dir")
-    with Store(data_dir) as store:
+    with open_store(data_dir, must_exist=True) as store:
         files = export_campaign(store, args.campaign, args.format, Path(args.out))
     con = _console()
     for f in files:
@@ -445,11 +444,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _registry(args: argparse.Namespace) -> tuple[Any, Any]:
-    from labos.data.store import Store
+    from labos.data.store import open_store
     from labos.devices.registry import Registry
 
     data_dir = Path(args.data_dir or Settings().data_dir or "labos-data")
-    store = Store(data_dir)
+    store = open_store(data_dir)
     return store, Registry(store)
 
 
@@ -484,7 +483,7 @@ def cmd_instruments(args: argparse.Namespace) -> int:
                 when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h["time"]))
                 con.print(f"  {when} {h['action']}" + (f": {h['detail']}" if h["detail"] else ""), markup=False)
         elif action == "status":
-            return _instrument_status(reg, store, con)
+            return _instrument_status(reg, Path(args.data_dir or Settings().data_dir or "labos-data"), con)
         elif action == "disable":
             reg.set_enabled(args.name, False, args.reason)
             con.print(f"{args.name} disabled: {args.reason}", markup=False)
@@ -497,7 +496,7 @@ def cmd_instruments(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _instrument_status(reg: Any, store: Any, con: Console) -> int:
+def _instrument_status(reg: Any, data_dir: Path, con: Console) -> int:
     """Live health check: build each enabled instrument's driver and ask it for its inputs."""
     from rich.table import Table
 
@@ -512,7 +511,7 @@ def _instrument_status(reg: Any, store: Any, con: Console) -> int:
             continue
         t0 = time.perf_counter()
         try:
-            ctx = DriverContext(seed=0, simulation={}, data_dir=store.path.parent)
+            ctx = DriverContext(seed=0, simulation={}, data_dir=data_dir)
             driver = build_driver(r.entry.name, r.entry.instrument_spec(), ctx)
             try:
                 n = len(driver.inputs())

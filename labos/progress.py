@@ -35,7 +35,7 @@ class StoreWatcher(threading.Thread):
 
     def __init__(
         self,
-        store_path: Path,
+        store_path: str | Path,
         campaign_id: str,
         on_finished: Callable[[ExperimentRecord], None],
         interval_s: float = 0.2,

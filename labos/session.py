@@ -33,7 +33,7 @@ from labos.core.results import Observation
 from labos.data.documents import RunReadings, StoreWriter
 from labos.data.lock import CampaignLock
 from labos.data.records import ExperimentRecord
-from labos.data.store import Store, outcome_told
+from labos.data.store import Store, open_store, outcome_told
 from labos.devices.lab import Lab
 from labos.devices.robot import RobotArm
 from labos.loop import Step, decide
@@ -165,7 +165,7 @@ class CampaignSession:
         campaign_id = new_campaign_id(campaign.name)
         lab = cls._open_lab(campaign, where, campaign_id, source)
         try:
-            store = Store(where)
+            store = open_store(where)
         except BaseException:
             lab.close()
             raise
@@ -199,12 +199,12 @@ class CampaignSession:
             Its instruments cannot be opened now.
         """
         where = Path(data_dir)
-        store = Store(where)
+        store = open_store(where)
         try:
             rec = store.find_campaign(key)
             if rec is None:
                 names = sorted({c.name for c in store.campaigns()})
-                raise StoreError(f"no campaign {key!r} in {store.path}; campaigns: {', '.join(names) or 'none'}")
+                raise StoreError(f"no campaign {key!r} in {store.db.where}; campaigns: {', '.join(names) or 'none'}")
             if rec.status == "completed":
                 raise StoreError(f"campaign {rec.id} has completed: there is nothing to resume")
             campaign = Campaign.model_validate(rec.spec)

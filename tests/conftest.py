@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,54 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(found[-1]) if found else shutil.which(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throw-away PostgreSQL server on 127.0.0.1 (initdb in a temp dir, pg_ctl); its base URL.
+
+    Needs Debian's ``postgresql`` (``make test`` installs it). Run as the ``postgres``
+    user when the tests run as root, since PostgreSQL refuses to run as root.
+    """
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.fail("PostgreSQL is not installed (make test installs Debian's postgresql package)")
+    base = Path(tempfile.mkdtemp(prefix="labos-test-pg-"))  # pytest's own temp dirs are root-only
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(sock, "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    run = functools.partial(subprocess.run, check=True, capture_output=True, text=True, timeout=120)
+    run([*prefix, initdb, "-D", str(data), "-U", "labos", "--auth=trust", "-E", "UTF8", "--no-sync"])
+    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run([*prefix, pg_ctl, "-D", str(data), "-o", opts, "-l", str(base / "server.log"), "-w", "start"])
+    try:
+        yield f"postgresql://labos@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A new, empty database on the test server."""
+    import sqlalchemy as sa
+
+    name = f"t{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(f"postgresql+psycopg://{postgres_server.removeprefix('postgresql://')}/postgres")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return f"{postgres_server}/{name}"
 
 
 @pytest.fixture(scope="session")

@@ -171,3 +171,25 @@ def test_cli_resume_and_run_resume(small_spec, write_yaml, tmp_path, capsys):
     assert main(["run", str(write_yaml(changed)), "--resume", "--data-dir", str(data), "-q"]) == 2
     err = capsys.readouterr().err
     assert f"differs from campaign {again.id} as it was started (changed: budget)" in err
+
+
+def test_a_campaign_on_postgresql_runs_stops_and_resumes(small_spec, tmp_path, monkeypatch, postgres_url, capsys):
+    """The same loop with ``LABOS_STORE_URL`` pointing at a real PostgreSQL server."""
+    monkeypatch.setenv("LABOS_STORE_URL", postgres_url)
+    small_spec["budget"]["max_experiments"] = 5
+    small_spec["planner"] = {"name": "skopt", "options": {"n_initial_points": 3}}
+    session = CampaignSession.create(Campaign.model_validate(small_spec), tmp_path)
+    assert session.store.db.dialect == "postgresql" and not (tmp_path / "labos.sqlite").exists()
+    drive(session, 2)
+    session.queue(session.propose(1)[0])
+    session.store.start_attempt(session.records()[-1].id)  # killed while it ran
+    session.close()
+    summary = resume_campaign(tmp_path, session.id, plot=False)
+    assert summary.status == "completed" and summary.n_ok == 5 and summary.store == postgres_url
+    with Store(postgres_url) as store:
+        attempts = store.attempts(session.id)
+        assert [a.status for a in attempts if a.experiment_id.endswith("0003")] == ["interrupted", "succeeded"]
+        assert store.find_campaign(session.id).status == "completed"
+    assert main(["show", session.id]) == 0
+    out = capsys.readouterr().out
+    assert "completed" in out and "best: #" in out

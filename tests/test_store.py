@@ -9,14 +9,17 @@ import pytest
 
 from labos.core.errors import StoreError
 from labos.core.lifecycle import Cause, IllegalTransition, State
+from labos.data.schema import HEAD
 from labos.data.store import SCHEMA_VERSION, Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path) as s:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """Every store test runs on SQLite and on a real PostgreSQL server."""
+    target = tmp_path if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    with Store(target) as s:
         yield s
 
 
@@ -112,7 +115,7 @@ def test_a_store_written_by_schema_1_is_migrated_on_open(tmp_path):
         assert [len([a for a in store.attempts(c.id) if a.experiment_id == e.id]) for e in exps] == [1, 3, 3, 1]
         assert len(store.run_uids(c.id)) == 8
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == HEAD
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -145,10 +148,18 @@ def test_a_failed_write_leaves_nothing_half_written(store):
 
 def test_refuses_a_store_from_a_newer_labos(tmp_path):
     db = tmp_path / "labos.sqlite"
+    Store(db).close()
     with sqlite3.connect(db) as c:
+        c.execute("UPDATE alembic_version SET version_num='9999'")
+    with pytest.raises(StoreError, match=r"newer labos \(schema revision 9999; this labos knows up to 0002\)"):
+        Store(db)
+    legacy = tmp_path / "legacy.sqlite"
+    with sqlite3.connect(legacy) as c:
+        c.execute("CREATE TABLE campaigns (id TEXT)")
+        c.execute("CREATE TABLE experiments (id TEXT)")
         c.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     with pytest.raises(StoreError, match="newer labos"):
-        Store(db)
+        Store(legacy)
 
 
 def test_a_corrupt_file_is_a_clear_error(tmp_path):

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         description="Threads for torch and BLAS. One is fastest on small shared machines (see STACK.md).",
     )
     data_dir: Path | None = Field(default=None, description="Overrides every campaign's data_dir.")
+    store_url: str | None = Field(
+        default=None,
+        description="The campaign store as a database URL (postgresql://user:password@host:port/db); "
+        "default: labos.sqlite in the data directory.",
+    )
     prefect_home: Path | None = Field(
         default=None, description="Prefect's home; defaults to <data_dir>/prefect so nothing leaks to ~/.prefect."
     )

@@ -119,7 +119,7 @@ def export_campaign(store: Store, key: str, fmt: str, out: Path) -> list[Path]:
         raise LabosError(f"unknown export format {fmt!r}; formats: {', '.join(FORMATS)}")
     rec = store.find_campaign(key)
     if rec is None:
-        raise LabosError(f"no campaign {key!r} in {store.path}")
+        raise LabosError(f"no campaign {key!r} in {store.db.where}")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

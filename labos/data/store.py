@@ -8,8 +8,6 @@ a killed process leaves whole records that say what was under way.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,11 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from labos.core.errors import StoreError
 from labos.core.lifecycle import OUTCOMES, Cause, State, check_transition
+from labos.data.db import Database, Row, Tx, is_url, redact
 from labos.data.jsonutil import dumps, loads
 from labos.data.records import AttemptRecord, CampaignRecord, ExperimentRecord, provenance
-from labos.data.schema import MIGRATIONS, SCHEMA_VERSION, create_tables
+from labos.data.schema import SCHEMA_VERSION, migrate
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -42,105 +43,69 @@ _JSON_FIELDS = frozenset({"metrics", "objectives"})
 
 
 class Store:
-    """The SQLite store of one data directory (thread-safe; one connection, one lock).
+    """The campaign store: an SQLite file in a data directory, or a PostgreSQL database (thread-safe).
 
     Parameters
     ----------
-    path
-        The database file, or a directory to hold ``labos.sqlite``.
+    target
+        A directory (the store is ``<dir>/labos.sqlite``), an ``.sqlite`` file, or a
+        database URL (``postgresql://user:password@host:port/db``, ``sqlite:///path``).
 
     Raises
     ------
     StoreError
-        If the file is not a labos store, is corrupt, or was written by a newer labos.
+        If it cannot be opened, is not a labos store, is corrupt, or was written by a
+        newer labos.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        p = Path(path)
-        if p.suffix != ".sqlite":
-            p = p / STORE_FILENAME
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(p, check_same_thread=False, isolation_level=None, timeout=30.0)
-        except OSError as exc:
-            raise StoreError(f"cannot create the labos store {p}: {exc.strerror}") from exc
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the labos store {p}: {exc}") from exc
-        self.path = p
-        self._lock = threading.RLock()
-        try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise StoreError(f"cannot open the labos store {p}: {exc}") from exc
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def _migrate(self) -> None:
-        """Create a new store, or bring an older one to :data:`SCHEMA_VERSION` (one transaction per step)."""
-        c = self._conn
-        while True:
-            c.execute("BEGIN IMMEDIATE")  # read the version under the write lock: two openers never both migrate
+    def __init__(self, target: str | Path) -> None:
+        self.path: Path | None = None
+        if is_url(target):
+            url = str(target)
+            where = redact(url)
+            if url.startswith("sqlite:///"):
+                self.path = Path(url.removeprefix("sqlite:///"))
+        else:
+            p = Path(target)
+            if p.suffix != ".sqlite":
+                p = p / STORE_FILENAME
+            if "\x00" in str(p):
+                raise StoreError(f"cannot create the labos store {p!r}: the path contains a NUL byte")
             try:
-                version = int(c.execute("PRAGMA user_version").fetchone()[0])
-                if version > SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.path} was written by a newer labos (schema {version}, this labos knows "
-                        f"{SCHEMA_VERSION}): upgrade labos to read it"
-                    )
-                if version == SCHEMA_VERSION:
-                    c.execute("COMMIT")
-                    return
-                if version == 0:
-                    tables = c.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
-                    if tables:
-                        names = ", ".join(sorted(t[0] for t in tables))
-                        raise StoreError(f"{self.path} is an SQLite file but not a labos store (tables: {names})")
-                    create_tables(c)
-                    version = SCHEMA_VERSION
-                else:
-                    MIGRATIONS[version](c)
-                    version += 1
-                c.execute(f"PRAGMA user_version={version}")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            c.execute("COMMIT")
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the labos store {p}: {exc.strerror}") from exc
+            self.path = p
+            url, where = f"sqlite:///{p}", str(p)
+        self.location: str | Path = self.path if self.path is not None else url
+        """What to open the same store again with (a path, or the URL)."""
+        self.db = Database(url, where)
+        try:
+            migrate(self.db)
+        except StoreError:
+            self.db.close()
+            raise
+        except sa.exc.DBAPIError as exc:
+            self.db.close()
+            raise StoreError(f"cannot open the labos store {where}: {exc.orig}") from exc
+        except BaseException:
+            self.db.close()
+            raise
 
     # ----------------------------------------------------------- plumbing
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on error)."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"writing to {self.path} failed: {exc}") from exc
+    def transaction(self) -> Iterator[Tx]:
+        """One write transaction (committed at the end, rolled back on error)."""
+        with self.db.transaction() as tx:
+            yield tx
 
-    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        """Rows of a read query."""
-        with self._lock:
-            try:
-                cur = self._conn.execute(sql, args)
-                cur.row_factory = sqlite3.Row
-                return list(cur.fetchall())
-            except sqlite3.Error as exc:
-                raise StoreError(f"reading {self.path} failed: {exc}") from exc
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Row]:
+        """Rows of a read query (``?`` placeholders)."""
+        return self.db.query(sql, args)
 
     def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
+        """Close the connections."""
+        self.db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -222,7 +187,7 @@ class Store:
         """
         rows = self.query("SELECT * FROM campaigns WHERE id=?", (campaign_id,))
         if not rows:
-            raise StoreError(f"no campaign {campaign_id!r} in {self.path}")
+            raise StoreError(f"no campaign {campaign_id!r} in {self.db.where}")
         return self._campaign(rows[0])
 
     def find_campaign(self, key: str) -> CampaignRecord | None:
@@ -233,7 +198,7 @@ class Store:
         return self._campaign(rows[0]) if rows else None
 
     @staticmethod
-    def _campaign(r: sqlite3.Row) -> CampaignRecord:
+    def _campaign(r: Row) -> CampaignRecord:
         return CampaignRecord(
             id=r["id"],
             name=r["name"],
@@ -281,10 +246,10 @@ class Store:
         with self.transaction() as c:
             self._move(c, experiment_id, target, fields, time.time())
 
-    def _move(
-        self, c: sqlite3.Connection, experiment_id: str, target: State, fields: Mapping[str, Any], now: float
-    ) -> str:
-        row = c.execute("SELECT status, campaign_id FROM experiments WHERE id=?", (experiment_id,)).fetchone()
+    def _move(self, c: Tx, experiment_id: str, target: State, fields: Mapping[str, Any], now: float) -> str:
+        row = c.execute(
+            "SELECT status, campaign_id FROM experiments WHERE id=?" + self.db.for_update, (experiment_id,)
+        ).fetchone()
         if row is None:
             raise StoreError(f"no experiment {experiment_id!r}")
         current, campaign_id = row
@@ -315,7 +280,7 @@ class Store:
                 "UPDATE experiments SET started=COALESCE(started, ?), attempts=attempts+1 WHERE id=?",
                 (now, experiment_id),
             )
-            n = int(c.execute("SELECT attempts FROM experiments WHERE id=?", (experiment_id,)).fetchone()[0])
+            n = int(c.execute("SELECT attempts FROM experiments WHERE id=?", (experiment_id,)).one()[0])
             c.execute(
                 "INSERT INTO attempts (experiment_id, n, status, started) VALUES (?,?,?,?)",
                 (experiment_id, n, "running", now),
@@ -365,14 +330,13 @@ class Store:
             self._planner_state(c, campaign_id, planner_state)
             self._event(c, campaign_id, "told", None, {"experiments": list(experiment_ids)}, time.time())
 
-    def _planner_state(self, c: sqlite3.Connection, campaign_id: str, state: Mapping[str, Any] | None) -> None:
+    def _planner_state(self, c: Tx, campaign_id: str, state: Mapping[str, Any] | None) -> None:
         if state is not None:
             c.execute("UPDATE campaigns SET planner_state=? WHERE id=?", (dumps(state), campaign_id))
 
     @staticmethod
-    def _add_run_uid(c: sqlite3.Connection, experiment_id: str, run_uid: str) -> None:
-        row = c.execute("SELECT run_uids FROM experiments WHERE id=?", (experiment_id,)).fetchone()
-        uids = loads(row[0])
+    def _add_run_uid(c: Tx, experiment_id: str, run_uid: str) -> None:
+        uids = loads(c.execute("SELECT run_uids FROM experiments WHERE id=?", (experiment_id,)).one()[0])
         if run_uid not in uids:
             uids.append(run_uid)
         c.execute("UPDATE experiments SET run_uids=? WHERE id=?", (dumps(uids), experiment_id))
@@ -385,9 +349,7 @@ class Store:
             self._event(c, campaign_id, kind, experiment_id, payload, time.time())
 
     @staticmethod
-    def _event(
-        c: sqlite3.Connection, campaign_id: str, kind: str, experiment_id: str | None, payload: Any, now: float
-    ) -> None:
+    def _event(c: Tx, campaign_id: str, kind: str, experiment_id: str | None, payload: Any, now: float) -> None:
         c.execute(
             "INSERT INTO events (campaign_id, time, kind, experiment_id, payload) VALUES (?,?,?,?,?)",
             (campaign_id, now, kind, experiment_id, dumps(payload)),
@@ -508,7 +470,7 @@ class Store:
             self._event(c, campaign_id, "recovered", None, counts | {"reason": reason}, now)
         return counts
 
-    def _close_open_runs(self, c: sqlite3.Connection, campaign_id: str, reason: str, now: float) -> int:
+    def _close_open_runs(self, c: Tx, campaign_id: str, reason: str, now: float) -> int:
         from event_model import DocumentNames, schema_validators
 
         open_runs = c.execute(
@@ -517,9 +479,7 @@ class Store:
             (campaign_id, campaign_id),
         ).fetchall()
         for (run_uid,) in open_runs:
-            start = loads(
-                c.execute("SELECT doc FROM documents WHERE run_uid=? AND name='start'", (run_uid,)).fetchone()[0]
-            )
+            start = loads(c.execute("SELECT doc FROM documents WHERE run_uid=? AND name='start'", (run_uid,)).one()[0])
             eid, n = start.get("experiment_id"), start.get("attempt")
             if isinstance(eid, str) and isinstance(n, int):  # link the run to the attempt that made it
                 c.execute(
@@ -575,6 +535,28 @@ class Store:
             "SELECT run_uid FROM documents WHERE campaign_id=? AND name='start' ORDER BY id", (campaign_id,)
         )
         return [r[0] for r in rows]
+
+
+def store_target(data_dir: str | Path) -> str | Path:
+    """Where the store of ``data_dir`` is: ``LABOS_STORE_URL`` if set, else ``<data_dir>/labos.sqlite``."""
+    from labos.core.settings import Settings
+
+    return Settings().store_url or Path(data_dir)
+
+
+def open_store(data_dir: str | Path, must_exist: bool = False) -> Store:
+    """The store of ``data_dir`` (see :func:`store_target`).
+
+    Raises
+    ------
+    StoreError
+        With ``must_exist``, if there is no SQLite store in ``data_dir`` yet.
+    """
+    target = store_target(data_dir)
+    if must_exist and not is_url(target) and not (Path(target) / STORE_FILENAME).exists():
+        where = Path(target) / STORE_FILENAME
+        raise StoreError(f"no labos store in {data_dir} (looked for {where}); pass --data-dir")
+    return Store(target)
 
 
 def outcome_told(record: ExperimentRecord) -> bool:

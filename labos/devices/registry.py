@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from labos.core.campaign import InstrumentKind, InstrumentSpec
 from labos.core.errors import ConfigurationError, Problem, SpecError
-from labos.data.store import Store
+from labos.data.store import Store, open_store
 from labos.devices.drivers import DriverContext, InputSpec
 
 
@@ -106,7 +106,8 @@ class Registry:
         reg = self.get(name)
         if reg is None:
             names = ", ".join(r.entry.name for r in self.all()) or "none"
-            raise ConfigurationError(f"no instrument {name!r} in the registry ({self.store.path}); registered: {names}")
+            where = self.store.db.where
+            raise ConfigurationError(f"no instrument {name!r} in the registry ({where}); registered: {names}")
         return reg
 
     def all(self) -> list[Registered]:
@@ -223,7 +224,7 @@ def create_driver(kind: str, name: str, options: Mapping[str, Any], context: Dri
         raise ConfigurationError(f"instrument {name!r}: unknown option(s) for driver registry: {sorted(opts)}")
     if context.data_dir is None:
         raise ConfigurationError(f"instrument {name!r}: driver registry needs the campaign's data directory")
-    with Store(context.data_dir) as store:
+    with open_store(context.data_dir) as store:
         reg = Registry(store).select(kind, wanted, capabilities)
     entry = reg.entry
     driver = build_driver(name, entry.instrument_spec(), context)
