@@ -358,37 +358,38 @@ class Store:
     def experiments(self, campaign_id: str) -> list[ExperimentRecord]:
         """The experiments of a campaign in order."""
         rows = self.query("SELECT * FROM experiments WHERE campaign_id=? ORDER BY seq", (campaign_id,))
-        return [
-            ExperimentRecord(
-                id=r["id"],
-                campaign_id=r["campaign_id"],
-                seq=r["seq"],
-                planner=r["planner"],
-                params=loads(r["params"]),
-                status=r["status"],
-                proposed=r["proposed"],
-                started=r["started"],
-                finished=r["finished"],
-                attempts=r["attempts"],
-                run_uids=loads(r["run_uids"]),
-                metrics=loads(r["metrics"]),
-                objectives=loads(r["objectives"]),
-                error=r["error"],
-                instrument_time_s=r["instrument_time_s"],
-                cause=r["cause"],
-                told=bool(r["told"]),
-                retry_at=r["retry_at"],
-                traceback=r["traceback"],
-            )
-            for r in rows
-        ]
+        return [self._experiment(r) for r in rows]
 
     def experiment(self, experiment_id: str) -> ExperimentRecord:
         """One experiment by id."""
-        campaign = self.query("SELECT campaign_id FROM experiments WHERE id=?", (experiment_id,))
-        if not campaign:
+        rows = self.query("SELECT * FROM experiments WHERE id=?", (experiment_id,))
+        if not rows:
             raise StoreError(f"no experiment {experiment_id!r}")
-        return next(e for e in self.experiments(campaign[0][0]) if e.id == experiment_id)
+        return self._experiment(rows[0])
+
+    @staticmethod
+    def _experiment(r: Row) -> ExperimentRecord:
+        return ExperimentRecord(
+            id=r["id"],
+            campaign_id=r["campaign_id"],
+            seq=r["seq"],
+            planner=r["planner"],
+            params=loads(r["params"]),
+            status=r["status"],
+            proposed=r["proposed"],
+            started=r["started"],
+            finished=r["finished"],
+            attempts=r["attempts"],
+            run_uids=loads(r["run_uids"]),
+            metrics=loads(r["metrics"]),
+            objectives=loads(r["objectives"]),
+            error=r["error"],
+            instrument_time_s=r["instrument_time_s"],
+            cause=r["cause"],
+            told=bool(r["told"]),
+            retry_at=r["retry_at"],
+            traceback=r["traceback"],
+        )
 
     def attempts(self, campaign_id: str) -> list[AttemptRecord]:
         """Every attempt of a campaign's experiments, by experiment and number."""
@@ -517,8 +518,12 @@ class Store:
 
     # ----------------------------------------------------------- documents
     def add_document(self, campaign_id: str, run_uid: str, name: str, doc: Mapping[str, Any]) -> None:
-        """Append one Bluesky document."""
-        with self.transaction() as c:
+        """Append one Bluesky document.
+
+        Not a durable commit on its own (see :meth:`Database.transaction`): the lifecycle
+        move that follows the run (``measured``, ``failed``, a retry) is, and makes it durable.
+        """
+        with self.db.transaction(durable=False) as c:
             c.execute(
                 "INSERT INTO documents (campaign_id, run_uid, name, doc) VALUES (?,?,?,?)",
                 (campaign_id, run_uid, name, dumps(doc)),
