@@ -147,7 +147,8 @@ def main() -> None:
     with Store(work / "steps") as store:
         (c,) = store.campaigns()
         docs = store.documents(store.experiments(c.id)[0].run_uids[-1])
-    rates = {"SQLite (WAL; a document is made durable by the next lifecycle commit)": ingest(work / "ingest", docs, args.repeats)}
+    sqlite_label = "SQLite (WAL; a document is made durable by the next lifecycle commit)"
+    rates = {sqlite_label: ingest(work / "ingest", docs, args.repeats)}
     if args.postgres:
         rates["PostgreSQL"] = ingest(args.postgres, copy.deepcopy(docs), args.repeats)
 

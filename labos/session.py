@@ -172,7 +172,9 @@ class CampaignSession:
         try:
             session = cls(campaign, campaign_id, where, store, lab)
             session.lock.acquire()
-            store.create_campaign(campaign_id, campaign.name, campaign.as_json(), source)
+            store.create_campaign(
+                campaign_id, campaign.name, campaign.as_json(), source, cls._in_force(campaign, store)
+            )
             store.save_planner_state(campaign_id, session._planner_state())
         except BaseException:
             lab.close()
@@ -235,6 +237,19 @@ class CampaignSession:
             store.close()
             raise
         return session
+
+    @staticmethod
+    def _in_force(campaign: Campaign, store: Store) -> dict[str, Any]:
+        """Provenance of the lab as it is now: the seed and, if the registry is used, its entries (calibrations)."""
+        out: dict[str, Any] = {"seed": campaign.seed}
+        if any(i.driver == "registry" for i in campaign.workflow.instruments.values()):
+            from labos.devices.registry import Registry
+
+            out["registry"] = {
+                r.entry.name: {"entry": r.entry.model_dump(mode="json"), "enabled": r.enabled, "reason": r.reason}
+                for r in Registry(store).all()
+            }
+        return out
 
     def _planner_state(self) -> dict[str, Any] | None:
         state = getattr(self.planner, "state", None)

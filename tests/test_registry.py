@@ -10,6 +10,7 @@ import yaml
 
 from labos.cli import main
 from labos.core.errors import SpecError
+from labos.data.store import Store
 from labos.devices.keys import generate
 from labos.validate import load_campaign
 from tests.conftest import EXAMPLES
@@ -90,6 +91,11 @@ def test_a_registered_campaign_runs(registered_spec):
     registered_spec["budget"]["max_experiments"] = 4
     summary = run_campaign(registered_spec, data_dir=registered_spec["data_dir"], plot=False)
     assert summary.status == "completed" and summary.n_ok == 4
+    with Store(summary.store) as store:
+        prov = store.find_campaign(summary.campaign_id).provenance
+    assert prov["seed"] == registered_spec.get("seed", 0) and prov["user"]
+    registry = prov["registry"]  # the entries in force when the campaign started, calibrations included
+    assert registry and all("calibration" in r["entry"] for r in registry.values())
 
 
 def test_status_reports_an_unreachable_instrument(data, tmp_path, capsys):

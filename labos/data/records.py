@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import platform
 from dataclasses import dataclass
@@ -93,4 +94,14 @@ def provenance() -> dict[str, Any]:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
             continue
-    return {"host": platform.node(), "python": platform.python_version(), "pid": os.getpid(), "versions": versions}
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        user = str(os.getuid())
+    return {
+        "host": platform.node(),
+        "user": user,
+        "python": platform.python_version(),
+        "pid": os.getpid(),
+        "versions": versions,
+    }

@@ -114,13 +114,21 @@ class Store:
         self.close()
 
     # ----------------------------------------------------------- campaigns
-    def create_campaign(self, campaign_id: str, name: str, spec: Mapping[str, Any], source: str | None) -> None:
-        """Record a new campaign (status ``running``)."""
+    def create_campaign(
+        self,
+        campaign_id: str,
+        name: str,
+        spec: Mapping[str, Any],
+        source: str | None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record a new campaign (status ``running``); ``extra`` joins the automatic provenance."""
         now = time.time()
+        prov = provenance() | dict(extra or {})
         with self.transaction() as c:
             c.execute(
                 "INSERT INTO campaigns (id, name, status, created, spec, source, provenance) VALUES (?,?,?,?,?,?,?)",
-                (campaign_id, name, "running", now, dumps(spec), source, dumps(provenance())),
+                (campaign_id, name, "running", now, dumps(spec), source, dumps(prov)),
             )
             self._event(c, campaign_id, "campaign_started", None, {"name": name, "source": source}, now)
 
