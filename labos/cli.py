@@ -322,7 +322,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             for c in store.campaigns():
                 n = len(store.experiments(c.id))
                 started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(c.created))
-                table.add_row(c.id, c.name, c.effective_status, started, str(n))
+                table.add_row(c.id, c.name, _status(c, data_dir), started, str(n))
             con.print(table)
             return EXIT_OK
         rec = store.find_campaign(args.campaign)
@@ -333,9 +333,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         campaign = Campaign.model_validate(rec.spec)
         exps = store.experiments(rec.id)
     obj = campaign.primary
-    status = rec.effective_status
+    status = _status(rec, data_dir)
     if status == "interrupted":
-        status += f" (process {rec.provenance.get('pid')} ended without finishing the campaign)"
+        status += (
+            f" (process {rec.provenance.get('pid')} ended without finishing the campaign; "
+            f"continue it with: labos resume {rec.id})"
+        )
     con.print(f"[bold]{rec.name}[/] ({rec.id}) - {status}" + (f": {rec.message}" if rec.message else ""))
     table = Table("#", "status", "parameters", obj.name, "best so far", "note")
     for e, b in zip(exps, best_so_far(exps, obj), strict=True):
@@ -367,6 +370,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     for f in files:
         con.print(f"wrote {f}", markup=False)
     return EXIT_OK
+
+
+def _status(rec: Any, data_dir: Path) -> str:
+    """A campaign's status; ``running`` only while a process holds its lock (else ``interrupted``)."""
+    from labos.data.lock import CampaignLock
+
+    if rec.status != "running":
+        return str(rec.status)
+    lock = CampaignLock(data_dir, rec.id)
+    if lock.path.exists():  # written by this labos: the kernel's lock says whether its process lives
+        return "running" if lock.held_elsewhere() else "interrupted"
+    return str(rec.effective_status)  # an older store: fall back to the recorded pid
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

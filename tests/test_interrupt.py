@@ -103,7 +103,8 @@ def test_ctrl_c_and_kill(demo_spec, write_yaml, tmp_path, capsys):
             if e.status == "completed":
                 assert e.objectives and e.metrics
     assert main(["show", c2.id, "--data-dir", str(data)]) == 0
-    assert "interrupted (process" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "interrupted (process" in out and f"labos resume {c2.id}" in out
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
