@@ -103,7 +103,7 @@ def test_ctrl_c_and_kill(demo_spec, write_yaml, tmp_path, capsys):
             if e.status == "completed":
                 assert e.objectives and e.metrics
     assert main(["show", c2.id, "--data-dir", str(data)]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # the console may wrap long lines
     assert "interrupted (process" in out and f"labos resume {c2.id}" in out
 
 
