@@ -372,6 +372,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Ask a running campaign, from any process, to stop after its current experiment."""
+    from labos.data.store import open_store
+
+    data_dir = Path(args.data_dir or Settings().data_dir or "labos-data")
+    with open_store(data_dir, must_exist=True) as store:
+        rec = store.find_campaign(args.campaign)
+        if rec is None:
+            raise LabosError(f"no campaign {args.campaign!r} in {store.db.where}")
+        if _status(rec, data_dir) != "running":
+            raise LabosError(f"campaign {rec.id} is not running (it is {_status(rec, data_dir)})")
+        store.request_stop(rec.id, args.reason)
+    _console().print(f"asked campaign {rec.id} to stop after its current experiment: {args.reason}", markup=False)
+    return EXIT_OK
+
+
 def _status(rec: Any, data_dir: Path) -> str:
     """A campaign's status; ``running`` only while a process holds its lock (else ``interrupted``)."""
     from labos.data.lock import CampaignLock
@@ -615,6 +631,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("campaign", nargs="?", help="campaign id or name (latest of that name)")
     p.add_argument("--data-dir", help="the data directory holding labos.sqlite (default: labos-data)")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("stop", help="ask a running campaign to stop after its current experiment (from any process)")
+    p.add_argument("campaign", help="campaign id or name (latest of that name)")
+    p.add_argument("--reason", default="stopped by an operator (labos stop)", help="recorded with the stop")
+    p.add_argument("--data-dir", help="the data directory holding labos.sqlite (default: labos-data)")
+    p.set_defaults(func=cmd_stop)
 
     p = sub.add_parser("export", help="export a campaign: flat tables (csv, parquet) or an RO-Crate with provenance")
     p.add_argument("campaign", help="campaign id or name (latest of that name)")

@@ -193,3 +193,41 @@ def test_a_campaign_on_postgresql_runs_stops_and_resumes(small_spec, tmp_path, m
     assert main(["show", session.id]) == 0
     out = capsys.readouterr().out
     assert "completed" in out and "best: #" in out
+
+
+def test_labos_stop_from_another_process_stops_between_experiments(demo_spec, write_yaml, tmp_path, prefect_server):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    demo_spec["budget"]["max_experiments"] = 200
+    demo_spec["simulation"]["acceleration"] = 3000.0
+    demo_spec["planner"] = {"name": "random", "options": {}}
+    data = tmp_path / "data"
+    env = {**os.environ, "PREFECT_API_URL": prefect_server}
+    cmd = [sys.executable, "-m", "labos.cli", "run", str(write_yaml(demo_spec)), "--data-dir", str(data), "-q"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline
+            if (data / "labos.sqlite").exists():
+                with Store(data) as store:
+                    c = store.campaigns()
+                    if c and sum(e.status == "completed" for e in store.experiments(c[0].id)) >= 2:
+                        break
+            time.sleep(0.2)
+        assert main(["stop", c[0].id, "--data-dir", str(data), "--reason", "lamp change"]) == 0
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 1, out  # stopped, not completed: its record is kept
+    with Store(data) as store:
+        rec = store.find_campaign(c[0].id)
+        exps = store.experiments(rec.id)
+    assert rec.status == "stopped" and rec.message == "lamp change"
+    assert not [e for e in exps if e.status in ("running", "measured")]
+    assert 2 <= len(exps) < 200
+    assert main(["stop", rec.id, "--data-dir", str(data)]) == 2  # not running any more
