@@ -68,6 +68,7 @@ def test_botorch_finds_top_candidates_faster_than_random_on_autoam():
     assert metrics(gp, pool.n, pool.n_top)["cycles_1.0"] < metrics(rs, pool.n, pool.n_top)["cycles_1.0"]
 
 
+@pytest.mark.slow
 def test_bench_outputs_and_same_seed_same_numbers(tmp_path):
     ds = [DATASETS / "perovskite" / "dataset.yaml"]
     planners = [parse_planner("random"), parse_planner("skopt:n_initial_points=3")]

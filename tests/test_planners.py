@@ -99,6 +99,7 @@ def test_random_and_sobol_respect_arbitrary_spaces(low, width, k, seed):
             assert space.problems(p) == []
 
 
+@pytest.mark.slow
 def test_skopt_beats_random_on_a_smooth_function():
     def best(name, seed):
         opts = {"n_initial_points": 5} if name == "skopt" else {}
@@ -130,6 +131,7 @@ def best_found(planners):
     return sorted(min(o.objectives["y"] for o in p.observations) for p in planners)
 
 
+@pytest.mark.slow
 def test_botorch_beats_random_on_a_smooth_function():
     bo = best_found(seeded_runs(PlannerSpec(name="botorch", options={"n_initial_points": 5}), 16))
     rs = best_found(seeded_runs(PlannerSpec(name="random"), 16))
@@ -156,6 +158,7 @@ def test_a_bad_warp_option_is_named():
 
 
 @pytest.mark.parametrize("options", [{"output_warp": "power"}, {"output_warp": "copula", "input_warp": True}])
+@pytest.mark.slow
 def test_botorch_warps_propose_inside_the_space_and_still_optimise(options):
     spec = PlannerSpec(name="botorch", options={"n_initial_points": 5, **options})
     planners = seeded_runs(spec, 14)
@@ -263,6 +266,7 @@ def test_restoring_into_the_wrong_planner_is_refused():
         SobolPlanner.restore(SPACE, OBJ, p.state())
 
 
+@pytest.mark.slow
 def test_botorch_learns_where_experiments_fail():
     space = SearchSpace.model_validate({k: {"type": "real", "low": 0, "high": 1} for k in ("x", "z")})
 
@@ -353,6 +357,7 @@ def test_pareto_front_keeps_exactly_the_non_dominated():
     assert [o.params["i"] for o in front] == [4, 0, 5, 1]  # (2,2) and (3,3) are dominated by (2,3)
 
 
+@pytest.mark.slow
 def test_botorch_qlognehvi_proposes_inside_and_improves_the_front():
     space = SearchSpace.model_validate(
         {"x": {"type": "real", "low": 0, "high": 1}, "y": {"type": "real", "low": 0, "high": 1}}

@@ -85,6 +85,7 @@ def test_missing_capability_and_registry_limits(registered_spec, write_yaml):
     assert "space.temperature.high: 210 is above synth's limit for temperature (200 degC)" in text
 
 
+@pytest.mark.e2e
 def test_a_registered_campaign_runs(registered_spec):
     from flows.campaign import run_campaign
 
