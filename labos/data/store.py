@@ -8,12 +8,13 @@ a killed process leaves whole records that say what was under way.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 STORE_FILENAME = "labos.sqlite"
+T = TypeVar("T")
 
 _EXPERIMENT_FIELDS = frozenset(
     {"metrics", "objectives", "error", "cause", "instrument_time_s", "retry_at", "traceback", "finished"}
@@ -207,19 +209,7 @@ class Store:
 
     @staticmethod
     def _campaign(r: Row) -> CampaignRecord:
-        return CampaignRecord(
-            id=r["id"],
-            name=r["name"],
-            status=r["status"],
-            created=r["created"],
-            finished=r["finished"],
-            spec=loads(r["spec"]),
-            source=r["source"],
-            provenance=loads(r["provenance"]),
-            message=r["message"],
-            planner_state=loads(r["planner_state"]) if r["planner_state"] else None,
-            stop_request=r["stop_request"],
-        )
+        return _record(CampaignRecord, r, json_fields={"spec", "provenance", "planner_state"})
 
     # --------------------------------------------------------- experiments
     def add_proposals(
@@ -377,27 +367,7 @@ class Store:
 
     @staticmethod
     def _experiment(r: Row) -> ExperimentRecord:
-        return ExperimentRecord(
-            id=r["id"],
-            campaign_id=r["campaign_id"],
-            seq=r["seq"],
-            planner=r["planner"],
-            params=loads(r["params"]),
-            status=r["status"],
-            proposed=r["proposed"],
-            started=r["started"],
-            finished=r["finished"],
-            attempts=r["attempts"],
-            run_uids=loads(r["run_uids"]),
-            metrics=loads(r["metrics"]),
-            objectives=loads(r["objectives"]),
-            error=r["error"],
-            instrument_time_s=r["instrument_time_s"],
-            cause=r["cause"],
-            told=bool(r["told"]),
-            retry_at=r["retry_at"],
-            traceback=r["traceback"],
-        )
+        return _record(ExperimentRecord, r, json_fields={"params", "run_uids", "metrics", "objectives"}, flags={"told"})
 
     def attempts(self, campaign_id: str) -> list[AttemptRecord]:
         """Every attempt of a campaign's experiments, by experiment and number."""
@@ -406,19 +376,7 @@ class Store:
             "WHERE e.campaign_id=? ORDER BY e.seq, a.n",
             (campaign_id,),
         )
-        return [
-            AttemptRecord(
-                experiment_id=r["experiment_id"],
-                n=r["n"],
-                status=r["status"],
-                started=r["started"],
-                finished=r["finished"],
-                run_uid=r["run_uid"],
-                error=r["error"],
-                cause=r["cause"],
-            )
-            for r in rows
-        ]
+        return [_record(AttemptRecord, r) for r in rows]
 
     def events(self, campaign_id: str) -> list[dict[str, Any]]:
         """The decision log of a campaign in order."""
@@ -548,6 +506,15 @@ class Store:
             "SELECT run_uid FROM documents WHERE campaign_id=? AND name='start' ORDER BY id", (campaign_id,)
         )
         return [r[0] for r in rows]
+
+
+def _record(cls: type[T], r: Row, json_fields: Collection[str] = (), flags: Collection[str] = ()) -> T:
+    """A record dataclass from a row of its table: JSON columns decoded, integer flags as booleans."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # T is a dataclass type
+        v = r[f.name]
+        values[f.name] = loads(v) if f.name in json_fields else (bool(v) if f.name in flags else v)
+    return cls(**values)
 
 
 def store_target(data_dir: str | Path) -> str | Path:
