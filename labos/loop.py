@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from labos.core.campaign import Campaign
-from labos.core.lifecycle import State
+from labos.core.lifecycle import Cause, State
 from labos.data.records import ExperimentRecord
 from labos.data.store import outcome_told
 
@@ -40,7 +40,7 @@ def budget_used(records: Sequence[ExperimentRecord]) -> int:
     software error, whose outcome says nothing about the material.
     """
     skip = {State.CANCELLED, State.REJECTED}
-    return sum(1 for r in records if State(r.status) not in skip and r.cause != "software")
+    return sum(1 for r in records if State(r.status) not in skip and r.cause != Cause.SOFTWARE)
 
 
 def consecutive_failures(records: Sequence[ExperimentRecord]) -> int:

@@ -134,6 +134,8 @@ class CampaignSession:
         self.RE = RunEngine({}, context_managers=[])
         self._writer = StoreWriter(store, campaign_id)
         self.RE.subscribe(self._writer)
+        self._run = RunReadings()  # the current run's readings in memory (instrument time, not analysis)
+        self.RE.subscribe(self._run)
         self.started = time.monotonic()
         self._closed = False
 
@@ -343,7 +345,7 @@ class CampaignSession:
             "planner_options": dict(self.campaign.planner.options),
         }
         sample_id = f"{experiment_id}-a{attempt}"
-        self._writer.last_run = None
+        self._run.reset()
         failure: Failure | None = None
         try:
             self.RE(experiment_plan(self.lab.devices, steps, sample_id, md))
@@ -357,8 +359,8 @@ class CampaignSession:
         return self._end(experiment_id, attempt, failure)
 
     def _end(self, experiment_id: str, attempt: int, failure: Failure | None) -> dict[str, Any]:
-        run_uid = self._writer.last_run
-        readings = RunReadings.of(self.store.documents(run_uid)).readings if run_uid else {}
+        run_uid = self._run.start_doc["uid"] if self._run.start_doc else None
+        readings = self._run.readings
         inst_time = sum(float(r.get(f"{name}_duration", 0.0)) for name, rows in readings.items() for r in rows)
         retries = self.campaign.workflow.retries
         kwargs: dict[str, Any] = {"run_uid": run_uid, "instrument_time_s": inst_time}

@@ -48,6 +48,10 @@ class RunReadings(DocumentRouter):
 
     def __init__(self) -> None:
         super().__init__()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the run read so far (a callback reused for the next run)."""
         self.start_doc: RunStart | None = None
         self.stop_doc: RunStop | None = None
         self.readings: dict[str, list[dict[str, Any]]] = defaultdict(list)
