@@ -167,3 +167,19 @@ def test_a_corrupt_file_is_a_clear_error(tmp_path):
     db.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="cannot open the labos store"):
         Store(db)
+
+
+def test_an_unreachable_database_is_a_clear_error_without_its_password(monkeypatch, tmp_path, capsys):
+    from labos.cli import main
+    from tests.conftest import free_port
+
+    url = f"postgresql://labos:s3cret@127.0.0.1:{free_port()}/labos"  # nothing listens there
+    with pytest.raises(StoreError, match=r"cannot open the labos store postgresql://labos:\*\*\*@127\.0\.0\.1") as info:
+        Store(url)
+    assert "s3cret" not in str(info.value)
+    monkeypatch.setenv("LABOS_STORE_URL", url)
+    assert main(["show", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the labos store" in err and "s3cret" not in err
+    with pytest.raises(StoreError, match="cannot use the store URL"):
+        Store("nosuchdb://x/y")
