@@ -139,9 +139,11 @@ def test_sigkill_at_random_moments_then_resume(demo_spec, write_yaml, tmp_path, 
             assert proc.returncode == 0, log.read_text()[-3000:]
             finished_campaigns += 1
         if (data / "labos.sqlite").exists():  # when did this process's loop begin?
+            began = None
             with sqlite3.connect(data / "labos.sqlite", timeout=30) as c:
-                first = c.execute("SELECT MIN(time) FROM events WHERE kind='transition' AND time >= ?", (t0,))
-                began = first.fetchone()[0]
+                sql = "SELECT MIN(time) FROM events WHERE kind='transition' AND time >= ?"
+                with contextlib.suppress(sqlite3.OperationalError):  # killed before its first commit: no tables
+                    began = c.execute(sql, (t0,)).fetchone()[0]
             if began is not None:
                 startups.append(began - t0)
                 startup = sorted(startups)[len(startups) // 2]
