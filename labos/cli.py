@@ -365,10 +365,46 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     data_dir = Path(args.data_dir or Settings().data_dir or "labos-data")
     with open_store(data_dir, must_exist=True) as store:
-        files = export_campaign(store, args.campaign, args.format, Path(args.out))
+        files = export_campaign(store, args.campaign, args.format, Path(args.out), data_dir)
     con = _console()
     for f in files:
         con.print(f"wrote {f}", markup=False)
+    return EXIT_OK
+
+
+def cmd_data_serve(args: argparse.Namespace) -> int:
+    """Serve a campaign's Bluesky runs with tiled, for tiled's own client (``tiled.client.from_uri``)."""
+    import secrets
+
+    from labos.core.errors import LabosError
+    from labos.data.lock import CampaignLock
+    from labos.data.runs import catalog_dir, serve
+    from labos.data.store import open_store
+
+    data_dir = Path(args.data_dir or Settings().data_dir or "labos-data")
+    with open_store(data_dir, must_exist=True) as store:
+        rec = store.find_campaign(args.campaign)
+        if rec is None:
+            raise LabosError(f"no campaign {args.campaign!r} in {store.db.where}")
+    directory = catalog_dir(data_dir, rec.id)
+    if not (directory / "catalog.db").exists():
+        raise LabosError(f"campaign {rec.id} has no Bluesky runs yet (no catalog in {directory})")
+    lock = CampaignLock(data_dir, rec.id)
+    lock.acquire()  # the catalog's table file has one writer: a running campaign, or this server
+    api_key = args.api_key or Settings().tiled_api_key or secrets.token_hex(16)
+    if not api_key.isalnum():  # tiled's rule: letters and digits only
+        raise LabosError("the API key must be letters and digits only (make one with: openssl rand -hex 32)")
+    con = _console()
+
+    def ready(url: str) -> None:
+        con.print(f"serving the Bluesky runs of {rec.id} at {url}", markup=False)
+        con.print(f"  from tiled.client import from_uri; runs = from_uri({url!r}, api_key={api_key!r})", markup=False)
+        con.print("  Ctrl-C stops the server", markup=False)
+
+    try:
+        serve(directory, args.host, args.port, api_key, ready)
+    finally:
+        lock.release()
     return EXIT_OK
 
 
@@ -644,6 +680,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory to write into")
     p.add_argument("--data-dir", help="the data directory holding labos.sqlite (default: labos-data)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("data", help="a campaign's raw data (its Bluesky runs, in tiled)")
+    dsub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    q = dsub.add_parser("serve", help="serve a campaign's Bluesky runs over HTTP with tiled")
+    q.add_argument("campaign", help="campaign id or name (latest of that name)")
+    q.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    q.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    q.add_argument("--api-key", help="the key clients must send (default: LABOS_TILED_API_KEY, else a random one)")
+    q.add_argument("--data-dir", help="the data directory holding labos.sqlite (default: labos-data)")
+    q.set_defaults(func=cmd_data_serve)
 
     p = sub.add_parser("bench", help="benchmark planners on datasets (pool-based, Liang et al. 2021)")
     p.add_argument("datasets", nargs="+", help="dataset YAML files (see benchmarks/datasets/)")

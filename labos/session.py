@@ -11,6 +11,7 @@ into a Prefect flow; this module imports without Prefect.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 import time
@@ -30,9 +31,10 @@ from labos.core.errors import AnalysisError, DeviceFault, LabosError, OutOfBound
 from labos.core.lifecycle import PENDING, Cause, State
 from labos.core.pareto import pareto_front
 from labos.core.results import Observation
-from labos.data.documents import RunReadings, StoreWriter
+from labos.data.documents import RunReadings
 from labos.data.lock import CampaignLock
 from labos.data.records import ExperimentRecord
+from labos.data.runs import RunCatalog, recover_campaign
 from labos.data.store import Store, open_store, outcome_told
 from labos.devices.lab import Lab
 from labos.devices.robot import RobotArm
@@ -132,8 +134,7 @@ class CampaignSession:
         self.consumers, _ = parameter_consumers(campaign, lab)
         self.planner: Planner = create_planner(campaign.planner, campaign.space, campaign.objectives, campaign.seed)
         self.RE = RunEngine({}, context_managers=[])
-        self._writer = StoreWriter(store, campaign_id)
-        self.RE.subscribe(self._writer)
+        self._catalog: RunCatalog | None = None  # opened on first use (tiled costs seconds to import)
         self._run = RunReadings()  # the current run's readings in memory (instrument time, not analysis)
         self.RE.subscribe(self._run)
         self.started = time.monotonic()
@@ -225,20 +226,33 @@ class CampaignSession:
             raise
         try:
             session = cls(campaign, rec.id, where, store, lab)
-            session.lock = lock
-            store.recover(
-                rec.id,
-                campaign.workflow.on_interrupted,
-                "the process running this experiment ended before it finished (closed on resume)",
-            )
-            session._restore_planner(rec.planner_state)
-            store.reopen_campaign(rec.id)
         except BaseException:
             lock.release()
             lab.close()
             store.close()
             raise
+        session.lock = lock
+        try:
+            session._recover()
+            session._restore_planner(rec.planner_state)
+            store.reopen_campaign(rec.id)
+        except BaseException:
+            session.close()
+            raise
         return session
+
+    def _recover(self) -> None:
+        """Close what a dead process left open (see :func:`labos.data.runs.recover_campaign`)."""
+        reason = "the process running this experiment ended before it finished (closed on resume)"
+        recover_campaign(self.store, self.catalog, self.id, self.campaign.workflow.on_interrupted, reason)
+
+    @property
+    def catalog(self) -> RunCatalog:
+        """The campaign's Bluesky runs in tiled (opened, and written to by the RunEngine, on first use)."""
+        if self._catalog is None:
+            self._catalog = RunCatalog.open(self.data_dir, self.id)
+            self.RE.subscribe(self._catalog.writer(self.data_dir / "tiled" / "backup"))
+        return self._catalog
 
     @staticmethod
     def _in_force(campaign: Campaign, store: Store) -> dict[str, Any]:
@@ -329,9 +343,13 @@ class CampaignSession:
             If the attempt failed through a bug (recorded, with the traceback).
         KeyboardInterrupt
             If the run was aborted by the user (the attempt is recorded ``interrupted``).
+        StoreError
+            If the run's record could not be written (tiled or the store); the attempt is
+            recorded ``interrupted`` where the store still can, so ``labos resume`` runs it again.
         """
         assert self.lab is not None
         record = self.store.experiment(experiment_id)
+        _ = self.catalog  # open before the attempt is recorded: the run is written to tiled as it happens
         attempt = self.store.start_attempt(experiment_id)
         steps = resolve_steps(self.campaign.workflow.steps, record.params, self.consumers)
         md = {
@@ -353,6 +371,11 @@ class CampaignSession:
             self._end(experiment_id, attempt, Failure("aborted by the user", Cause.INTERRUPTED, False))
             raise
         except Exception as exc:  # noqa: BLE001 - sorted into causes; a software error is re-raised below
+            root = _root(exc)
+            if isinstance(root, StoreError):  # the record cannot be written: stop; the experiment reruns on resume
+                with contextlib.suppress(StoreError):  # a store that cannot write this either: recovery will
+                    self._end(experiment_id, attempt, Failure(str(root), Cause.INTERRUPTED, False))
+                raise root from exc
             failure = classify(exc)
         if self.campaign.workflow.park is not None:
             self._park(experiment_id, self.campaign.workflow.park)
@@ -441,7 +464,7 @@ class CampaignSession:
     def analyse(self, experiment_id: str) -> dict[str, Any]:
         """Turn a measured experiment's stored raw data into metrics and objectives, and record them.
 
-        The readings are read back from the run's documents in the store, so what is
+        The readings are read back from the run's documents in tiled, so what is
         analysed is exactly what was recorded (and a measured experiment whose process
         died is analysed by the next one).
 
@@ -452,7 +475,7 @@ class CampaignSession:
         """
         record = self.store.experiment(experiment_id)
         run_uid = record.run_uids[-1] if record.run_uids else None
-        readings = RunReadings.of(self.store.documents(run_uid)).readings if run_uid else {}
+        readings = RunReadings.of(self.catalog.documents(run_uid)).readings if run_uid else {}
         metrics: dict[str, float] = {}
         try:
             for step in self.campaign.workflow.steps:
@@ -531,5 +554,9 @@ class CampaignSession:
             if self.lab is not None:
                 self.lab.close()
         finally:
-            self.lock.release()
-            self.store.close()
+            try:
+                if self._catalog is not None:
+                    self._catalog.close()
+            finally:
+                self.lock.release()
+                self.store.close()

@@ -9,6 +9,8 @@ import pytest
 
 from labos.core.errors import StoreError
 from labos.core.lifecycle import Cause, IllegalTransition, State
+from labos.data.documents import RunReadings
+from labos.data.runs import RunCatalog, adopt_legacy_runs
 from labos.data.schema import HEAD
 from labos.data.store import SCHEMA_VERSION, Store
 
@@ -80,24 +82,22 @@ def test_stopping_keeps_the_queue_and_completing_cancels_it(store):
     assert [e.status for e in store.experiments("c1")] == ["cancelled", "cancelled"]
 
 
-def test_recovery_interrupts_what_was_running_and_closes_its_run(store):
+def test_recovery_interrupts_what_was_running_and_links_its_run(store):
     store.create_campaign("c1", "demo", {}, None)
     store.add_proposals("c1", [("c1-0001", 1, "random", {"a": 1}), ("c1-0002", 2, "random", {"a": 2})], None)
     for eid in ("c1-0001", "c1-0002"):
         store.transition(eid, State.QUEUED)
         store.start_attempt(eid)
-    store.add_document("c1", "r1", "start", {"uid": "r1", "time": 1.0, "experiment_id": "c1-0001", "attempt": 1})
-    store.add_document("c1", "r1", "descriptor", {"uid": "d1", "run_start": "r1", "name": "synth"})
-    store.add_document("c1", "r1", "event", {"descriptor": "d1", "seq_num": 1, "data": {}})
-    counts = store.recover("c1", "rerun", "the process died")
+    assert store.has_running_attempts("c1")
+    runs = [("r1", "c1-0001", 1), ("r-old", "c1-0001", 7), ("r-other", "c9-0001", 1)]
+    counts = store.recover("c1", "rerun", "the process died", runs)
     assert counts == {"attempts": 2, "runs": 1, "requeued": 2, "failed": 0}
+    assert not store.has_running_attempts("c1")
     assert [e.status for e in store.experiments("c1")] == ["queued", "queued"]
     assert {a.status for a in store.attempts("c1")} == {"interrupted"}
     assert store.attempts("c1")[0].run_uid == "r1" and store.experiments("c1")[0].run_uids == ["r1"]
-    stop = store.documents("r1")[-1]
-    assert stop[0] == "stop" and stop[1]["exit_status"] == "abort" and stop[1]["reason"] == "the process died"
-    assert stop[1]["num_events"] == {"synth": 1}
-    assert store.recover("c1", "rerun", "again") == {"attempts": 0, "runs": 0, "requeued": 0, "failed": 0}
+    assert store.attempts("c1")[1].run_uid is None
+    assert store.recover("c1", "rerun", "again", runs) == {"attempts": 0, "runs": 0, "requeued": 0, "failed": 0}
     store.start_attempt("c1-0001")
     assert store.recover("c1", "fail", "died again")["failed"] == 1
     e1 = store.experiments("c1")[0]
@@ -113,10 +113,27 @@ def test_a_store_written_by_schema_1_is_migrated_on_open(tmp_path):
         assert [e.status for e in exps] == ["completed", "completed", "failed", "completed"]
         assert exps[2].cause == "instrument" and all(e.told for e in exps)
         assert [len([a for a in store.attempts(c.id) if a.experiment_id == e.id]) for e in exps] == [1, 3, 3, 1]
-        assert len(store.run_uids(c.id)) == 8
+        legacy = store.legacy_runs(c.id)  # the documents schema 1 kept itself, until they are in tiled
+        assert len(legacy) == 8 and all(docs[0][0] == "start" and docs[-1][0] == "stop" for docs in legacy.values())
+        with RunCatalog.open(tmp_path, c.id) as runs:
+            assert adopt_legacy_runs(store, runs, c.id) == 8
+            assert store.legacy_runs(c.id) == {}
+            assert sorted(uid for uid, _ in runs.runs()) == sorted(legacy)
+            for uid, docs in legacy.items():
+                back = runs.documents(uid)
+                assert [n for n, _ in back] == [n for n, _ in docs]
+                assert RunReadings.of(back).readings == RunReadings.of(docs).readings
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == HEAD
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_new_store_has_no_documents_table(tmp_path):
+    with Store(tmp_path) as store:
+        assert store.legacy_runs("c1") == {}
+    with sqlite3.connect(tmp_path / "labos.sqlite") as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "documents" not in tables and "legacy_documents" not in tables
 
 
 def test_an_sqlite_file_of_another_program_is_refused(tmp_path):
@@ -125,15 +142,6 @@ def test_an_sqlite_file_of_another_program_is_refused(tmp_path):
         c.execute("CREATE TABLE songs (title TEXT)")
     with pytest.raises(StoreError, match="not a labos store"):
         Store(db)
-
-
-def test_documents_keep_order_and_numpy_arrays(store):
-    store.create_campaign("c1", "demo", {}, None)
-    store.add_document("c1", "r1", "start", {"uid": "r1"})
-    store.add_document("c1", "r1", "event", {"data": {"spec": np.arange(3.0), "nan": float("nan")}})
-    docs = store.documents("r1")
-    assert [n for n, _ in docs] == ["start", "event"]
-    assert docs[1][1]["data"] == {"spec": [0.0, 1.0, 2.0], "nan": None}
 
 
 def test_a_failed_write_leaves_nothing_half_written(store):
@@ -151,7 +159,7 @@ def test_refuses_a_store_from_a_newer_labos(tmp_path):
     Store(db).close()
     with sqlite3.connect(db) as c:
         c.execute("UPDATE alembic_version SET version_num='9999'")
-    with pytest.raises(StoreError, match=r"newer labos \(schema revision 9999; this labos knows up to 0002\)"):
+    with pytest.raises(StoreError, match=rf"newer labos \(schema revision 9999; this labos knows up to {HEAD}\)"):
         Store(db)
     legacy = tmp_path / "legacy.sqlite"
     with sqlite3.connect(legacy) as c:

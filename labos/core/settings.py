@@ -30,6 +30,12 @@ class Settings(BaseSettings):
         description="The campaign store as a database URL (postgresql://user:password@host:port/db); "
         "default: labos.sqlite in the data directory.",
     )
+    tiled_url: str | None = Field(
+        default=None,
+        description="A tiled server for the Bluesky runs (http://host:port/api/v1); each campaign is a container "
+        "in it. Default: an embedded catalog per campaign in <data_dir>/tiled/.",
+    )
+    tiled_api_key: str | None = Field(default=None, description="The API key for ``tiled_url``.")
     prefect_home: Path | None = Field(
         default=None, description="Prefect's home; defaults to <data_dir>/prefect so nothing leaks to ~/.prefect."
     )

@@ -1,4 +1,4 @@
-"""Bluesky documents to and from the store: a writer callback and a reader of one run's readings."""
+"""Reading Bluesky documents: the readings of one run, by stream."""
 
 from __future__ import annotations
 
@@ -7,37 +7,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from event_model import DocumentRouter, Event, EventDescriptor, RunStart, RunStop
-
-from labos.data.store import Store
-
-
-class StoreWriter:
-    """``f(name, doc)`` callback: every document of every run goes to the store as it arrives.
-
-    Each document is its own transaction, so the store holds every document emitted
-    before a crash; :meth:`labos.data.store.Store.recover` closes a run left open.
-    """
-
-    def __init__(self, store: Store, campaign_id: str) -> None:
-        self.store = store
-        self.campaign_id = campaign_id
-        self._desc_run: dict[str, str] = {}
-        self.last_run: str | None = None
-        """The uid of the latest run started."""
-
-    def __call__(self, name: str, doc: dict[str, Any]) -> None:
-        """Store one document."""
-        if name == "start":
-            self.last_run = doc["uid"]
-        elif name == "descriptor":
-            self._desc_run[doc["uid"]] = doc["run_start"]
-        run = doc.get("run_start")
-        if run is None and "descriptor" in doc:
-            run = self._desc_run.get(doc["descriptor"])
-        run = run or self.last_run
-        if run is None:
-            return
-        self.store.add_document(self.campaign_id, run, name, doc)
 
 
 class RunReadings(DocumentRouter):

@@ -15,7 +15,7 @@ import csv
 import getpass
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -107,8 +107,11 @@ def _write_parquet(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def export_campaign(store: Store, key: str, fmt: str, out: Path) -> list[Path]:
+def export_campaign(store: Store, key: str, fmt: str, out: Path, data_dir: Path | None = None) -> list[Path]:
     """Write campaign ``key`` (an id, or the latest of that name) to ``out`` in ``fmt``; the files written.
+
+    The RO-Crate includes every attempt's Bluesky documents, read from the campaign's
+    runs in tiled (:class:`~labos.data.runs.RunCatalog` of ``data_dir``).
 
     Raises
     ------
@@ -136,8 +139,26 @@ def export_campaign(store: Store, key: str, fmt: str, out: Path) -> list[Path]:
             _write_parquet(experiment_rows(exps), out / "experiments.parquet"),
             _write_parquet(attempt_rows(attempts), out / "attempts.parquet"),
         ]
+    from labos.data.runs import RunCatalog, adopt_legacy_runs
+
+    if not any(a.run_uid for a in attempts):
+        return [_crate(store, rec, exps, attempts, out, lambda uid: [])]
+    with RunCatalog.open(data_dir or Path("labos-data"), rec.id) as runs:
+        if store.legacy_runs(rec.id):  # recorded before runs moved to tiled
+            adopt_legacy_runs(store, runs, rec.id)
+        return [_crate(store, rec, exps, attempts, out, runs.documents)]
+
+
+def _crate(
+    store: Store,
+    rec: CampaignRecord,
+    exps: Sequence[ExperimentRecord],
+    attempts: Sequence[AttemptRecord],
+    out: Path,
+    documents: Callable[[str], list[tuple[str, dict[str, Any]]]],
+) -> Path:
     with tempfile.TemporaryDirectory(prefix="labos-crate-") as stage:
-        return [write_rocrate(store, rec, exps, attempts, Path(stage), out)]
+        return write_rocrate(store, rec, exps, attempts, Path(stage), out, documents)
 
 
 def _value(name: str, value: Any, unit: str | None = None) -> dict[str, Any]:
@@ -151,10 +172,12 @@ def write_rocrate(
     attempts: Sequence[AttemptRecord],
     stage: Path,
     out: Path,
+    documents: Callable[[str], list[tuple[str, dict[str, Any]]]],
 ) -> Path:
     """Write the campaign as a Provenance Run Crate in directory ``out``; the metadata file's path.
 
-    Data files are written to ``stage`` first and copied into ``out`` by the crate.
+    Data files are written to ``stage`` first and copied into ``out`` by the crate;
+    ``documents(run_uid)`` gives a run's ``(name, doc)`` pairs.
     """
     from rocrate.model import ContextEntity
     from rocrate.rocrate import ROCrate
@@ -302,7 +325,7 @@ def write_rocrate(
         for a in by_exp.get(e.id, []):
             result: list[dict[str, str]] = []
             if a.run_uid:
-                docs = store.documents(a.run_uid)
+                docs = documents(a.run_uid)
                 path = runs_dir / f"{e.seq:04d}-a{a.n}.jsonl"
                 path.write_text("".join(dumps([n, d]) + "\n" for n, d in docs))
                 f = crate.add_file(

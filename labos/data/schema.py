@@ -12,8 +12,10 @@ experiments
     the planner has been told the outcome, and when a retry is due.
 attempts
     One row per attempt of an experiment: its state, Bluesky run, error and cause.
-documents
-    Every Bluesky document of every run, in emission order.
+legacy_documents
+    Only in stores upgraded from schema 2 with documents: the Bluesky documents labos
+    kept itself before runs moved to tiled (:mod:`labos.data.runs`), until they are
+    copied there.
 events
     The decision log: proposals, transitions, failures, what the planner was told, stops.
 instruments, instrument_log
@@ -34,7 +36,7 @@ import sqlalchemy as sa
 from labos.core.errors import StoreError
 from labos.data.db import Database
 
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003")
 HEAD = REVISIONS[-1]
 SCHEMA_VERSION = len(REVISIONS)
 """The schema version this labos writes (the number of revisions)."""

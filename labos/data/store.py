@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,6 +92,7 @@ class Store:
         except BaseException:
             self.db.close()
             raise
+        self._legacy = "legacy_documents" in sa.inspect(self.db.engine).get_table_names()
 
     # ----------------------------------------------------------- plumbing
     @contextmanager
@@ -392,35 +392,54 @@ class Store:
         ]
 
     # ------------------------------------------------------------ recovery
-    def recover(self, campaign_id: str, on_interrupted: str, reason: str) -> dict[str, int]:
+    def recover(
+        self,
+        campaign_id: str,
+        on_interrupted: str,
+        reason: str,
+        runs: Sequence[tuple[str, Any, Any]] = (),
+    ) -> dict[str, int]:
         """After the process running a campaign died: close what it left open, in one transaction.
 
-        Every attempt left ``running`` becomes ``interrupted``, every Bluesky run without
-        a stop document gets one (``exit_status="abort"``, ``reason``), and each
-        interrupted experiment is queued again (``on_interrupted="rerun"``: a new attempt
-        of the same experiment) or failed (``"fail"``). ``measured`` experiments keep
-        their state: their raw data is whole and only needs analysing. Idempotent.
+        Every attempt left ``running`` becomes ``interrupted`` and each interrupted
+        experiment is queued again (``on_interrupted="rerun"``: a new attempt of the same
+        experiment) or failed (``"fail"``). ``measured`` experiments keep their state:
+        their raw data is whole and only needs analysing. Idempotent.
+
+        The Bluesky runs themselves are in tiled (:mod:`labos.data.runs`), where the
+        caller has already closed the open ones; ``runs`` lists ``(run uid, experiment
+        id, attempt)`` from their start documents, so an attempt that died before it
+        recorded its run is linked to it here.
 
         Returns
         -------
         dict
-            Counts: ``attempts`` interrupted, ``runs`` closed, ``requeued``, ``failed``.
+            Counts: ``attempts`` interrupted, ``runs`` linked, ``requeued``, ``failed``.
         """
         now = time.time()
         counts = {"attempts": 0, "runs": 0, "requeued": 0, "failed": 0}
         with self.transaction() as c:
-            for eid, n in c.execute(
+            running = c.execute(
                 "SELECT a.experiment_id, a.n FROM attempts a JOIN experiments e ON a.experiment_id=e.id "
                 "WHERE e.campaign_id=? AND a.status='running'",
                 (campaign_id,),
-            ).fetchall():
+            ).fetchall()
+            open_attempts = {(eid, n) for eid, n in running}
+            for run_uid, eid, n in runs:  # link each dead attempt to the run it started
+                if (eid, n) in open_attempts:
+                    c.execute(
+                        "UPDATE attempts SET run_uid=COALESCE(run_uid, ?) WHERE experiment_id=? AND n=?",
+                        (run_uid, eid, n),
+                    )
+                    self._add_run_uid(c, eid, run_uid)
+                    counts["runs"] += 1
+            for eid, n in running:
                 c.execute(
                     "UPDATE attempts SET status='interrupted', finished=?, error=?, cause=? "
                     "WHERE experiment_id=? AND n=?",
                     (now, reason, Cause.INTERRUPTED.value, eid, n),
                 )
                 counts["attempts"] += 1
-            counts["runs"] = self._close_open_runs(c, campaign_id, reason, now)
             for (eid,) in c.execute(
                 "SELECT id FROM experiments WHERE campaign_id=? AND status=?", (campaign_id, State.RUNNING.value)
             ).fetchall():
@@ -437,75 +456,33 @@ class Store:
             self._event(c, campaign_id, "recovered", None, counts | {"reason": reason}, now)
         return counts
 
-    def _close_open_runs(self, c: Tx, campaign_id: str, reason: str, now: float) -> int:
-        from event_model import DocumentNames, schema_validators
-
-        open_runs = c.execute(
-            "SELECT run_uid FROM documents WHERE campaign_id=? AND name='start' AND run_uid NOT IN "
-            "(SELECT run_uid FROM documents WHERE campaign_id=? AND name='stop')",
-            (campaign_id, campaign_id),
-        ).fetchall()
-        for (run_uid,) in open_runs:
-            start = loads(c.execute("SELECT doc FROM documents WHERE run_uid=? AND name='start'", (run_uid,)).one()[0])
-            eid, n = start.get("experiment_id"), start.get("attempt")
-            if isinstance(eid, str) and isinstance(n, int):  # link the run to the attempt that made it
-                c.execute(
-                    "UPDATE attempts SET run_uid=COALESCE(run_uid, ?) WHERE experiment_id=? AND n=?", (run_uid, eid, n)
-                )
-                if c.execute("SELECT 1 FROM experiments WHERE id=?", (eid,)).fetchone():
-                    self._add_run_uid(c, eid, run_uid)
-            streams: dict[str, str] = {}
-            counts: dict[str, int] = {}
-            for name, raw in c.execute(
-                "SELECT name, doc FROM documents WHERE run_uid=? AND name IN ('descriptor','event','event_page')",
-                (run_uid,),
-            ).fetchall():
-                doc = loads(raw)
-                if name == "descriptor":
-                    streams[doc["uid"]] = doc.get("name", "primary")
-                    counts.setdefault(streams[doc["uid"]], 0)
-                elif doc.get("descriptor") in streams:
-                    stream = streams[doc["descriptor"]]
-                    counts[stream] += len(doc["seq_num"]) if name == "event_page" else 1
-            stop = {
-                "run_start": run_uid,
-                "time": now,
-                "uid": str(uuid.uuid4()),
-                "exit_status": "abort",
-                "reason": reason,
-                "num_events": counts,
-            }
-            schema_validators[DocumentNames.stop].validate(stop)
-            c.execute(
-                "INSERT INTO documents (campaign_id, run_uid, name, doc) VALUES (?,?,?,?)",
-                (campaign_id, run_uid, "stop", dumps(stop)),
+    def has_running_attempts(self, campaign_id: str) -> bool:
+        """Whether a process died (or is) running an attempt of this campaign."""
+        return bool(
+            self.query(
+                "SELECT 1 FROM attempts a JOIN experiments e ON a.experiment_id=e.id "
+                "WHERE e.campaign_id=? AND a.status='running' LIMIT 1",
+                (campaign_id,),
             )
-        return len(open_runs)
-
-    # ----------------------------------------------------------- documents
-    def add_document(self, campaign_id: str, run_uid: str, name: str, doc: Mapping[str, Any]) -> None:
-        """Append one Bluesky document.
-
-        Not a durable commit on its own (see :meth:`Database.transaction`): the lifecycle
-        move that follows the run (``measured``, ``failed``, a retry) is, and makes it durable.
-        """
-        with self.db.transaction(durable=False) as c:
-            c.execute(
-                "INSERT INTO documents (campaign_id, run_uid, name, doc) VALUES (?,?,?,?)",
-                (campaign_id, run_uid, name, dumps(doc)),
-            )
-
-    def documents(self, run_uid: str) -> list[tuple[str, dict[str, Any]]]:
-        """The ``(name, doc)`` pairs of one Bluesky run, in emission order."""
-        rows = self.query("SELECT name, doc FROM documents WHERE run_uid=? ORDER BY id", (run_uid,))
-        return [(r["name"], loads(r["doc"])) for r in rows]
-
-    def run_uids(self, campaign_id: str) -> list[str]:
-        """Every Bluesky run of a campaign, in the order they started."""
-        rows = self.query(
-            "SELECT run_uid FROM documents WHERE campaign_id=? AND name='start' ORDER BY id", (campaign_id,)
         )
-        return [r[0] for r in rows]
+
+    # ------------------------------------------------- legacy documents
+    def legacy_runs(self, campaign_id: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """Documents a labos before tiled kept in its own table (schema < 3), by run, in emission order."""
+        if not self._legacy:
+            return {}
+        rows = self.query(
+            "SELECT run_uid, name, doc FROM legacy_documents WHERE campaign_id=? ORDER BY id", (campaign_id,)
+        )
+        out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for r in rows:
+            out.setdefault(r["run_uid"], []).append((r["name"], loads(r["doc"])))
+        return out
+
+    def drop_legacy_run(self, run_uid: str) -> None:
+        """Forget one legacy run's documents (once they are in tiled)."""
+        with self.transaction() as c:
+            c.execute("DELETE FROM legacy_documents WHERE run_uid=?", (run_uid,))
 
 
 def _record(cls: type[T], r: Row, json_fields: Collection[str] = (), flags: Collection[str] = ()) -> T:

@@ -1,0 +1,395 @@
+"""The Bluesky runs of a campaign, in tiled: written by bluesky's ``TiledWriter``, read back with tiled's client.
+
+Every document of every run (failed and aborted runs included) goes through
+:class:`bluesky.callbacks.tiled_writer.TiledWriter` into a tiled catalog, and the
+analysis, the export and recovery read runs back through tiled's client
+(``bluesky-tiled-plugins`` gives a run its ``documents()``). Where the catalog is:
+
+- by default an *embedded* catalog per campaign, ``<data_dir>/tiled/<campaign id>/``
+  (``catalog.db``: tiled's SQLite catalog; ``tables.duckdb``: the runs' event tables),
+  served in-process (no server to start). ``labos data serve CAMPAIGN`` serves the
+  same directory over HTTP for tiled's own client;
+- with ``LABOS_TILED_URL`` (and ``LABOS_TILED_API_KEY``) a tiled server, each campaign
+  a container of it, for a facility that runs one.
+
+The lifecycle stays in the campaign store (:mod:`labos.data.store`): an attempt is
+``running`` there before its run starts in tiled, so a run left open by a killed
+process is always found and closed by :meth:`RunCatalog.close_run` on resume.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labos.core.errors import StoreError
+from labos.data.jsonutil import dumps
+
+if TYPE_CHECKING:
+    from labos.data.store import Store
+
+TILED_DIRNAME = "tiled"
+
+
+class RunStoreError(StoreError):
+    """A Bluesky run could not be written to, or read from, tiled."""
+
+
+def catalog_dir(data_dir: str | Path, campaign_id: str) -> Path:
+    """Where the embedded catalog of ``campaign_id`` lives inside ``data_dir``."""
+    return Path(data_dir) / TILED_DIRNAME / campaign_id
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence tiled's start-up chatter (version banner, deprecation notes) on the user's terminal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
+        yield
+
+
+@functools.cache
+def _template() -> Path:
+    """An empty, initialised tiled catalog made once per process (tiled's own ``catalog init``, ~3 s).
+
+    New campaigns get a copy of it, so only a process's first new catalog pays for the init.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="labos-tiled-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    cmd = [sys.executable, "-m", "tiled", "catalog", "init", f"sqlite:///{tmp / 'catalog.db'}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+        raise RunStoreError(f"could not create a tiled catalog: {' '.join(tail) or 'tiled catalog init failed'}")
+    return tmp / "catalog.db"
+
+
+def _init_catalog(directory: Path) -> None:
+    """Create an empty catalog at ``directory`` atomically: built beside it, then renamed into place.
+
+    A process killed half-way leaves only ``<directory>.new``, which the next call replaces.
+    """
+    tmp = directory.with_name(directory.name + ".new")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "data").mkdir(parents=True)
+    shutil.copyfile(_template(), tmp / "catalog.db")
+    os.replace(tmp, directory)
+
+
+def catalog_adapter(directory: Path, create: bool) -> Any:
+    """Tiled's catalog adapter for the embedded catalog in ``directory`` (created if ``create``).
+
+    Raises
+    ------
+    RunStoreError
+        If there is no catalog and ``create`` is false, or it cannot be opened.
+    """
+    from tiled.catalog import from_uri
+
+    directory = directory.resolve()
+    if not (directory / "catalog.db").exists():
+        if not create:
+            raise RunStoreError(f"no tiled catalog in {directory}")
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        _init_catalog(directory)
+    try:
+        return from_uri(
+            f"sqlite:///{directory / 'catalog.db'}",
+            writable_storage=[str(directory / "data"), f"duckdb:///{directory / 'tables.duckdb'}"],
+        )
+    except Exception as exc:
+        raise RunStoreError(f"could not open the tiled catalog in {directory}: {exc}") from exc
+
+
+def build_catalog_app(adapter: Any, api_key: str | None = None) -> Any:
+    """A tiled app serving ``adapter``, able to replay runs as documents (JSON-seq, bluesky-tiled-plugins).
+
+    Without ``api_key`` the app accepts anonymous clients (used in-process only).
+    """
+    from bluesky_tiled_plugins.exporters import json_seq_exporter
+    from tiled.config import Authentication
+    from tiled.media_type_registration import default_serialization_registry
+    from tiled.server.app import build_app
+
+    logging.getLogger("tiled.server.app").setLevel(logging.WARNING)  # set INFO on import: "Tiled version ..."
+    registry = copy.deepcopy(default_serialization_registry)
+    registry.register("BlueskyRun", "application/json-seq", json_seq_exporter)
+    auth = Authentication(single_user_api_key=api_key) if api_key else None
+    return build_app(adapter, authentication=auth, serialization_registry=registry)
+
+
+class RunCatalog:
+    """The Bluesky runs of one campaign, as a tiled container.
+
+    Open one with :meth:`open`; close it with :meth:`close`.
+
+    Parameters
+    ----------
+    node
+        The tiled client container whose children are the campaign's runs (by run uid).
+    where
+        Where it is, for messages.
+    closer
+        Called by :meth:`close` (the in-process server's context).
+    """
+
+    def __init__(self, node: Any, where: str, closer: Callable[[], None] | None = None) -> None:
+        self.node = node
+        self.where = where
+        self._closer = closer
+
+    @classmethod
+    def open(cls, data_dir: str | Path, campaign_id: str, create: bool = True) -> RunCatalog:
+        """The runs of ``campaign_id``: on ``LABOS_TILED_URL`` if set, else in the embedded catalog.
+
+        Raises
+        ------
+        RunStoreError
+            If the catalog cannot be opened (or does not exist and ``create`` is false).
+        """
+        from labos.core.settings import Settings
+
+        settings = Settings()
+        with _quiet():
+            from tiled.client import Context, from_context, from_uri
+
+            if settings.tiled_url:
+                try:
+                    root = from_uri(settings.tiled_url, api_key=settings.tiled_api_key)
+                    if campaign_id in root:
+                        node = root[campaign_id]
+                    elif create:
+                        node = root.create_container(key=campaign_id, metadata={"labos_campaign": campaign_id})
+                    else:
+                        raise RunStoreError(f"tiled server {settings.tiled_url} has no campaign {campaign_id}")
+                except RunStoreError:
+                    raise
+                except Exception as exc:
+                    raise RunStoreError(f"tiled server {settings.tiled_url}: {exc}") from exc
+                return cls(node, f"{settings.tiled_url} ({campaign_id})", root.context.close)
+            directory = catalog_dir(data_dir, campaign_id)
+            adapter = catalog_adapter(directory, create)
+            context = Context.from_app(build_catalog_app(adapter))
+            try:
+                node = from_context(context)
+            except BaseException:
+                context.close()
+                raise
+        return cls(node, str(directory), context.close)
+
+    def close(self) -> None:
+        """Close the client (and the in-process server); idempotent."""
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            with _quiet():
+                closer()
+
+    def __enter__(self) -> RunCatalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- writing
+    def writer(self, backup_dir: str | Path) -> RunWriter:
+        """A RunEngine callback writing every run here (see :class:`RunWriter`)."""
+        return RunWriter(self, Path(backup_dir))
+
+    def close_run(self, run_uid: str, reason: str, now: float | None = None) -> dict[str, Any]:
+        """Close a run left open by a dead process: its stop document, ``exit_status="abort"``.
+
+        ``num_events`` counts the events that reached tiled, by stream. Returns the stop document.
+        """
+        from event_model import DocumentNames, schema_validators
+
+        run = self.node[run_uid]
+        counts: Counter[str] = Counter()
+        streams: dict[str, str] = {}
+        for name, doc in self._documents(run):
+            if name == "descriptor":
+                streams[doc["uid"]] = doc.get("name", "primary")
+                counts.setdefault(streams[doc["uid"]], 0)
+            elif name == "event" and doc.get("descriptor") in streams:
+                counts[streams[doc["descriptor"]]] += 1
+        stop = {
+            "run_start": run_uid,
+            "time": time.time() if now is None else now,
+            "uid": str(uuid.uuid4()),
+            "exit_status": "abort",
+            "reason": reason,
+            "num_events": dict(counts),
+        }
+        schema_validators[DocumentNames.stop].validate(stop)
+        run.update_metadata(metadata={**dict(run.metadata), "stop": stop}, drop_revision=True)
+        return stop
+
+    def import_run(self, documents: list[tuple[str, dict[str, Any]]]) -> str:
+        """Write one run's ``(name, doc)`` pairs through ``TiledWriter`` (a partial earlier copy is replaced)."""
+        from bluesky.callbacks.tiled_writer import TiledWriter
+
+        uid = str(documents[0][1]["uid"])
+        if uid in self.node:
+            self.node[uid].delete(recursive=True, external_only=False)
+        writer = TiledWriter(self.node, batch_size=1)
+        with _quiet():
+            for name, doc in documents:
+                writer(name, doc)
+        return uid
+
+    # -------------------------------------------------------------- reading
+    def runs(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(uid, metadata)`` of every run, in the order they started."""
+        items = [(k, dict(v.metadata)) for k, v in self.node.items()]
+        items.sort(key=lambda kv: kv[1].get("start", {}).get("time", 0.0))
+        return items
+
+    def open_runs(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(uid, start document)`` of every run without a stop document."""
+        return [(k, md.get("start", {})) for k, md in self.runs() if not md.get("stop")]
+
+    def documents(self, run_uid: str) -> list[tuple[str, dict[str, Any]]]:
+        """The ``(name, doc)`` pairs of one run, replayed by tiled (start, descriptors, events, stop).
+
+        Raises
+        ------
+        RunStoreError
+            If the run is not in the catalog.
+        """
+        try:
+            run = self.node[run_uid]
+        except KeyError:
+            raise RunStoreError(f"Bluesky run {run_uid} is not in the tiled catalog {self.where}") from None
+        return list(self._documents(run))
+
+    @staticmethod
+    def _documents(run: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        with _quiet():
+            for name, doc in run.documents():
+                yield name, dict(doc)
+
+
+class RunWriter:
+    """RunEngine callback: bluesky's ``TiledWriter`` (one request per document), failing loudly.
+
+    ``TiledWriter``'s own backup swallows a failed write; here the run's documents so
+    far are written to ``<backup_dir>/<run uid>.jsonl`` and a :class:`RunStoreError`
+    is raised, so the RunEngine aborts the run and the campaign stops on a store
+    failure instead of analysing data that is not there. Later documents of that
+    run go to the backup file only.
+    """
+
+    def __init__(self, catalog: RunCatalog, backup_dir: Path) -> None:
+        from bluesky.callbacks.tiled_writer import TiledWriter
+
+        self.catalog = catalog
+        self.backup_dir = backup_dir
+        self._writer = TiledWriter(catalog.node, batch_size=1)  # an event is in tiled before the next action
+        self._docs: list[tuple[str, dict[str, Any]]] = []
+        self._failed: Path | None = None
+
+    def __call__(self, name: str, doc: dict[str, Any]) -> None:
+        """Write one document."""
+        if name == "start":
+            self._docs, self._failed = [], None
+        self._docs.append((name, doc))
+        if self._failed is not None:
+            self._backup()
+            return
+        try:
+            with _quiet():
+                self._writer(name, doc)
+        except Exception as exc:
+            self._failed = self._backup()
+            raise RunStoreError(
+                f"could not write the Bluesky run to tiled ({self.catalog.where}): {type(exc).__name__}: {exc}; "
+                f"its documents are kept in {self._failed}"
+            ) from exc
+
+    def _backup(self) -> Path:
+        uid = self._docs[0][1].get("uid", "unknown") if self._docs else "unknown"
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        path = self.backup_dir / f"{uid}.jsonl"
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(dumps([n, d]) + "\n" for n, d in self._docs))
+        os.replace(tmp, path)
+        return path
+
+
+def adopt_legacy_runs(store: Store, catalog: RunCatalog, campaign_id: str) -> int:
+    """Copy the runs a store of schema < 3 kept itself into tiled, then drop them from the store; their number.
+
+    One run at a time, each written whole before it is dropped, so a process killed
+    half-way loses nothing (the next call replaces a partial copy).
+    """
+    n = 0
+    for uid, docs in store.legacy_runs(campaign_id).items():
+        if docs and docs[0][0] == "start":  # a run is whole from its start document on
+            catalog.import_run(docs)
+            store.drop_legacy_run(uid)
+            n += 1
+    return n
+
+
+def recover_campaign(
+    store: Store, catalog: RunCatalog, campaign_id: str, on_interrupted: str, reason: str
+) -> dict[str, int]:
+    """Close what a dead process left open: its Bluesky runs in tiled first, then the lifecycle in the store.
+
+    Legacy runs (schema < 3) are copied into tiled first. Every run without a stop
+    document gets one (``exit_status="abort"``, ``reason``); then
+    :meth:`~labos.data.store.Store.recover` interrupts the attempts left running and
+    links each to the run it had started. Each half is idempotent, so a process killed
+    while recovering is recovered again. Returns the store's counts, with ``closed``:
+    the runs closed here.
+    """
+    runs: list[tuple[str, Any, Any]] = []
+    closed = 0
+    if store.has_running_attempts(campaign_id) or store.legacy_runs(campaign_id):
+        adopt_legacy_runs(store, catalog, campaign_id)
+        for uid, md in catalog.runs():
+            if not md.get("stop"):
+                catalog.close_run(uid, reason)
+                closed += 1
+            start = md.get("start", {})
+            runs.append((uid, start.get("experiment_id"), start.get("attempt")))
+    return store.recover(campaign_id, on_interrupted, reason, runs) | {"closed": closed}
+
+
+def serve(directory: Path, host: str, port: int, api_key: str, ready: Callable[[str], None] | None = None) -> None:
+    """Serve the embedded catalog in ``directory`` over HTTP until interrupted (uvicorn).
+
+    Clients authenticate with ``api_key`` (``tiled.client.from_uri(url, api_key=...)``);
+    ``ready(url)`` is called once the server answers.
+    """
+    import uvicorn
+
+    with _quiet():
+        app = build_catalog_app(catalog_adapter(directory, create=False), api_key)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    if ready is not None:
+        startup = server.startup
+
+        async def announce(*args: Any, **kwargs: Any) -> None:
+            await startup(*args, **kwargs)
+            ready(f"http://{host}:{port}/api/v1")
+
+        server.startup = announce  # type: ignore[method-assign]
+    with _quiet():
+        server.run()

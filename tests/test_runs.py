@@ -1,0 +1,154 @@
+"""Bluesky runs in tiled: written by TiledWriter, closed after a crash, served to tiled's own client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labos.core.campaign import Campaign
+from labos.core.errors import StoreError
+from labos.data.lock import CampaignBusy
+from labos.data.runs import RunCatalog, RunStoreError
+from labos.session import CampaignSession
+from tests.conftest import free_port, stop_process
+
+pytestmark = pytest.mark.e2e
+
+
+def run_experiments(session: CampaignSession, n: int) -> list[str]:
+    ids = session.propose(n)
+    for eid in ids:
+        session.queue(eid)
+        session.run(eid)
+        session.analyse(eid)
+    return ids
+
+
+def test_data_serve_lets_tiled_read_back_what_the_device_produced(small_spec, tmp_path):
+    campaign = Campaign.model_validate(small_spec)
+    produced: list[tuple[str, dict]] = []
+    session = CampaignSession.create(campaign, tmp_path)
+    session.RE.subscribe(lambda name, doc: produced.append((name, doc)))  # what the RunEngine emitted
+    try:
+        ids = run_experiments(session, 2)
+        runs = {e.id: e.run_uids[-1] for e in session.records()}
+    finally:
+        session.finish("stopped")
+    events = [d for n, d in produced if n == "event"]
+    assert events
+
+    port, key = free_port(), "testkey123"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "labos.cli",
+            "data",
+            "serve",
+            session.id,
+            "--port",
+            str(port),
+            "--api-key",
+            key,
+            "--data-dir",
+            str(tmp_path),
+        ],  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        from tiled.client import from_uri
+
+        url = f"http://127.0.0.1:{port}/api/v1"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client = from_uri(url, api_key=key)
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+                assert time.monotonic() < deadline, "tiled server did not start"
+                time.sleep(0.3)
+        with pytest.raises(CampaignBusy):  # the server holds the catalog: no campaign process writes it now
+            CampaignSession.resume(tmp_path, session.id)
+        assert sorted(client) == sorted(runs.values())
+        for eid in ids:
+            run = client[runs[eid]]
+            assert run.metadata["start"]["experiment_id"] == eid and run.metadata["stop"]["exit_status"] == "success"
+            mine = [e for e in events if e["data"].get("uvvis_absorbance") is not None]
+            stream = run["uvvis"]
+            spectrum = stream["uvvis_absorbance"].read()
+            wavelengths = stream["uvvis_wavelength"].read()
+            sent = [e for e in mine if np.array_equal(e["data"]["uvvis_wavelength"], wavelengths[0])]
+            assert any(np.array_equal(e["data"]["uvvis_absorbance"], spectrum[0]) for e in sent)
+        client.context.close()
+        import httpx
+
+        assert httpx.get(f"{url}/metadata/", headers={"Authorization": "Apikey wrong"}).status_code == 401
+    finally:
+        stop_process(proc)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def test_a_run_left_open_by_a_dead_process_is_closed_with_abort(small_spec, tmp_path):
+    from bluesky import RunEngine
+    from bluesky.callbacks.tiled_writer import TiledWriter
+    from bluesky.plans import count
+    from ophyd.sim import det
+
+    docs: list[tuple[str, dict]] = []
+    RE = RunEngine({}, context_managers=[])
+    RE.subscribe(lambda n, d: docs.append((n, d)))
+    RE(count([det], 3, md={"experiment_id": "c1-0001", "attempt": 1}))
+    with RunCatalog.open(tmp_path, "c1") as runs:
+        writer = TiledWriter(runs.node, batch_size=1)
+        for name, doc in docs[:-1]:  # everything but the stop document: the process died
+            writer(name, doc)
+        ((uid, start),) = runs.open_runs()
+        assert start["experiment_id"] == "c1-0001"
+        stop = runs.close_run(uid, "the process died")
+        assert stop["exit_status"] == "abort" and stop["reason"] == "the process died"
+        assert stop["num_events"] == {"primary": 3}
+        assert runs.open_runs() == []
+        names = [n for n, _ in runs.documents(uid)]
+        assert names == ["start", "descriptor", "event", "event", "event", "stop"]
+        with pytest.raises(RunStoreError, match="not in the tiled catalog"):
+            runs.documents("no-such-run")
+
+
+def test_a_failed_tiled_write_stops_the_campaign_and_loses_nothing(small_spec, tmp_path):
+    campaign = Campaign.model_validate(small_spec)
+    session = CampaignSession.create(campaign, tmp_path)
+    try:
+        run_experiments(session, 1)
+        (eid,) = session.propose(1)
+        session.queue(eid)
+        session.catalog.close()  # tiled goes away under the running campaign
+        with pytest.raises(StoreError, match="could not write the Bluesky run to tiled") as err:
+            session.run(eid)
+        backup = err.value.args[0].rsplit("kept in ", 1)[1]
+        lines = [json.loads(line) for line in Path(backup).read_text().splitlines()]
+        assert lines[0][0] == "start" and lines[0][1]["experiment_id"] == eid
+        assert session.store.experiment(eid).status == "interrupted"
+    finally:
+        session.close()
+    session = CampaignSession.resume(tmp_path, session.id)  # tiled back: the experiment runs again
+    try:
+        assert session.store.experiment(eid).status == "queued"
+        session.run(eid)
+        assert session.analyse(eid)["state"] == "completed"
+        assert [a.status for a in session.store.attempts(session.id) if a.experiment_id == eid] == [
+            "interrupted",
+            "succeeded",
+        ]
+    finally:
+        session.close()
