@@ -370,7 +370,7 @@ class CampaignSession:
         except KeyboardInterrupt:
             self._end(experiment_id, attempt, Failure("aborted by the user", Cause.INTERRUPTED, False))
             raise
-        except Exception as exc:  # noqa: BLE001 - sorted into causes; a software error is re-raised below
+        except Exception as exc:  # sorted into causes; a store failure or software error is re-raised
             root = _root(exc)
             if isinstance(root, StoreError):  # the record cannot be written: stop; the experiment reruns on resume
                 with contextlib.suppress(StoreError):  # a store that cannot write this either: recovery will
