@@ -59,7 +59,7 @@ def test_data_serve_lets_tiled_read_back_what_the_device_produced(small_spec, tm
             key,
             "--data-dir",
             str(tmp_path),
-        ],  # fmt: skip
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "NO_COLOR": "1"},
