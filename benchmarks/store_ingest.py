@@ -1,14 +1,16 @@
-"""What the durable store costs: documents/s, bytes per experiment, and its share of the loop.
+"""What recording costs: the store's and tiled's share of the loop, documents/s into tiled, bytes per experiment.
 
 Usage: ``.venv/bin/python benchmarks/store_ingest.py [--experiments 40] [--postgres URL]``
 
 1. A campaign of the demo (UV-vis, 501-point spectra) with zero-duration instruments is
    run step by step (the session's steps, as the flow runs them, without Prefect), with
-   every store transaction timed: the store's share of the loop's time per experiment.
-2. The same campaign through the Prefect flow: the store's share of that loop.
-3. The Bluesky documents of one real experiment are written again and again, one
-   transaction each as the RunEngine's callback writes them: documents/s and bytes per
-   experiment, into SQLite and (with ``--postgres``) into PostgreSQL.
+   every store transaction timed, and every document written to tiled and every run read
+   back from it timed: their shares of the loop's time per experiment.
+2. The same campaign through the Prefect flow: the same shares of that loop; with
+   ``--postgres`` once more with the store on PostgreSQL.
+3. The Bluesky documents of one real experiment are written again and again through
+   bluesky's ``TiledWriter`` into an embedded catalog (one request per document, as
+   the campaign writes them): documents/s.
 
 Prints a markdown table. Ratios, not absolute times, are the figures to compare: the
 machines are shared and noisy.
@@ -43,28 +45,41 @@ def demo_spec(n: int, data_dir: Path) -> dict[str, Any]:
 
 
 class Timer:
-    """Wall time spent inside the store's transactions."""
+    """Wall time spent inside some calls, and how many."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self.transactions = 0
+        self.calls = 0
+
+    def reset(self) -> None:
+        """Start counting again."""
+        self.seconds, self.calls = 0.0, 0
 
 
-def timed_store(timer: Timer) -> None:
-    """Wrap :meth:`Database.transaction` so every write transaction is timed."""
-    from labos.data.db import Database
+def timed(cls: type, name: str, timer: Timer, context: bool = False) -> None:
+    """Wrap ``cls.name`` (a method, or with ``context`` a context-manager method) so its calls are timed."""
+    original = getattr(cls, name)
+    if context:
 
-    original = Database.transaction
+        @contextmanager
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            t0 = time.perf_counter()
+            with original(self, *args, **kwargs) as value:
+                yield value
+            timer.seconds += time.perf_counter() - t0
+            timer.calls += 1
 
-    @contextmanager
-    def transaction(self: Database, durable: bool = True) -> Iterator[Any]:
-        t0 = time.perf_counter()
-        with original(self, durable) as tx:
-            yield tx
-        timer.seconds += time.perf_counter() - t0
-        timer.transactions += 1
+    else:
 
-    Database.transaction = transaction  # type: ignore[method-assign]
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                timer.seconds += time.perf_counter() - t0
+                timer.calls += 1
+
+    setattr(cls, name, wrapper)
 
 
 def run_steps(spec: dict[str, Any], data_dir: Path) -> tuple[float, int]:
@@ -90,20 +105,36 @@ def run_steps(spec: dict[str, Any], data_dir: Path) -> tuple[float, int]:
     return wall, n
 
 
-def ingest(target: str | Path, docs: list[tuple[str, dict[str, Any]]], repeats: int) -> tuple[float, int]:
-    """Documents/s writing ``docs`` ``repeats`` times, one transaction each; and the documents written."""
-    from labos.data.store import Store
+def ingest(work: Path, docs: list[tuple[str, dict[str, Any]]], repeats: int) -> tuple[float, int]:
+    """Documents/s writing ``docs`` ``repeats`` times through TiledWriter (one request each); documents written."""
+    from bluesky.callbacks.tiled_writer import TiledWriter
 
-    with Store(target) as store:
-        store.create_campaign("bench", "bench", {}, None)
+    from labos.data.runs import RunCatalog
+
+    with RunCatalog.open(work, "ingest") as runs:
+        writer = TiledWriter(runs.node, batch_size=1)
         t0 = time.perf_counter()
         n = 0
         for _ in range(repeats):
-            run = str(uuid.uuid4())
-            for name, doc in docs:
-                store.add_document("bench", run, name, doc)
+            run, desc = str(uuid.uuid4()), {}
+            for name, doc in copy.deepcopy(docs):
+                if name == "start":
+                    doc["uid"] = run
+                elif name == "descriptor":
+                    desc[doc["uid"]] = doc["uid"] = str(uuid.uuid4())
+                    doc["run_start"] = run
+                elif name == "event":
+                    doc["uid"], doc["descriptor"] = str(uuid.uuid4()), desc.get(doc["descriptor"], doc["descriptor"])
+                elif name == "stop":
+                    doc["uid"], doc["run_start"] = str(uuid.uuid4()), run
+                writer(name, doc)
                 n += 1
         return n / (time.perf_counter() - t0), n
+
+
+def size(path: Path) -> int:
+    """Bytes of every file under ``path``."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def main() -> None:
@@ -122,48 +153,78 @@ def main() -> None:
 
     configure_prefect(work / "prefect")
 
-    timer = Timer()
-    timed_store(timer)
+    from labos.data.db import Database
+    from labos.data.runs import RunCatalog, RunWriter
+
+    store, tiled_w, tiled_r = Timer(), Timer(), Timer()
+    timed(Database, "transaction", store, context=True)
+    timed(RunWriter, "__call__", tiled_w)
+    timed(RunCatalog, "documents", tiled_r)
     spec = demo_spec(args.experiments, work / "steps")
     wall, n = run_steps(spec, work / "steps")
-    steps_share = timer.seconds / wall
-    steps_per_exp = wall / n
-    store_per_exp = timer.seconds / n
-    tx_per_exp = timer.transactions / n
-    db = work / "steps" / "labos.sqlite"
-    size = db.stat().st_size + sum(f.stat().st_size for f in db.parent.glob("labos.sqlite-*"))
+    rows = [
+        ("loop time per experiment, steps without Prefect", f"{wall / n * 1000:.1f} ms"),
+        (f"store write time per experiment ({store.calls / n:.0f} transactions)", f"{store.seconds / n * 1000:.1f} ms"),
+        ("store share of the loop without Prefect", f"{store.seconds / wall:.1%}"),
+        (
+            f"tiled write time per experiment ({tiled_w.calls / n:.0f} documents)",
+            f"{tiled_w.seconds / n * 1000:.1f} ms",
+        ),
+        ("tiled read-back time per experiment (the analysis input)", f"{tiled_r.seconds / n * 1000:.1f} ms"),
+        ("tiled share (write + read) of the loop without Prefect", f"{(tiled_w.seconds + tiled_r.seconds) / wall:.1%}"),
+        ("store size per experiment (SQLite, lifecycle only)", f"{_sqlite_size(work / 'steps') / n / 1024:.1f} KiB"),
+        ("tiled catalog size per experiment", f"{size(work / 'steps' / 'tiled') / n / 1024:.1f} KiB"),
+    ]
 
     from flows.campaign import run_campaign
 
     run_campaign(demo_spec(2, work / "flow"), work / "flow", plot=False)  # Prefect warm-up, not timed
-    timer.seconds, timer.transactions = 0.0, 0
-    t0 = time.perf_counter()
-    summary = run_campaign(demo_spec(args.experiments, work / "flow"), work / "flow", plot=False)
-    flow_wall = summary.elapsed_s or (time.perf_counter() - t0)
-    flow_share = timer.seconds / flow_wall
+    flows = [("SQLite", work / "flow", None)] + (
+        [("PostgreSQL", work / "flow-pg", args.postgres)] if args.postgres else []
+    )
+    for label, where, url in flows:
+        if url:
+            os.environ["LABOS_STORE_URL"] = url
+        for t in (store, tiled_w, tiled_r):
+            t.reset()
+        t0 = time.perf_counter()
+        summary = run_campaign(demo_spec(args.experiments, where), where, plot=False)
+        flow_wall = summary.elapsed_s or (time.perf_counter() - t0)
+        rows += [
+            (f"loop time per experiment through the Prefect flow, store on {label}", f"{flow_wall / n * 1000:.1f} ms"),
+            (f"store share of the Prefect loop ({label})", f"{store.seconds / flow_wall:.1%}"),
+            (
+                f"tiled share of the Prefect loop ({label} store)",
+                f"{(tiled_w.seconds + tiled_r.seconds) / flow_wall:.1%}",
+            ),
+        ]
+        os.environ.pop("LABOS_STORE_URL", None)
 
-    from labos.data.store import Store
-
-    with Store(work / "steps") as store:
-        (c,) = store.campaigns()
-        docs = store.documents(store.experiments(c.id)[0].run_uids[-1])
-    sqlite_label = "SQLite (WAL; a document is made durable by the next lifecycle commit)"
-    rates = {sqlite_label: ingest(work / "ingest", docs, args.repeats)}
-    if args.postgres:
-        rates["PostgreSQL"] = ingest(args.postgres, copy.deepcopy(docs), args.repeats)
-
+    with RunCatalog.open(work / "steps", summary_id(work / "steps")) as runs:
+        docs = runs.documents(runs.runs()[0][0])
+    rate, count = ingest(work / "ingest", docs, args.repeats)
+    rows += [
+        ("documents per experiment", f"{len(docs)}"),
+        (f"documents/s into tiled (embedded catalog, TiledWriter, {count} documents)", f"{rate:.0f}"),
+    ]
     print(f"| figure ({args.experiments} experiments, zero-duration instruments) | value |")
     print("|---|---|")
-    print(f"| loop time per experiment, steps without Prefect | {steps_per_exp * 1000:.1f} ms |")
-    print(f"| store write time per experiment ({tx_per_exp:.0f} transactions) | {store_per_exp * 1000:.1f} ms |")
-    print(f"| store share of the loop without Prefect | {steps_share:.1%} |")
-    print(f"| loop time per experiment through the Prefect flow | {flow_wall / args.experiments * 1000:.1f} ms |")
-    print(f"| store share of the Prefect loop | {flow_share:.1%} |")
-    print(f"| store size per experiment (SQLite, documents included) | {size / n / 1024:.1f} KiB |")
-    print(f"| documents per experiment | {len(docs)} |")
-    for name, (rate, count) in rates.items():
-        print(f"| documents/s into {name} ({count} documents, one transaction each) | {rate:.0f} |")
+    for k, v in rows:
+        print(f"| {k} | {v} |")
     print(f"\nsingle runs: rerun to see the spread. Work dir: {work}")
+
+
+def _sqlite_size(data_dir: Path) -> int:
+    return sum(f.stat().st_size for f in data_dir.glob("labos.sqlite*"))
+
+
+def summary_id(data_dir: Path) -> str:
+    """The id of the one campaign in ``data_dir``."""
+    from labos.data.store import Store
+
+    with Store(data_dir) as s:
+        (c,) = s.campaigns()
+        return c.id
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def test_a_full_disk_stops_the_campaign_cleanly_and_resume_finishes_it(small_spe
 
         @sa.event.listens_for(engine, "connect")
         def _cap(dbapi, _record):
-            dbapi.execute("PRAGMA max_page_count = 40")  # 40 pages of 4 KiB: full after a few experiments
+            dbapi.execute("PRAGMA max_page_count = 22")  # an empty store is 19 pages, 12 experiments 26
 
         return engine
 

@@ -13,6 +13,7 @@ from labos.analysis.registry import analyse
 from labos.cli import main
 from labos.core.campaign import Campaign
 from labos.data.documents import RunReadings
+from labos.data.runs import RunCatalog
 from labos.data.store import Store
 from tests.conftest import EXAMPLES
 
@@ -31,14 +32,14 @@ def test_demo_campaign_records_everything(demo_spec):
     assert summary.plot is not None and summary.plot.read_bytes()[:4] == b"\x89PNG"
 
     space = Campaign.model_validate(demo_spec).space
-    with Store(summary.store) as store:
+    with Store(summary.store) as store, RunCatalog.open(demo_spec["data_dir"], summary.campaign_id) as runs:
         exps = store.experiments(summary.campaign_id)
         assert len(exps) == 10 and all(e.status == "completed" for e in exps)
         for e in exps:
             assert space.problems(e.params) == []
             assert e.instrument_time_s > 60  # simulated instrument time, though the test took milliseconds
             (uid,) = e.run_uids
-            docs = store.documents(uid)
+            docs = runs.documents(uid)
             names = [n for n, _ in docs]
             assert names[0] == "start" and names[-1] == "stop"
             assert names.count("descriptor") == 2 and names.count("event") == 2
@@ -83,10 +84,14 @@ def test_transient_faults_are_retried_and_recorded(demo_spec):
     demo_spec["workflow"]["retries"] = 3
     summary = run(demo_spec, plot=False)
     assert summary.status == "completed"
-    with Store(summary.store) as store:
+    with Store(summary.store) as store, RunCatalog.open(demo_spec["data_dir"], summary.campaign_id) as runs:
         exps = store.experiments(summary.campaign_id)
         events = store.events(summary.campaign_id)
+        in_tiled = dict(runs.runs())
     assert len(exps) == 8
+    # every attempt's run is in tiled, the failed ones too, each closed with its exit status
+    assert set(in_tiled) == {uid for e in exps for uid in e.run_uids}
+    assert {md["stop"]["exit_status"] for md in in_tiled.values()} == {"success", "fail"}
     retried = [e for e in exps if e.attempts > 1]
     assert retried, "with a 20% fault rate per action some experiment must have been retried"
     for e in retried:
@@ -104,9 +109,11 @@ def test_persistent_faults_stop_the_campaign_with_a_record(demo_spec):
     summary = run(demo_spec, plot=False)
     assert summary.status == "stopped"
     assert "2 experiments failed in a row" in summary.message and "is empty" in summary.message
-    with Store(summary.store) as store:
+    with Store(summary.store) as store, RunCatalog.open(demo_spec["data_dir"], summary.campaign_id) as runs:
         exps = store.experiments(summary.campaign_id)
         assert store.find_campaign(summary.campaign_id).status == "stopped"
+        failed_run = dict(runs.runs())[exps[-1].run_uids[-1]]
+    assert failed_run["stop"]["exit_status"] == "fail" and failed_run["stop"]["reason"]  # bluesky's own reason
     assert exps[-1].status == "failed" and "reservoir" in exps[-1].error
     assert all(e.status in ("completed", "failed") for e in exps)
     assert {e.cause for e in exps if e.status == "failed"} == {"instrument"}

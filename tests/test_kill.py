@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from labos.data.runs import RunCatalog, recover_campaign
 from labos.data.store import Store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -70,7 +71,13 @@ def check(data: Path, before: dict[str, dict[str, Any]]) -> dict[str, dict[str, 
     completed: dict[str, dict[str, Any]] = {}
     with Store(data) as store:
         for campaign in store.campaigns():
-            store.recover(campaign.id, "rerun", REASON)
+            catalog = data / "tiled" / campaign.id / "catalog.db"
+            if catalog.exists():
+                with sqlite3.connect(catalog, timeout=30) as c:
+                    assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            with RunCatalog.open(data, campaign.id) as runs:
+                recover_campaign(store, runs, campaign.id, "rerun", REASON)
+                in_tiled = dict(runs.runs())
             exps = store.experiments(campaign.id)
             attempts = store.attempts(campaign.id)
             assert [e.seq for e in exps] == list(range(1, len(exps) + 1))
@@ -91,14 +98,10 @@ def check(data: Path, before: dict[str, dict[str, Any]]) -> dict[str, dict[str, 
                 if eid.startswith(campaign.id):
                     assert eid in completed, f"{eid} was completed before the kill and is not now"
                     assert completed[eid] == objectives
-            starts = collections.Counter(store.run_uids(campaign.id))
-            stops = collections.Counter(
-                r[0]
-                for r in store.query(
-                    "SELECT run_uid FROM documents WHERE campaign_id=? AND name='stop'", (campaign.id,)
-                )
-            )
-            assert starts == stops, "a Bluesky run without exactly one stop document"
+            # tiled keys runs by uid (one start each); each must be closed, and every recorded run be there
+            assert all(md.get("stop") for md in in_tiled.values()), "a Bluesky run without a stop document"
+            recorded = {uid for e in exps for uid in e.run_uids} | {a.run_uid for a in attempts if a.run_uid}
+            assert recorded <= set(in_tiled), "an experiment names a run that is not in tiled"
             state = store.find_campaign(campaign.id).planner_state or {"journal": []}
             told = sum(len(j["observations"]) for j in state["journal"] if j["op"] == "tell")
             assert told == sum(e.told for e in exps), "planner state and told flags disagree"

@@ -13,6 +13,7 @@ from labos.analysis.phases import HC_KEV_ANGSTROM, PHASES
 from labos.analysis.xrd import quantify_phases
 from labos.core.campaign import SimulationSpec, WorkflowSpec
 from labos.core.errors import AnalysisError, DeviceFault, InterlockError, OutOfBoundsError, SpecError
+from labos.data.runs import RunCatalog
 from labos.data.store import Store
 from labos.devices import build_lab
 from labos.validate import load_campaign
@@ -258,8 +259,10 @@ def test_solid_state_campaign_with_faults_records_failures_and_parks_samples(tmp
         failed_attempts = store.query("SELECT cause FROM attempts WHERE status='failed'")
         assert len(failed_attempts) >= 2 and {r["cause"] for r in failed_attempts} == {"instrument"}
         assert "parked" in kinds  # samples stranded by faults were cleared into the rack
-        runs = store.query("SELECT COUNT(*) AS n FROM documents WHERE name='start'")[0]["n"]
-        assert runs == kinds.count("attempt_started")  # one Bluesky run per attempt
+        with RunCatalog.open(tmp_path, summary.campaign_id) as catalog:
+            runs = catalog.runs()
+        assert len(runs) == kinds.count("attempt_started")  # one Bluesky run per attempt, failed ones too
+        assert all(md["stop"] for _, md in runs)
         failed = store.query("SELECT error FROM experiments WHERE status='failed'")
         for row in failed:
             assert "after" in row["error"] or "beam dump" in row["error"] or "drift" in row["error"]

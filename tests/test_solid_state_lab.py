@@ -19,6 +19,7 @@ import yaml
 
 from labos.cli import main
 from labos.core.errors import DeviceFault
+from labos.data.runs import RunCatalog
 from labos.data.store import Store
 from labos.devices.epics import EpicsBeamline, loopback_environment
 from labos.devices.keys import generate
@@ -119,10 +120,8 @@ def test_operator_registers_five_instruments_all_healthy_and_the_campaign_runs_t
         (campaign,) = store.query("SELECT id FROM campaigns")
         rows = store.query("SELECT status FROM experiments WHERE campaign_id=?", (campaign["id"],))
         assert len(rows) == 6
-        streams = {
-            r["name"]
-            for r in store.query("SELECT json_extract(doc, '$.name') AS name FROM documents WHERE name='descriptor'")
-        }
+        with RunCatalog.open(data, campaign["id"]) as catalog:
+            streams = {stream for _, md in catalog.runs() for stream in catalog.node[md["start"]["uid"]]}
         assert {"doser", "robot", "furnace", "beamline", "uvvis"} <= streams  # every instrument took part
         ok = [r for r in rows if r["status"] == "completed"]
         assert ok, "no experiment succeeded"

@@ -150,40 +150,16 @@ class Database:
         self._lock = threading.RLock()
 
     @contextmanager
-    def transaction(self, durable: bool = True) -> Iterator[Tx]:
-        """One write transaction, committed at the end or rolled back on error.
-
-        A ``durable`` commit is on disk when this returns (SQLite ``synchronous=FULL``,
-        PostgreSQL's default). A non-durable one survives the process being killed but
-        not a power cut *until the next durable commit*, which makes every earlier
-        commit durable too (both databases write one sequential log). The store uses it
-        for the documents of a run in progress, whose experiment is only ``measured``
-        by a durable commit after them.
-        """
+    def transaction(self) -> Iterator[Tx]:
+        """One write transaction: committed durably at the end (SQLite ``synchronous=FULL``), or rolled back."""
         with self._lock:
             try:
-                with self.engine.connect() as conn:
-                    if not durable:
-                        self._relax(conn, True)
-                    try:
-                        with conn.begin():
-                            if not durable and self.dialect == "postgresql":
-                                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                            yield Tx(conn)
-                    finally:
-                        if not durable:
-                            self._relax(conn, False)
+                with self.engine.connect() as conn, conn.begin():
+                    yield Tx(conn)
             except sa.exc.OperationalError as exc:
                 raise StoreError(f"writing to {self.where} failed: {exc.orig}") from exc
             except sa.exc.DBAPIError as exc:
                 raise StoreError(f"writing to {self.where} failed: {exc.orig}") from exc
-
-    def _relax(self, conn: Connection, relaxed: bool) -> None:
-        """SQLite: set ``synchronous`` outside any transaction, on the raw connection."""
-        if self.dialect == "sqlite":
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            raw.execute(f"PRAGMA synchronous={'NORMAL' if relaxed else 'FULL'}")
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         """The rows of one read query."""
