@@ -511,8 +511,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _registry(args: argparse.Namespace) -> tuple[Any, Any]:
+    from labos.data.registry import Registry
     from labos.data.store import open_store
-    from labos.devices.registry import Registry
 
     data_dir = Path(args.data_dir or Settings().data_dir or "labos-data")
     store = open_store(data_dir)
@@ -528,7 +528,7 @@ def cmd_instruments(args: argparse.Namespace) -> int:
     with store:
         action = args.instruments_command
         if action == "add":
-            from labos.devices.registry import load_entry
+            from labos.data.registry import load_entry
 
             for path in args.files:
                 entry = load_entry(path)

@@ -259,7 +259,7 @@ class CampaignSession:
         """Provenance of the lab as it is now: the seed and, if the registry is used, its entries (calibrations)."""
         out: dict[str, Any] = {"seed": campaign.seed}
         if any(i.driver == "registry" for i in campaign.workflow.instruments.values()):
-            from labos.devices.registry import Registry
+            from labos.data.registry import Registry
 
             out["registry"] = {
                 r.entry.name: {"entry": r.entry.model_dump(mode="json"), "enabled": r.enabled, "reason": r.reason}

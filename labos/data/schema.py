@@ -19,7 +19,7 @@ legacy_documents
 events
     The decision log: proposals, transitions, failures, what the planner was told, stops.
 instruments, instrument_log
-    The instrument registry (:mod:`labos.devices.registry`) and its maintenance log.
+    The instrument registry (:mod:`labos.data.registry`) and its maintenance log.
 
 Revision ``0001`` is the schema labos wrote before it had migrations (SQLite stores with
 ``PRAGMA user_version = 1`` and no ``alembic_version`` table); such a store is stamped
