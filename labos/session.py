@@ -244,7 +244,7 @@ class CampaignSession:
     def _recover(self) -> None:
         """Close what a dead process left open (see :func:`labos.data.runs.recover_campaign`)."""
         reason = "the process running this experiment ended before it finished (closed on resume)"
-        recover_campaign(self.store, self.catalog, self.id, self.campaign.workflow.on_interrupted, reason)
+        recover_campaign(self.store, lambda: self.catalog, self.id, self.campaign.workflow.on_interrupted, reason)
 
     @property
     def catalog(self) -> RunCatalog:

@@ -347,9 +347,13 @@ def adopt_legacy_runs(store: Store, catalog: RunCatalog, campaign_id: str) -> in
 
 
 def recover_campaign(
-    store: Store, catalog: RunCatalog, campaign_id: str, on_interrupted: str, reason: str
+    store: Store, open_catalog: Callable[[], RunCatalog], campaign_id: str, on_interrupted: str, reason: str
 ) -> dict[str, int]:
     """Close what a dead process left open: its Bluesky runs in tiled first, then the lifecycle in the store.
+
+    ``open_catalog()`` gives the campaign's runs; it is called only if there is something
+    to close (an attempt left running, or legacy runs to copy), so a campaign stopped
+    between experiments resumes without waiting for tiled.
 
     Legacy runs (schema < 3) are copied into tiled first. Every run without a stop
     document gets one (``exit_status="abort"``, ``reason``); then
@@ -361,6 +365,7 @@ def recover_campaign(
     runs: list[tuple[str, Any, Any]] = []
     closed = 0
     if store.has_running_attempts(campaign_id) or store.legacy_runs(campaign_id):
+        catalog = open_catalog()
         adopt_legacy_runs(store, catalog, campaign_id)
         for uid, md in catalog.runs():
             if not md.get("stop"):
