@@ -152,3 +152,68 @@ def test_a_failed_tiled_write_stops_the_campaign_and_loses_nothing(small_spec, t
         ]
     finally:
         session.close()
+
+
+def test_campaigns_can_write_to_a_tiled_server(small_spec, tmp_path, monkeypatch):
+    """LABOS_TILED_URL: a facility's tiled server (configured as the operators' guide says) holds the runs."""
+    import textwrap
+
+    port, key = free_port(), "serverkey42"
+    (tmp_path / "server" / "data").mkdir(parents=True)
+    config = tmp_path / "server" / "config.yml"
+    config.write_text(
+        textwrap.dedent(f"""
+        authentication:
+          single_user_api_key: {key}
+        trees:
+          - path: /
+            tree: catalog
+            args:
+              uri: sqlite:///{tmp_path}/server/catalog.db
+              writable_storage: ["{tmp_path}/server/data", "duckdb:///{tmp_path}/server/tables.duckdb"]
+              init_if_not_exists: true
+        media_types:
+          BlueskyRun:
+            application/json-seq: bluesky_tiled_plugins.exporters:json_seq_exporter
+        """)
+    )
+    tiled = Path(sys.executable).parent / "tiled"
+    proc = subprocess.Popen(
+        [str(tiled), "serve", "config", str(config), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import httpx
+
+        url = f"http://127.0.0.1:{port}/api/v1"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "tiled server did not start"
+            time.sleep(0.3)
+        monkeypatch.setenv("LABOS_TILED_URL", url)
+        monkeypatch.setenv("LABOS_TILED_API_KEY", key)
+        session = CampaignSession.create(Campaign.model_validate(small_spec), tmp_path / "data")
+        try:
+            ids = run_experiments(session, 2)  # the analysis reads the runs back from the server
+            records = {r.id: r for r in session.records()}
+        finally:
+            session.finish("stopped")
+        assert all(records[e].status == "completed" for e in ids)
+        assert not (tmp_path / "data" / "tiled" / session.id).exists()  # nothing embedded
+        from tiled.client import from_uri
+
+        client = from_uri(url, api_key=key)
+        try:
+            runs = client[session.id]
+            assert sorted(runs) == sorted(records[e].run_uids[-1] for e in ids)
+            assert all(run.metadata["stop"]["exit_status"] == "success" for run in runs.values())
+        finally:
+            client.context.close()
+    finally:
+        stop_process(proc)
