@@ -191,3 +191,15 @@ def test_an_unreachable_database_is_a_clear_error_without_its_password(monkeypat
     assert "cannot open the labos store" in err and "s3cret" not in err
     with pytest.raises(StoreError, match="cannot use the store URL"):
         Store("nosuchdb://x/y")
+
+
+def test_json_records_numpy_and_nan_and_refuses_what_it_cannot_hold():
+    from labos.data.jsonutil import dumps, loads
+
+    assert loads(dumps({"spec": np.arange(3.0), "n": np.int64(2), "nan": float("nan")})) == {
+        "spec": [0.0, 1.0, 2.0],
+        "n": 2,
+        "nan": None,
+    }
+    with pytest.raises(TypeError, match="cannot record a object as JSON"):
+        dumps({"x": object()})

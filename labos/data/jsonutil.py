@@ -18,11 +18,17 @@ def _default(obj: Any) -> Any:
         return list(obj)
     if hasattr(obj, "model_dump"):
         return obj.model_dump(mode="json")
-    return str(obj)
+    raise TypeError(f"cannot record a {type(obj).__name__} as JSON: {obj!r:.80}")
 
 
 def dumps(obj: Any) -> str:
-    """Serialise ``obj`` to compact JSON; numpy arrays become lists, NaN becomes null."""
+    """Serialise ``obj`` to compact JSON; numpy arrays become lists, NaN becomes null.
+
+    Raises
+    ------
+    TypeError
+        For a value JSON cannot hold (it is never silently turned into its ``str``).
+    """
     return json.dumps(_clean(obj), default=_default, separators=(",", ":"), allow_nan=False)
 
 
