@@ -104,6 +104,7 @@ def test_recovery_interrupts_what_was_running_and_links_its_run(store):
     assert (e1.status, e1.cause, e1.attempts) == ("failed", "interrupted", 2)
 
 
+@pytest.mark.e2e  # moves the legacy runs into a real (in-process) tiled catalog
 def test_a_store_written_by_schema_1_is_migrated_on_open(tmp_path):
     db = tmp_path / "labos.sqlite"
     shutil.copy(FIXTURES / "store-v1.sqlite", db)
