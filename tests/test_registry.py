@@ -137,3 +137,18 @@ def test_bad_registry_files(tmp_path, capsys):
         "bad.yaml:2: kind: unknown kind 'laser'; known: synthesizer, uvvis, robot, furnace, xrd"
         in capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ("{integration_time: {low: 5, high: 1}}", "low (5) is above high (1)"),
+        ("{integration_time: {high: .nan}}", "finite number"),
+    ],
+)
+def test_registry_limits_must_be_ordered_finite_numbers(tmp_path, capsys, limits, message):
+    f = tmp_path / "uvvis.yaml"
+    f.write_text(f"name: u1\nkind: uvvis\nowner: me\nlimits: {limits}\n")
+    assert main(["instruments", "--data-dir", str(tmp_path / "d"), "add", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "uvvis.yaml:4:" in err and message in err and "Traceback" not in err

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from labos.core.campaign import InstrumentKind, InstrumentSpec
 from labos.core.errors import ConfigurationError, Problem, SpecError
@@ -38,8 +38,14 @@ class LimitOverride(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    low: float | None = None
-    high: float | None = None
+    low: float | None = Field(default=None, allow_inf_nan=False)
+    high: float | None = Field(default=None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LimitOverride:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) is above high ({self.high:g})")
+        return self
 
 
 class InstrumentEntry(BaseModel):
