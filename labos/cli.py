@@ -548,7 +548,8 @@ def cmd_instruments(args: argparse.Namespace) -> int:
             con.print(json.dumps(r.entry.model_dump(mode="json"), indent=2), markup=False)
             for h in reg.history(args.name):
                 when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h["time"]))
-                con.print(f"  {when} {h['action']}" + (f": {h['detail']}" if h["detail"] else ""), markup=False)
+                who = f" by {h['who']}" if h["who"] else ""
+                con.print(f"  {when} {h['action']}{who}" + (f": {h['detail']}" if h["detail"] else ""), markup=False)
         elif action == "status":
             return _instrument_status(reg, Path(args.data_dir or Settings().data_dir or "labos-data"), con)
         elif action == "disable":

@@ -35,7 +35,8 @@ def registered_spec(demo_spec_master, data):
     return spec
 
 
-def test_operator_commands(data, capsys):
+def test_operator_commands(data, capsys, monkeypatch):
+    monkeypatch.setenv("LABOS_OPERATOR", "Ada <ada@example.org>")
     assert main(["instruments", "--data-dir", str(data), "list"]) == 0
     out = capsys.readouterr().out
     assert "synth-1" in out and "uvvis-1" in out and "Optics team" in out
@@ -44,7 +45,8 @@ def test_operator_commands(data, capsys):
     assert main(["instruments", "--data-dir", str(data), "disable", "uvvis-1", "--reason", "lamp replacement"]) == 0
     assert main(["instruments", "--data-dir", str(data), "show", "uvvis-1"]) == 0
     out = capsys.readouterr().out
-    assert "disabled: lamp replacement" in out and "added" in out
+    assert "disabled: lamp replacement" in out and "added by " in out
+    assert "disabled by Ada <ada@example.org>: lamp replacement" in out  # the log records who
     assert main(["instruments", "--data-dir", str(data), "add", str(EXAMPLES / "instruments" / "uvvis-1.yaml")]) == 2
     assert "already registered" in capsys.readouterr().err
     assert main(["instruments", "--data-dir", str(data), "remove", "nope"]) == 2

@@ -33,6 +33,22 @@ from labos.data.store import Store, open_store
 from labos.devices.drivers import DriverContext, InputSpec
 
 
+def _who() -> str:
+    """The operator making a change: ``LABOS_OPERATOR`` if set, else the login name (``user@host``)."""
+    import getpass
+    import os
+    import socket
+
+    explicit = os.environ.get("LABOS_OPERATOR")
+    if explicit:
+        return explicit
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
 class LimitOverride(BaseModel):
     """Operator limits for one input; they may only tighten the driver's own."""
 
@@ -87,8 +103,8 @@ class Registry:
 
     def _log(self, c: Any, name: str, action: str, detail: str | None) -> None:
         c.execute(
-            "INSERT INTO instrument_log (name, time, action, detail) VALUES (?,?,?,?)",
-            (name, time.time(), action, detail),
+            "INSERT INTO instrument_log (name, time, action, detail, who) VALUES (?,?,?,?,?)",
+            (name, time.time(), action, detail, _who()),
         )
 
     def add(self, entry: InstrumentEntry) -> None:
@@ -140,7 +156,7 @@ class Registry:
     def history(self, name: str) -> list[dict[str, Any]]:
         """The maintenance log of an instrument."""
         rows = self.store.query("SELECT * FROM instrument_log WHERE name=? ORDER BY id", (name,))
-        return [{"time": r["time"], "action": r["action"], "detail": r["detail"]} for r in rows]
+        return [{"time": r["time"], "action": r["action"], "detail": r["detail"], "who": r["who"]} for r in rows]
 
     @staticmethod
     def _row(r: Any) -> Registered:

@@ -19,7 +19,7 @@ legacy_documents
 events
     The decision log: proposals, transitions, failures, what the planner was told, stops.
 instruments, instrument_log
-    The instrument registry (:mod:`labos.data.registry`) and its maintenance log.
+    The instrument registry (:mod:`labos.data.registry`) and its maintenance log (who, when, what).
 
 Revision ``0001`` is the schema labos wrote before it had migrations (SQLite stores with
 ``PRAGMA user_version = 1`` and no ``alembic_version`` table); such a store is stamped
@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from labos.core.errors import StoreError
 from labos.data.db import Database
 
-REVISIONS = ("0001", "0002", "0003")
+REVISIONS = ("0001", "0002", "0003", "0004")
 HEAD = REVISIONS[-1]
 SCHEMA_VERSION = len(REVISIONS)
 """The schema version this labos writes (the number of revisions)."""
