@@ -61,6 +61,16 @@ def moment(data: Path, since: float) -> str:
     return "between experiments" if mine > 1 else "start-up"
 
 
+def ran_since(data: Path, since: float) -> bool:
+    """Whether a process started since ``since`` got as far as starting a run."""
+    if not (data / "labos.sqlite").exists():  # connecting would create it
+        return False
+    with contextlib.suppress(sqlite3.OperationalError), sqlite3.connect(data / "labos.sqlite", timeout=30) as c:
+        sql = "SELECT COUNT(*) FROM events WHERE kind='attempt_started' AND time >= ?"
+        return bool(c.execute(sql, (since,)).fetchone()[0])
+    return False
+
+
 def check(data: Path, before: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Recover as a resume does, check every invariant, and return the completed experiments."""
     db = data / "labos.sqlite"
@@ -120,7 +130,7 @@ def test_sigkill_at_random_moments_then_resume(demo_spec, write_yaml, tmp_path, 
     data = tmp_path / "data"
     log = tmp_path / "runs.log"
     rng = random.Random(20261202)
-    startup = 6.0  # refined as processes run: median seconds until a process's loop begins
+    startup = 6.0  # refined as processes run: median seconds until a process starts its first run
     startups: list[float] = []
     moments: collections.Counter[str] = collections.Counter()
     completed: dict[str, dict[str, Any]] = {}
@@ -139,16 +149,16 @@ def test_sigkill_at_random_moments_then_resume(demo_spec, write_yaml, tmp_path, 
             proc.wait()
             phase = moment(data, t0)
             moments[phase] += 1
-            if phase == "start-up" and delay > startup:  # aimed at the loop, too early: start-up takes longer
+            if delay > startup and not ran_since(data, t0):  # aimed at the loop, too early: start-up takes longer
                 startups.append(delay + 1.0)
                 startup = sorted(startups)[len(startups) // 2]
         else:  # the campaign reached its budget before the kill: the next process starts a new one
             assert proc.returncode == 0, log.read_text()[-3000:]
             finished_campaigns += 1
-        if (data / "labos.sqlite").exists():  # when did this process's loop begin?
+        if (data / "labos.sqlite").exists():  # when did this process start its first run?
             began = None
             with sqlite3.connect(data / "labos.sqlite", timeout=30) as c:
-                sql = "SELECT MIN(time) FROM events WHERE kind='transition' AND time >= ?"
+                sql = "SELECT MIN(time) FROM events WHERE kind='attempt_started' AND time >= ?"
                 with contextlib.suppress(sqlite3.OperationalError):  # killed before its first commit: no tables
                     began = c.execute(sql, (t0,)).fetchone()[0]
             if began is not None:
