@@ -124,6 +124,11 @@ def _data_dir(path: str | Path) -> Path:
     return data_dir
 
 
+def _stored_data_dir(args: argparse.Namespace) -> Path:
+    """The data directory a command on stored campaigns reads: ``--data-dir``, ``LABOS_DATA_DIR``, or labos-data."""
+    return Path(args.data_dir or Settings().data_dir or "labos-data")
+
+
 def _resumable(data_dir: Path, campaign: Any) -> str | None:
     """The latest unfinished campaign of ``campaign``'s name in ``data_dir``, if its spec is the same."""
     from labos.core.errors import StoreError
@@ -162,7 +167,7 @@ def _run(path: Path | None, args: argparse.Namespace, resume_key: str | None = N
             if resume_key is None:
                 _console(stderr=True).print(f"no unfinished campaign {campaign.name!r} to resume: starting a new one")
     else:
-        data_dir = Path(args.data_dir or settings.data_dir or "labos-data")
+        data_dir = _stored_data_dir(args)
         from labos.data.store import open_store
 
         open_store(data_dir, must_exist=True).close()  # a clear error if there is none
@@ -313,8 +318,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from labos.data.report import best_record, best_so_far
     from labos.data.store import open_store
 
-    settings = Settings()
-    data_dir = Path(args.data_dir or settings.data_dir or "labos-data")
+    data_dir = _stored_data_dir(args)
     con = _console()
     with open_store(data_dir, must_exist=True) as store:
         if args.campaign is None:
@@ -363,7 +367,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from labos.data.export import export_campaign
     from labos.data.store import open_store
 
-    data_dir = Path(args.data_dir or Settings().data_dir or "labos-data")
+    data_dir = _stored_data_dir(args)
     with open_store(data_dir, must_exist=True) as store:
         files = export_campaign(store, args.campaign, args.format, Path(args.out), data_dir)
     con = _console()
@@ -381,7 +385,7 @@ def cmd_data_serve(args: argparse.Namespace) -> int:
     from labos.data.runs import catalog_dir, serve
     from labos.data.store import open_store
 
-    data_dir = Path(args.data_dir or Settings().data_dir or "labos-data")
+    data_dir = _stored_data_dir(args)
     with open_store(data_dir, must_exist=True) as store:
         rec = store.find_campaign(args.campaign)
         if rec is None:
@@ -389,11 +393,11 @@ def cmd_data_serve(args: argparse.Namespace) -> int:
     directory = catalog_dir(data_dir, rec.id)
     if not (directory / "catalog.db").exists():
         raise LabosError(f"campaign {rec.id} has no Bluesky runs yet (no catalog in {directory})")
-    lock = CampaignLock(data_dir, rec.id)
-    lock.acquire()  # the catalog's table file has one writer: a running campaign, or this server
     api_key = args.api_key or Settings().tiled_api_key or secrets.token_hex(16)
     if not api_key.isalnum():  # tiled's rule: letters and digits only
         raise LabosError("the API key must be letters and digits only (make one with: openssl rand -hex 32)")
+    lock = CampaignLock(data_dir, rec.id)
+    lock.acquire()  # the catalog's table file has one writer: a running campaign, or this server
     con = _console()
 
     def ready(url: str) -> None:
@@ -412,7 +416,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     """Ask a running campaign, from any process, to stop after its current experiment."""
     from labos.data.store import open_store
 
-    data_dir = Path(args.data_dir or Settings().data_dir or "labos-data")
+    data_dir = _stored_data_dir(args)
     with open_store(data_dir, must_exist=True) as store:
         rec = store.find_campaign(args.campaign)
         if rec is None:
@@ -514,7 +518,7 @@ def _registry(args: argparse.Namespace) -> tuple[Any, Any]:
     from labos.data.registry import Registry
     from labos.data.store import open_store
 
-    data_dir = Path(args.data_dir or Settings().data_dir or "labos-data")
+    data_dir = _stored_data_dir(args)
     store = open_store(data_dir)
     return store, Registry(store)
 
@@ -551,7 +555,7 @@ def cmd_instruments(args: argparse.Namespace) -> int:
                 who = f" by {h['who']}" if h["who"] else ""
                 con.print(f"  {when} {h['action']}{who}" + (f": {h['detail']}" if h["detail"] else ""), markup=False)
         elif action == "status":
-            return _instrument_status(reg, Path(args.data_dir or Settings().data_dir or "labos-data"), con)
+            return _instrument_status(reg, _stored_data_dir(args), con)
         elif action == "disable":
             reg.set_enabled(args.name, False, args.reason)
             con.print(f"{args.name} disabled: {args.reason}", markup=False)

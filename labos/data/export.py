@@ -144,8 +144,7 @@ def export_campaign(store: Store, key: str, fmt: str, out: Path, data_dir: Path 
     if not any(a.run_uid for a in attempts):
         return [_crate(store, rec, exps, attempts, out, lambda uid: [])]
     with RunCatalog.open(data_dir or Path("labos-data"), rec.id) as runs:
-        if store.legacy_runs(rec.id):  # recorded before runs moved to tiled
-            adopt_legacy_runs(store, runs, rec.id)
+        adopt_legacy_runs(store, runs, rec.id)  # runs recorded before they moved to tiled, if any
         return [_crate(store, rec, exps, attempts, out, runs.documents)]
 
 
