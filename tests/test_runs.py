@@ -217,3 +217,25 @@ def test_campaigns_can_write_to_a_tiled_server(small_spec, tmp_path, monkeypatch
             client.context.close()
     finally:
         stop_process(proc)
+
+
+@pytest.mark.unit
+def test_data_serve_refuses_bad_requests_clearly(tmp_path, capsys):
+    from labos.cli import main
+    from labos.data.lock import CampaignLock
+    from labos.data.store import Store
+
+    with Store(tmp_path) as store:
+        store.create_campaign("c1", "demo", {}, None)
+    args = ["data", "serve", "--data-dir", str(tmp_path)]
+    assert main([*args[:2], "nope", *args[2:]]) == 2
+    assert "no campaign 'nope'" in capsys.readouterr().err
+    assert main([*args[:2], "c1", *args[2:]]) == 2
+    assert "has no Bluesky runs yet" in capsys.readouterr().err
+    (tmp_path / "tiled" / "c1").mkdir(parents=True)
+    (tmp_path / "tiled" / "c1" / "catalog.db").touch()
+    assert main([*args[:2], "c1", "--api-key", "bad key!", *args[2:]]) == 2
+    assert "letters and digits only" in capsys.readouterr().err
+    lock = CampaignLock(tmp_path, "c1")
+    lock.acquire()  # the refused server did not keep the campaign locked
+    lock.release()
