@@ -42,6 +42,7 @@ from labos.loop import Step, decide
 from labos.planners.base import Planner
 from labos.planners.registry import create_planner, get_planner_class
 from labos.plans.experiment import experiment_plan, resolve_steps
+from labos.plans.park import park_plan
 
 
 class SoftwareError(LabosError, RuntimeError):
@@ -377,14 +378,22 @@ class CampaignSession:
                     self._end(experiment_id, attempt, Failure(str(root), Cause.INTERRUPTED, False))
                 raise root from exc
             failure = classify(exc)
+        run = self._run_summary()
         if self.campaign.workflow.park is not None:
             self._park(experiment_id, self.campaign.workflow.park)
-        return self._end(experiment_id, attempt, failure)
+        return self._end(experiment_id, attempt, failure, run)
 
-    def _end(self, experiment_id: str, attempt: int, failure: Failure | None) -> dict[str, Any]:
+    def _run_summary(self) -> tuple[str | None, float]:
+        """The uid of the run just made and its instrument time."""
         run_uid = self._run.start_doc["uid"] if self._run.start_doc else None
         readings = self._run.readings
         inst_time = sum(float(r.get(f"{name}_duration", 0.0)) for name, rows in readings.items() for r in rows)
+        return run_uid, inst_time
+
+    def _end(
+        self, experiment_id: str, attempt: int, failure: Failure | None, run: tuple[str | None, float] | None = None
+    ) -> dict[str, Any]:
+        run_uid, inst_time = run if run is not None else self._run_summary()
         retries = self.campaign.workflow.retries
         kwargs: dict[str, Any] = {"run_uid": run_uid, "instrument_time_s": inst_time}
         if failure is None:
@@ -430,36 +439,27 @@ class CampaignSession:
         return out
 
     def _park(self, experiment_id: str, park: str) -> None:
-        """Clear the robots' work slots and grippers into ``park`` (logged); problems are logged, not raised.
+        """Clear the robots' work slots and grippers into ``park`` with :func:`park_plan`; logged, never raised.
 
         Runs after every experiment, failed or not, so that a sample stranded by a fault
-        (in a furnace boat, on the stage, in a gripper) does not block the next one.
+        (in a furnace boat, on the stage, in a gripper) does not block the next one. The
+        recovery is a Bluesky run of its own (only when something is stranded), through the
+        arms' own interlocks. A failed park is logged: the next experiment meets the
+        problem and fails cleanly.
         """
         assert self.lab is not None
-        station = park.split("/")[0] + "/"
-        for name, dev in self.lab.devices.items():
-            if not isinstance(dev, RobotArm):
-                continue
-            try:
-                stranded = [s for slot, s in dev.driver.occupancy().items() if s and not slot.startswith(station)]
-                held = dev.driver.holding()
-                for sample in ([held] if held else []) + stranded:
-                    for attempt in range(2):  # a transient fault (jam, timeout) gets one more try
-                        try:
-                            moved = dev.clear(sample, park)
-                            break
-                        except DeviceFault as exc:
-                            if attempt or not exc.transient:
-                                raise
-                    if moved is not None:
-                        here, slot = moved
-                        self.store.log_event(
-                            self.id, "parked", {"sample_id": sample, "from": here, "to": slot}, experiment_id
-                        )
-            except Exception as exc:  # noqa: BLE001 - the next experiment will meet the problem and fail cleanly
-                self.store.log_event(
-                    self.id, "park failed", {"robot": name, "error": classify(exc).reason}, experiment_id
-                )
+        robots = [d for d in self.lab.devices.values() if isinstance(d, RobotArm)]
+        moved: list[dict[str, str]] = []
+        md = {"campaign_id": self.id, "campaign": self.campaign.name, "experiment_id": experiment_id}
+        try:
+            self.RE(park_plan(robots, park, md, moved))
+        except Exception as exc:
+            root = _root(exc)
+            if isinstance(root, StoreError):
+                raise root from exc
+            self.store.log_event(self.id, "park failed", {"error": classify(exc).reason}, experiment_id)
+        for m in moved:
+            self.store.log_event(self.id, "parked", m, experiment_id)
 
     def analyse(self, experiment_id: str) -> dict[str, Any]:
         """Turn a measured experiment's stored raw data into metrics and objectives, and record them.

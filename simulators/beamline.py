@@ -16,10 +16,11 @@ import numpy as np
 from labos.analysis.phases import PHASES, gaussian_pattern, scherrer_fwhm_deg
 from labos.core.errors import DeviceFault
 from labos.devices.drivers import Diffractogram, InputSpec
+from simulators.instrument import SimInstrument, halts
 from simulators.world import FaultPlan, SimWorld
 
 
-class SimBeamline:
+class SimBeamline(SimInstrument):
     """Implements :class:`~labos.devices.drivers.BeamlineDriver` on a :class:`SimWorld`.
 
     Options
@@ -50,8 +51,7 @@ class SimBeamline:
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
         opts = dict(options)
-        self.name = name
-        self.world = world
+        super().__init__(name, world)
         self.station = str(opts.pop("station", name))
         start, stop, step = (float(v) for v in opts.pop("two_theta_deg", (5.0, 45.0, 0.025)))
         self.two_theta = np.arange(start, stop + step / 2, step)
@@ -75,6 +75,10 @@ class SimBeamline:
             InputSpec("exposure", "real", low=0.1, high=600.0, unit="s", default=10.0),
         ]
 
+    def safe_state(self) -> None:
+        """Close the photon shutter."""
+        self.state["shutter"] = "closed"
+
     def _ring_current(self) -> float:
         if self.world.clock.now() < self.beam_back_at:
             return 0.0
@@ -85,30 +89,33 @@ class SimBeamline:
         """Ring current, shutter, energy and slits now."""
         return {**self.state, "ring_current_ma": self._ring_current()}
 
+    @halts("the axis is where it stopped, the shutter closed")
     def move(self, axis: str, value: float) -> float:
         """Move the monochromator (``energy``) or a slit blade pair."""
         self.faults.check("disconnect", self.world.rng_for(self.name, self.mounted, f"move {axis}"))
         if axis == "energy":
             if not self.e_low <= value <= self.e_high:
                 raise DeviceFault(self.name, f"energy {value:g} keV outside the monochromator's range")
-            self.world.clock.sleep(10.0 + 5.0 * abs(value - float(self.state["energy_kev"])))
+            self.sleep(10.0 + 5.0 * abs(value - float(self.state["energy_kev"])))
             self.state["energy_kev"] = float(value)
             return float(value)
         if axis in ("slit_h", "slit_v"):
             if not 0.01 <= value <= 2.0:
                 raise DeviceFault(self.name, f"{axis} {value:g} mm outside the blades' travel")
-            self.world.clock.sleep(2.0)
+            self.sleep(2.0)
             self.state[axis] = float(value)
             return float(value)
         raise DeviceFault(self.name, f"no axis {axis!r} (energy, slit_h, slit_v)")
 
+    @halts("the shutter closed")
     def shutter(self, open_: bool) -> str:
         """Open or close the photon shutter (1 s)."""
         self.faults.check("disconnect", self.world.rng_for(self.name, self.mounted, "shutter"))
-        self.world.clock.sleep(1.0)
+        self.sleep(1.0)
         self.state["shutter"] = "open" if open_ else "closed"
         return str(self.state["shutter"])
 
+    @halts("the stage halted, the shutter closed")
     def mount(self, sample_id: str) -> float:
         """Centre the sample on the stage (it must have been placed there)."""
         sample = self.world.sample(self.name, sample_id)
@@ -116,10 +123,11 @@ class SimBeamline:
             raise DeviceFault(
                 self.name, f"sample {sample_id!r} is at {sample.location or 'the flow line'}, not on {self.station}"
             )
-        self.world.clock.sleep(30.0)
+        self.sleep(30.0)
         self.mounted = sample_id
         return 30.0
 
+    @halts("the exposure ended, the shutter closed")
     def acquire(self, exposure_s: float) -> Diffractogram:
         """Expose the mounted sample and integrate the detector image over azimuth."""
         rng = self.world.rng_for(self.name, self.mounted, "acquire")
@@ -130,9 +138,9 @@ class SimBeamline:
             raise DeviceFault(self.name, "no sample mounted")
         wait = max(self.beam_back_at - self.world.clock.now(), 0.0)
         if wait > 0:  # the control system holds the exposure until the ring is refilled
-            self.world.clock.sleep(wait)
+            self.sleep(wait)
         if self.faults.happens("beam_dump", rng):
-            self.world.clock.sleep(exposure_s * float(rng.uniform(0.0, 1.0)))
+            self.sleep(exposure_s * float(rng.uniform(0.0, 1.0)))
             self.beam_back_at = self.world.clock.now() + self.refill_s
             self.state["shutter"] = "closed"  # the personnel-safety system closes it
             raise DeviceFault(self.name, self.FAULTS["beam_dump"] + " (simulated beam_dump)", transient=True)
@@ -155,7 +163,7 @@ class SimBeamline:
         mean = scale * (clean + background)
         counts = rng.poisson(np.clip(mean, 0.0, None)).astype(float) if self.world.noise > 0 else mean
         duration = exposure_s + 2.0  # exposure plus detector readout
-        self.world.clock.sleep(duration)
+        self.sleep(duration)
         return Diffractogram(
             sample_id=self.mounted,
             two_theta_deg=self.two_theta.copy(),

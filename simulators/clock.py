@@ -7,6 +7,17 @@ import threading
 import time
 
 
+class Halted(Exception):
+    """A :meth:`SimClock.sleep` cut short by its halt event (an instrument's ``stop()``).
+
+    ``elapsed`` is the simulated time that passed before the halt.
+    """
+
+    def __init__(self, elapsed: float) -> None:
+        super().__init__(f"halted after {elapsed:.1f} simulated s")
+        self.elapsed = elapsed
+
+
 class SimClock:
     """Simulated time that runs ``acceleration`` times faster than the wall clock.
 
@@ -34,11 +45,26 @@ class SimClock:
         with self._lock:
             return self._t
 
-    def sleep(self, dt: float) -> None:
-        """Let ``dt`` simulated seconds pass."""
+    def sleep(self, dt: float, halt: threading.Event | None = None) -> None:
+        """Let ``dt`` simulated seconds pass, unless ``halt`` is set first.
+
+        Raises
+        ------
+        Halted
+            When ``halt`` is (or becomes) set; the simulated time up to then has passed.
+        """
         if dt < 0 or not math.isfinite(dt):
             raise ValueError(f"cannot sleep for {dt} s")
+        if halt is not None and halt.is_set():
+            raise Halted(0.0)
         if math.isfinite(self.acceleration):
-            time.sleep(dt / self.acceleration)
+            start = time.monotonic()
+            if halt is None:
+                time.sleep(dt / self.acceleration)
+            elif halt.wait(dt / self.acceleration):
+                elapsed = min((time.monotonic() - start) * self.acceleration, dt)
+                with self._lock:
+                    self._t += elapsed
+                raise Halted(elapsed)
         with self._lock:
             self._t += dt

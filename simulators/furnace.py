@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -10,10 +11,12 @@ import numpy as np
 
 from labos.core.errors import DeviceFault
 from labos.devices.drivers import AnnealReport, InputSpec
+from simulators.clock import Halted
+from simulators.instrument import SimInstrument
 from simulators.world import FaultPlan, SimWorld
 
 
-class SimFurnace:
+class SimFurnace(SimInstrument):
     """Implements :class:`~labos.devices.drivers.FurnaceDriver` on a :class:`SimWorld`.
 
     Options
@@ -42,13 +45,16 @@ class SimFurnace:
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
         opts = dict(options)
-        self.name = name
-        self.world = world
+        super().__init__(name, world)
         self.station = str(opts.pop("station", name))
         self.max_temperature = float(opts.pop("max_temperature_c", 1400.0))
         self.max_ramp = float(opts.pop("max_ramp_k_per_min", 20.0))
         self.cooling_tau = float(opts.pop("cooling_tau_min", 45.0))
         self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None))
+        self._lock = threading.Lock()
+        self._heater, self._program = "off", "idle"
+        self._program_of = (self.ROOM_C, 1.0)
+        self._cool_from = (self.ROOM_C, 0.0)
         if opts:
             raise ValueError(f"unknown option(s) for the simulated furnace: {', '.join(sorted(opts))}")
 
@@ -61,8 +67,36 @@ class SimFurnace:
             InputSpec("atmosphere", "choice", choices=("air", "O2", "N2", "Ar"), default="air"),
         ]
 
+    def readback(self) -> dict[str, Any]:
+        """The controller now: ``heater`` (``on``/``off``), ``program`` and ``temperature_c``."""
+        with self._lock:
+            return {"heater": self._heater, "program": self._program, "temperature_c": self._temperature()}
+
+    def safe_state(self) -> None:
+        """Heater off: the furnace cools naturally from where it is."""
+        with self._lock:
+            if self._heater == "on":
+                self._cool_from = (self._temperature(), self.world.clock.now())
+            self._heater = "off"
+
+    def _temperature(self) -> float:
+        t0, now = self._cool_from[1], self.world.clock.now()
+        if self._heater == "on":
+            return self._heating(now - t0)
+        start = self._cool_from[0]
+        return self.ROOM_C + (start - self.ROOM_C) * math.exp(-max(now - t0, 0.0) / (self.cooling_tau * 60.0))
+
+    def _heating(self, elapsed: float) -> float:
+        t_set, ramp = self._program_of
+        return min(self.ROOM_C + ramp / 60.0 * elapsed, t_set)
+
     def anneal(self, sample_id: str, program: Mapping[str, Any]) -> AnnealReport:
-        """Ramp, dwell, cool; log the control thermocouple every few minutes."""
+        """Ramp, dwell, cool; log the control thermocouple every few minutes.
+
+        A :meth:`stop` at any point switches the heater off (the safe state): the sample
+        keeps the heat treatment it had and the action fails saying so.
+        """
+        self.begin()
         rng = self.world.rng_for(self.name, sample_id, "anneal")
         self.faults.check("disconnect", rng)
         sample = self.world.sample(self.name, sample_id)
@@ -94,30 +128,57 @@ class SimFurnace:
             ),
         )
         readings = profile + rng.normal(0.0, 0.8, size=profile.shape)  # what the control thermocouple logs
-        if drift:
-            # actual = setpoint + offset while the control loop believes it holds the setpoint;
-            # the over-temperature thermocouple sees the difference once the furnace is hot
-            self.world.clock.sleep(t_heat)
-            actual = t_set + offset
+        with self._lock:
+            self._heater, self._program = "on", "running"
+            self._program_of = (t_set, ramp)
+            self._cool_from = (self.ROOM_C, self.world.clock.now())
+
+        def treat(temperature: float, minutes: float, note: str) -> None:
             try:
                 state = landscape.anneal(
-                    sample.state, {"temperature_c": actual, "dwell_min": 0.0, "ramp_k_per_min": ramp}
+                    sample.state, {"temperature_c": temperature, "dwell_min": minutes, "ramp_k_per_min": ramp}
                 )
-                self.world.book.update(sample_id, state, f"partly annealed by {self.name} (aborted)")
             except ValueError:
-                pass
-            raise DeviceFault(
-                self.name,
-                f"{self.FAULTS['drift']}: control thermocouple reads {t_set:.0f} degC, safety thermocouple "
-                f"{actual:.0f} degC; program aborted (simulated drift)",
-                transient=True,
-            )
+                return
+            self.world.book.update(sample_id, state, note)
+
         try:
-            state = landscape.anneal(sample.state, {"temperature_c": t_set, "dwell_min": dwell, "ramp_k_per_min": ramp})
-        except ValueError as exc:
-            raise DeviceFault(self.name, str(exc)) from None
+            if drift:
+                # actual = setpoint + offset while the control loop believes it holds the setpoint;
+                # the over-temperature thermocouple sees the difference once the furnace is hot
+                self.sleep(t_heat)
+                actual = t_set + offset
+                self.safe_state()
+                self._program = "aborted"
+                treat(actual, 0.0, f"partly annealed by {self.name} (aborted)")
+                raise DeviceFault(
+                    self.name,
+                    f"{self.FAULTS['drift']}: control thermocouple reads {t_set:.0f} degC, safety thermocouple "
+                    f"{actual:.0f} degC; program aborted (simulated drift)",
+                    transient=True,
+                )
+            self.sleep(t_heat + t_dwell)
+            self.safe_state()
+            try:
+                state = landscape.anneal(
+                    sample.state, {"temperature_c": t_set, "dwell_min": dwell, "ramp_k_per_min": ramp}
+                )
+            except ValueError as exc:
+                raise DeviceFault(self.name, str(exc)) from None
+            self.sleep(t_cool)
+        except Halted as halted:
+            self.safe_state()
+            reached = self._heating(min(halted.elapsed, t_heat))
+            with self._lock:  # the clock moves on when a sleep ends: the furnace cools from where it stopped
+                self._program, self._cool_from = "stopped", (reached, self.world.clock.now())
+            held = max(halted.elapsed - t_heat, 0.0) / 60.0
+            treat(reached, min(held, dwell), f"partly annealed by {self.name} (stopped)")
+            raise self.stopped(
+                f"program stopped after {halted.elapsed / 60.0:.0f} min at {reached:.0f} degC; "
+                "heater off, furnace cooling (safe state)"
+            ) from None
+        self._program = "done"
         duration = t_heat + t_dwell + t_cool
-        self.world.clock.sleep(duration)
         self.world.book.update(
             sample_id, state, f"annealed by {self.name}: {t_set:g} degC, {dwell:g} min, {ramp:g} K/min"
         )

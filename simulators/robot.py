@@ -8,10 +8,11 @@ from typing import Any, ClassVar
 
 from labos.core.errors import DeviceFault
 from labos.devices.drivers import InputSpec
+from simulators.instrument import SimInstrument, halts
 from simulators.world import FaultPlan, SimWorld
 
 
-class SimRobotArm:
+class SimRobotArm(SimInstrument):
     """Implements :class:`~labos.devices.drivers.RobotDriver` on a :class:`SimWorld`.
 
     Options
@@ -37,8 +38,7 @@ class SimRobotArm:
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
         opts = dict(options)
-        self.name = name
-        self.world = world
+        super().__init__(name, world)
         stations = opts.pop("stations", None)
         if not isinstance(stations, Mapping) or not stations:
             raise ValueError("option 'stations' must map station names to slot lists (or rack sizes)")
@@ -87,7 +87,7 @@ class SimRobotArm:
         station = slot.split("/")[0]
         a, b = self.positions[self.at], self.positions[station]
         dt = 4.0 + math.dist(a, b) / self.speed  # approach + straight-line move
-        self.world.clock.sleep(dt)
+        self.sleep(dt)
         self.at = station
         return dt
 
@@ -95,6 +95,7 @@ class SimRobotArm:
         if slot not in self.slots:
             raise DeviceFault(self.name, f"no slot {slot!r}; reachable: {', '.join(self.slots)}")
 
+    @halts("the arm is halted where it is")
     def pick(self, slot: str) -> float:
         """Move to ``slot`` and close the gripper on its sample."""
         self._slot(slot)
@@ -107,11 +108,12 @@ class SimRobotArm:
             raise DeviceFault(self.name, f"nothing to pick at {slot}: the slot is empty")
         dt = self._travel(slot)
         self.faults.check("jam", rng)
-        self.world.clock.sleep(3.0)
+        self.sleep(3.0)
         self.world.book.move(sample, self.gripper_location, f"picked from {slot} by {self.name}")
         self.faults.check("timeout", rng)
         return dt + 3.0
 
+    @halts("the arm is halted where it is, holding the sample")
     def place(self, slot: str) -> float:
         """Move to ``slot`` and release the held sample there."""
         self._slot(slot)
@@ -122,7 +124,7 @@ class SimRobotArm:
         if (there := self.world.book.at(slot)) is not None:
             raise DeviceFault(self.name, f"cannot place at {slot}: it holds sample {there}")
         dt = self._travel(slot)
-        self.world.clock.sleep(3.0)
+        self.sleep(3.0)
         self.world.book.move(sample, slot, f"placed at {slot} by {self.name}")
         return dt + 3.0
 

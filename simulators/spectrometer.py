@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from labos.core.errors import DeviceFault
 from labos.devices.drivers import InputSpec, Spectrum
+from simulators.instrument import SimInstrument, halts
 from simulators.landscapes import SampleTruth
 from simulators.world import SimWorld
 
@@ -35,7 +36,7 @@ def absorbance_model(wavelength_nm: NDArray[np.float64], truth: SampleTruth) -> 
     return truth.amplitude * alpha + truth.scattering * (400.0 / wavelength_nm) ** 4
 
 
-class SimSpectrometer:
+class SimSpectrometer(SimInstrument):
     """Implements :class:`~labos.devices.drivers.SpectrometerDriver` on a :class:`SimWorld`.
 
     Options
@@ -57,8 +58,7 @@ class SimSpectrometer:
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
         opts = dict(options)
-        self.name = name
-        self.world = world
+        super().__init__(name, world)
         start, stop, step = (float(v) for v in opts.pop("wavelength_nm", (300.0, 800.0, 1.0)))
         self.wavelength = np.arange(start, stop + step / 2, step)
         self.noise = float(opts.pop("noise_absorbance", 0.002))
@@ -72,6 +72,7 @@ class SimSpectrometer:
         """Integration time is the only setting."""
         return [InputSpec("integration_time", "real", low=0.001, high=10.0, unit="s", default=0.1)]
 
+    @halts("the sample changer halted")
     def load(self, sample_id: str) -> float:
         """Move ``sample_id`` into the beam with the sample changer (15 s)."""
         sample = self.world.sample(self.name, sample_id)
@@ -80,10 +81,11 @@ class SimSpectrometer:
         self.world.maybe_fault(
             self.name, self.world.rng_for(self.name, sample_id, "load"), "sample changer lost position"
         )
-        self.world.clock.sleep(15.0)
+        self.sleep(15.0)
         self._loaded = sample_id
         return 15.0
 
+    @halts("the measurement discarded")
     def measure(self, integration_time_s: float) -> Spectrum:
         """Average ``averages`` noisy spectra of the loaded sample."""
         if self._loaded is None:
@@ -96,7 +98,7 @@ class SimSpectrometer:
         noisy = clean + rng.normal(0.0, sigma, size=clean.shape)
         noisy = np.minimum(noisy, self.MAX_ABSORBANCE + rng.normal(0.0, 0.01, size=clean.shape))
         duration = 2.0 + self.averages * integration_time_s
-        self.world.clock.sleep(duration)
+        self.sleep(duration)
         return Spectrum(
             sample_id=self._loaded,
             wavelength_nm=self.wavelength.copy(),

@@ -8,10 +8,11 @@ from typing import Any, ClassVar
 from labos.core.errors import DeviceFault
 from labos.core.space import ParamValue
 from labos.devices.drivers import InputSpec, SynthesisReport
+from simulators.instrument import SimInstrument, halts
 from simulators.world import FaultPlan, SimSample, SimWorld
 
 
-class SimSynthesizer:
+class SimSynthesizer(SimInstrument):
     """Implements :class:`~labos.devices.drivers.SynthesizerDriver` on a :class:`SimWorld`.
 
     Options
@@ -39,8 +40,7 @@ class SimSynthesizer:
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
         opts = dict(options)
-        self.name = name
-        self.world = world
+        super().__init__(name, world)
         self._inputs = world.landscape.inputs()
         components = [i.name for i in self._inputs if i.kind == "component"]
         self.batch_volume_ml = float(opts.pop("batch_volume_ml", 2.0))
@@ -59,6 +59,7 @@ class SimSynthesizer:
         """The landscape's inputs (precursors, temperature, time, ligand)."""
         return list(self._inputs)
 
+    @halts("dispensing and heating stopped, the batch discarded")
     def synthesize(self, sample_id: str, recipe: Mapping[str, ParamValue]) -> SynthesisReport:
         """Dispense, heat, react and quench; the simulated clock advances accordingly."""
         clock, rng = self.world.clock, self.world.rng_for(self.name, sample_id, "synthesize")

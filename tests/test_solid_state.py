@@ -57,21 +57,21 @@ def test_robot_refuses_empty_sources_and_occupied_targets_before_moving(lab):
     robot = lab["robot"]
     before = robot.driver.occupancy()
     with pytest.raises(InterlockError, match=r"robot: cannot pick from doser/out: the slot is empty"):
-        robot.set({"sample_id": "s1", "from": "doser/out", "to": "furnace/boat1"})
+        wait(robot.set({"sample_id": "s1", "from": "doser/out", "to": "furnace/boat1"}))
     make(lab, "s1")
     move(lab, "s1", "doser/out", "furnace/boat1")
     make(lab, "s2")
     with pytest.raises(InterlockError, match=r"robot: cannot place into furnace/boat1: it holds sample s1"):
-        robot.set({"sample_id": "s2", "from": "doser/out", "to": "furnace/boat1"})
+        wait(robot.set({"sample_id": "s2", "from": "doser/out", "to": "furnace/boat1"}))
     with pytest.raises(InterlockError, match=r"robot: doser/out holds sample s2, not s1"):
-        robot.set({"sample_id": "s1", "from": "doser/out", "to": "rack/*"})
+        wait(robot.set({"sample_id": "s1", "from": "doser/out", "to": "rack/*"}))
     with pytest.raises(OutOfBoundsError, match=r"robot: to = 'moon/1' is not one of"):
         robot.set({"sample_id": "s2", "from": "doser/out", "to": "moon/1"})
     assert robot.driver.occupancy() == {**before, "furnace/boat1": "s1", "doser/out": "s2"}
     assert robot.driver.holding() is None
     move(lab, "s2", "doser/out", "rack/*")
     assert robot.target.get() == "rack/01"
-    assert robot.where("s2") == "rack/01" and robot.where("ghost") is None
+    assert robot.driver.occupancy()["rack/01"] == "s2"
 
 
 def test_furnace_interlock_and_limits_leave_the_sample_untouched(lab):

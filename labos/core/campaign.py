@@ -84,6 +84,13 @@ class InstrumentSpec(_Spec):
     kind: InstrumentKind
     driver: str = Field(default="sim", description="Registered driver name (entry point group labos.drivers).")
     options: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float | None = Field(
+        default=3600.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Wall-clock seconds one action may take before it fails and the instrument is stopped "
+        "(null: no limit).",
+    )
 
 
 class StepSpec(_Spec):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
@@ -27,22 +26,19 @@ class DriverAxis(Signal):
         self.axis = axis
 
     def set(self, value: Any, **kwargs: Any) -> StatusBase:
-        """Move the axis to ``value``."""
+        """Move the axis to ``value`` on the beamline's worker."""
         dev: XRDBeamline = self.parent
         dev.check_axis(self.axis, value)  # raises before anything moves
-        status = Status(obj=self)
+        if self.axis == "shutter" and value == "closed" and dev.busy:
+            dev.stop(success=False)  # closing the shutter is never refused: halt the exposure, which closes it
+            status = Status(obj=self)
+            status.set_finished()
+            return status
 
         def work() -> None:
-            try:
-                readback = dev.move_axis(self.axis, value)
-            except Exception as exc:  # noqa: BLE001 - reported through the status
-                status.set_exception(exc)
-                return
-            Signal.put(self, readback)
-            status.set_finished()
+            Signal.put(self, dev.move_axis(self.axis, value))
 
-        threading.Thread(target=work, name=f"{self.name}-move", daemon=True).start()
-        return status
+        return dev.run_in_thread(f"move {self.axis}", work, obj=self)
 
 
 class XRDBeamline(DriverDevice):
@@ -51,6 +47,7 @@ class XRDBeamline(DriverDevice):
     Axes (``bps.mv`` moves them through the driver): ``energy`` (monochromator, keV),
     ``slit_h``/``slit_v`` (mm) and ``shutter`` (``open``/``closed``). ``set(sample_id)``
     mounts a sample on the stage; ``trigger()`` exposes it for ``exposure`` seconds.
+    :meth:`stop` ends a move or an exposure and closes the shutter.
     Nothing is measured with the shutter closed: :meth:`trigger` refuses with
     :class:`InterlockError`. Readings: the 2-theta axis, the counts, the energy, the
     ring current during the exposure and the time taken.
@@ -78,6 +75,13 @@ class XRDBeamline(DriverDevice):
             return
         self.check_inputs({axis: value}, fill_defaults=False)
 
+    def stop(self, *, success: bool = False) -> None:
+        """Halt the beamline (the driver closes the shutter); the shutter readback follows."""
+        stopping = self.busy or not success
+        super().stop(success=success)
+        if stopping:
+            Signal.put(self.shutter, "closed")
+
     def move_axis(self, axis: str, value: Any) -> Any:
         """Blocking move through the driver; returns the readback."""
         if axis == "shutter":
@@ -97,9 +101,9 @@ class XRDBeamline(DriverDevice):
         """Expose the mounted sample (the shutter must be open)."""
         t = float(self.exposure.get())
         self.check_inputs({"exposure": t}, fill_defaults=False)
-        beam = self.driver.beam()
-        if beam.get("shutter") != "open":  # interlock: checked before anything happens
-            raise InterlockError(f"{self.name}: shutter is {beam.get('shutter')}: nothing can be measured")
+        shutter = self.shutter.get()  # the readback of the last move: no round trip on the event loop
+        if shutter != "open":  # interlock: checked before anything happens (the instrument checks again)
+            raise InterlockError(f"{self.name}: shutter is {shutter}: nothing can be measured")
 
         def acquire() -> None:
             d = self.driver.acquire(t)

@@ -6,7 +6,10 @@ a client of an instrument server, or real hardware. Device classes in
 device and the same Bluesky plan drive a simulator or a real instrument.
 
 Drivers are blocking; devices run them off the RunEngine's event loop and report
-completion through ophyd ``Status`` objects.
+completion through ophyd ``Status`` objects. Every driver has ``stop()``, callable from
+another thread while an action runs: the action ends promptly (raising a
+:class:`~labos.core.errors.DeviceFault` that says what state it left) and the
+instrument goes to its safe state — heater off, arm halted, shutter closed.
 """
 
 from __future__ import annotations
@@ -128,6 +131,10 @@ class SynthesizerDriver(Protocol):
         """
         ...
 
+    def stop(self) -> None:
+        """Halt the running action (from any thread) and go to the safe state."""
+        ...
+
     def close(self) -> None:
         """Release the instrument."""
         ...
@@ -147,6 +154,10 @@ class SpectrometerDriver(Protocol):
 
     def measure(self, integration_time_s: float) -> Spectrum:
         """Measure the loaded sample; blocks until done."""
+        ...
+
+    def stop(self) -> None:
+        """Halt the running action (from any thread) and go to the safe state."""
         ...
 
     def close(self) -> None:
@@ -178,6 +189,10 @@ class RobotDriver(Protocol):
         """Place the held sample at ``slot``; returns the time taken (s)."""
         ...
 
+    def stop(self) -> None:
+        """Halt the running action (from any thread) and go to the safe state."""
+        ...
+
     def close(self) -> None:
         """Release the instrument."""
         ...
@@ -196,6 +211,14 @@ class FurnaceDriver(Protocol):
 
         Blocks through heating, dwell and cool-down.
         """
+        ...
+
+    def readback(self) -> dict[str, Any]:
+        """The controller now: ``{"heater": "on" | "off", "program", "temperature_c"}``."""
+        ...
+
+    def stop(self) -> None:
+        """Halt the running action (from any thread) and go to the safe state."""
         ...
 
     def close(self) -> None:
@@ -229,6 +252,10 @@ class BeamlineDriver(Protocol):
 
     def acquire(self, exposure_s: float) -> Diffractogram:
         """Expose the mounted sample; the shutter must be open."""
+        ...
+
+    def stop(self) -> None:
+        """Halt the running action (from any thread) and go to the safe state."""
         ...
 
     def close(self) -> None:

@@ -83,6 +83,7 @@ class EpicsBeamline:
         self.ring = ro("RingCurrent")
         self.sample_pv = rw("SampleId", string=True)
         self.acquire_pv = rw("Acquire")
+        self.stop_pv = rw("Stop")
         self.two_theta = ro("TwoTheta")
         self.counts = ro("Counts")
         self.frame_energy = ro("FrameEnergy")
@@ -173,6 +174,11 @@ class EpicsBeamline:
             ring_current_ma=float(self._get(self.frame_ring)),
             duration_s=float(self._get(self.frame_duration)),
         )
+
+    def stop(self) -> None:
+        """Put ``Stop = 1`` without waiting: the IOC halts the running action and closes the shutter."""
+        self._connect(self.stop_pv)
+        self.stop_pv.put(1, use_complete=False)
 
     def close(self) -> None:
         """Disconnect the PVs."""

@@ -20,8 +20,10 @@ class Furnace(DriverDevice):
     ``set({"sample_id": ..., "program": {"temperature", "dwell", "ramp_rate", "atmosphere"}})``
     runs a heat treatment on the loaded sample. The setpoint is checked against the
     interlock (the ``temperature`` input's high limit) before the furnace heats.
-    Readings: the setpoint, dwell and ramp, the logged temperature profile and the
-    instrument time including cool-down.
+    :meth:`stop` switches the heater off (the safe state) and ends the program.
+    Readings: the setpoint, dwell and ramp, the logged temperature profile, the
+    instrument time including cool-down, and the controller's readback (temperature
+    and heater) at trigger time.
     """
 
     sample_id = Cpt(Signal, value="", kind="normal")
@@ -32,6 +34,8 @@ class Furnace(DriverDevice):
     profile_time = Cpt(Signal, value=np.zeros(0), kind="normal", metadata={"units": "s"})
     profile_temperature = Cpt(Signal, value=np.zeros(0), kind="normal", metadata={"units": "degC"})
     duration = Cpt(Signal, value=0.0, kind="normal", metadata={"units": "s"})
+    temperature = Cpt(Signal, value=25.0, kind="normal", metadata={"units": "degC"}, doc="readback now")
+    heater = Cpt(Signal, value="off", kind="normal", doc="on / off")
 
     driver: FurnaceDriver
 
@@ -53,3 +57,13 @@ class Furnace(DriverDevice):
             self.duration.put(float(report.duration_s))
 
         return self.run_in_thread("anneal", work)
+
+    def trigger(self) -> StatusBase:
+        """Read the controller's temperature and heater state (off the event loop)."""
+
+        def read() -> None:
+            now = self.driver.readback()
+            self.temperature.put(float(now["temperature_c"]))
+            self.heater.put(str(now["heater"]))
+
+        return self.run_in_thread("read", read)

@@ -90,6 +90,7 @@ def build_pvgroup(prefix: str, driver: BeamlineDriver) -> Any:
         SampleId = text("SampleId", "put a sample id to mount it")
         Exposure = setpoint("exposure", 10.0, "exposure time (s)")
         Acquire = pvproperty(value=0, doc="put 1 to expose; completes after readout")
+        Stop = pvproperty(value=0, doc="put 1 to halt the running action and close the shutter")
         TwoTheta = pvproperty(value=[0.0] * 1, max_length=MAX_POINTS, read_only=True)
         Counts = pvproperty(value=[0.0] * 1, max_length=MAX_POINTS, read_only=True)
         FrameEnergy = pvproperty(value=0.0, read_only=True)
@@ -160,6 +161,14 @@ def build_pvgroup(prefix: str, driver: BeamlineDriver) -> Any:
         async def SampleId(self, instance: Any, value: str) -> str:
             await self._call(lambda: driver.mount(str(value)))
             return value
+
+        @Stop.putter
+        async def Stop(self, instance: Any, value: int) -> int:
+            # not through _call: a stop must not wait behind the action it stops
+            if value:
+                await asyncio.get_running_loop().run_in_executor(None, driver.stop)
+                await self._refresh()
+            return 0
 
         @Acquire.putter
         async def Acquire(self, instance: Any, value: int) -> int:

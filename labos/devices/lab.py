@@ -85,7 +85,10 @@ class Lab:
         self._closed = True
         for name, dev in self.devices.items():
             try:
+                if dev.busy:  # an action still running (the campaign was interrupted): safe state first
+                    dev.stop(success=False)
                 dev.driver.close()
+                dev.destroy()  # the device's worker thread
             except Exception as exc:  # noqa: BLE001 - closing must not hide the campaign's own outcome
                 warnings.warn(f"closing instrument {name!r} failed: {exc}", stacklevel=2)
         self.context.close()  # resources shared by the drivers, e.g. a simulated world
@@ -113,7 +116,7 @@ def build_driver(name: str, spec: InstrumentSpec, context: DriverContext) -> Any
 def build_device(name: str, spec: InstrumentSpec, context: DriverContext) -> Device:
     """Create the driver for ``spec`` and wrap it in the matching ophyd device."""
     device_cls, _ = DEVICE_CLASSES[spec.kind]
-    return device_cls(driver=build_driver(name, spec, context), name=name)
+    return device_cls(driver=build_driver(name, spec, context), name=name, timeout_s=spec.timeout_s)
 
 
 def build_lab(

@@ -21,6 +21,7 @@ A server that dies, hangs or refuses the key surfaces as a transient
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ from labos.core.errors import ConfigurationError, DeviceFault
 from labos.core.space import ParamValue
 from labos.devices import keys, wire
 from labos.devices.drivers import AnnealReport, Diffractogram, DriverContext, InputSpec, Spectrum, SynthesisReport
+
+
+class _NoReply(DeviceFault):
+    """The server did not answer in time."""
 
 
 class RemoteClient:
@@ -56,6 +61,7 @@ class RemoteClient:
         self.public, self.secret = keys.load_pair(client_key)
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self.socket: zmq.Socket[bytes] | None = None
+        self._lock = threading.Lock()
 
     def _connect(self) -> zmq.Socket[bytes]:
         s: zmq.Socket[bytes] = self.ctx.socket(zmq.REQ)
@@ -67,21 +73,41 @@ class RemoteClient:
         return s
 
     def call(self, method: str, *args: Any, action: bool = False) -> Any:
-        """Call ``method`` on the remote driver; errors come back as the driver raised them."""
-        if self.socket is None:
-            self.socket = self._connect()
+        """Call ``method`` on the remote driver; errors come back as the driver raised them.
+
+        Thread-safe: while another thread's call holds the main socket (an anneal in
+        progress, say), the call goes over a socket of its own, so ``stop`` and queries
+        are answered at once.
+        """
         timeout = self.action_timeout_s if action else self.timeout_s
-        self.socket.send(wire.dumps({"instrument": self.remote, "method": method, "args": list(args)}))
-        if not self.socket.poll(int(timeout * 1000)):
-            self.socket.close(linger=0)  # a REQ socket is stuck after a lost reply: start afresh
-            self.socket = None
-            raise DeviceFault(
+        if not self._lock.acquire(blocking=False):
+            side = self._connect()
+            try:
+                return self._request(side, method, args, timeout)
+            finally:
+                side.close(linger=0)
+        try:
+            if self.socket is None:
+                self.socket = self._connect()
+            try:
+                return self._request(self.socket, method, args, timeout)
+            except _NoReply:
+                self.socket.close(linger=0)  # a REQ socket is stuck after a lost reply: start afresh
+                self.socket = None
+                raise
+        finally:
+            self._lock.release()
+
+    def _request(self, sock: zmq.Socket[bytes], method: str, args: tuple[Any, ...], timeout: float) -> Any:
+        sock.send(wire.dumps({"instrument": self.remote, "method": method, "args": list(args)}))
+        if not sock.poll(int(timeout * 1000)):
+            raise _NoReply(
                 self.name,
                 f"no reply from {self.endpoint} within {timeout:g} s to {method!r} "
                 "(server down, busy, or this client's key not authorized)",
                 transient=True,
             )
-        reply = wire.loads(self.socket.recv())
+        reply = wire.loads(sock.recv())
         if reply.get("ok"):
             return reply.get("result")
         err = reply.get("error", {})
@@ -106,6 +132,10 @@ class RemoteDriver:
         """The remote instrument's inputs and limits."""
         result: list[InputSpec] = self.client.call("inputs")
         return result
+
+    def stop(self) -> None:
+        """Halt the remote instrument's running action (on a socket of its own)."""
+        self.client.call("stop")
 
     def close(self) -> None:
         """Close the connection (the remote instrument stays up)."""
@@ -162,6 +192,11 @@ class RemoteFurnace(RemoteDriver):
     def anneal(self, sample_id: str, program: Mapping[str, Any]) -> AnnealReport:
         """Anneal remotely."""
         result: AnnealReport = self.client.call("anneal", sample_id, dict(program), action=True)
+        return result
+
+    def readback(self) -> dict[str, Any]:
+        """The remote controller's temperature and heater state."""
+        result: dict[str, Any] = self.client.call("readback")
         return result
 
 

@@ -14,14 +14,21 @@ from labos.core.errors import InterlockError
 from labos.devices.base import DriverDevice
 from labos.devices.drivers import RobotDriver
 
+GRIPPER = "gripper"
+"""The source of a transfer that only places the sample the arm already holds."""
+
 
 class RobotArm(DriverDevice):
     """A robot arm driven through a :class:`~labos.devices.drivers.RobotDriver`.
 
     ``set({"sample_id": ..., "from": "furnace/boat1", "to": "rack/*"})`` transfers a
-    sample: pick, then place. ``rack/*`` means the rack's first free slot. Before
-    anything moves it checks that the source holds the sample, the target is free
-    and the gripper is empty, and refuses with :class:`InterlockError` otherwise.
+    sample: pick, then place. ``rack/*`` means the rack's first free slot; ``from:
+    gripper`` places the sample the arm holds. Before anything moves (on the device's
+    worker, not the event loop) it checks that the source holds the sample, the target
+    is free and the gripper is empty, and refuses with :class:`InterlockError`
+    otherwise. A transfer whose sample is already in the gripper (one stopped
+    between pick and place, then replayed) only places it. :meth:`stop` halts the arm
+    where it is. ``trigger()`` reads the gripper and occupancy map.
     Readings: the sample, source and target slots, the gripper and the occupancy map.
     """
 
@@ -44,73 +51,69 @@ class RobotArm(DriverDevice):
             raise InterlockError(f"{self.name}: no free slot in {slot[:-2]} (all {len(occupancy)} full)")
         return sorted(free)[0]
 
-    def check_transfer(self, sample_id: str | None, source: str, target: str) -> tuple[str, str]:
-        """Check a transfer against limits and the occupancy map; returns concrete slots.
+    def check_transfer(self, sample_id: str | None, source: str, target: str) -> tuple[str, str, bool]:
+        """Check a transfer against the occupancy map (asks the driver: blocking).
+
+        Returns the concrete source and target slots and whether the sample must be
+        picked (``False`` when the gripper already holds it).
 
         Raises
         ------
         InterlockError
             Picking from an empty slot (or one holding another sample), placing into
-            an occupied slot, or a full gripper.
-        OutOfBoundsError
-            An unknown slot.
+            an occupied slot, or a gripper holding another sample.
         """
-        self.check_inputs({"from": source, "to": target})
         occupancy = self.driver.occupancy()
         target = self.resolve(target, occupancy)
         held = self.driver.holding()
-        if held is not None:
+        if held is not None and (source == GRIPPER or (sample_id is not None and held == sample_id)):
+            pick = False
+        elif source == GRIPPER:
+            raise InterlockError(f"{self.name}: the gripper is empty: nothing to place")
+        elif held is not None:
             raise InterlockError(f"{self.name}: the gripper already holds sample {held}")
-        there = occupancy.get(source)
-        if there is None:
-            raise InterlockError(f"{self.name}: cannot pick from {source}: the slot is empty")
-        if sample_id is not None and there != sample_id:
-            raise InterlockError(f"{self.name}: {source} holds sample {there}, not {sample_id}")
+        else:
+            pick = True
+            there = occupancy.get(source)
+            if there is None:
+                raise InterlockError(f"{self.name}: cannot pick from {source}: the slot is empty")
+            if sample_id is not None and there != sample_id:
+                raise InterlockError(f"{self.name}: {source} holds sample {there}, not {sample_id}")
         if (blocking := occupancy.get(target)) is not None:
             raise InterlockError(f"{self.name}: cannot place into {target}: it holds sample {blocking}")
-        return source, target
+        return source, target, pick
 
     def set(self, request: Mapping[str, Any]) -> StatusBase:
-        """Transfer: ``request = {"sample_id": str | None, "from": slot, "to": slot}``."""
+        """Transfer: ``request = {"sample_id": str | None, "from": slot | "gripper", "to": slot}``.
+
+        The slot names are checked against the arm's limits at once; the occupancy
+        checks run on the worker before the arm moves.
+        """
         sample_id = request.get("sample_id")
-        source, target = self.check_transfer(
-            None if sample_id is None else str(sample_id), str(request["from"]), str(request["to"])
-        )
+        source, target = str(request["from"]), str(request["to"])
+        self.check_inputs({"to": target} if source == GRIPPER else {"from": source, "to": target})
 
         def work() -> None:
-            dt = self.driver.pick(source)
+            src, dst, pick = self.check_transfer(None if sample_id is None else str(sample_id), source, target)
+            dt = 0.0
+            if pick:
+                dt += self.driver.pick(src)
             self.gripper.put(self.driver.holding() or "")
-            dt += self.driver.place(target)
+            dt += self.driver.place(dst)
             self.gripper.put("")
             self.sample_id.put(str(sample_id or ""))
-            self.source.put(source)
-            self.target.put(target)
+            self.source.put(src)
+            self.target.put(dst)
             self.occupancy.put(json.dumps(self.driver.occupancy(), sort_keys=True))
             self.duration.put(dt)
 
         return self.run_in_thread("transfer", work)
 
-    def where(self, sample_id: str) -> str | None:
-        """The slot holding ``sample_id`` (``gripper`` if the arm holds it), or ``None``."""
-        if self.driver.holding() == sample_id:
-            return "gripper"
-        for slot, sample in self.driver.occupancy().items():
-            if sample == sample_id:
-                return slot
-        return None
+    def trigger(self) -> StatusBase:
+        """Read the gripper and the occupancy map (off the event loop)."""
 
-    def clear(self, sample_id: str, to: str) -> tuple[str, str] | None:
-        """Move ``sample_id`` to ``to`` from wherever the arm can reach it (blocking).
+        def read() -> None:
+            self.gripper.put(self.driver.holding() or "")
+            self.occupancy.put(json.dumps(self.driver.occupancy(), sort_keys=True))
 
-        Used to recover after a failed experiment, so that the next one finds its slots
-        free. Returns ``(where it was, the slot it went to)``, or ``None`` if the arm
-        cannot reach it.
-        """
-        here = self.where(sample_id)
-        if here is None:
-            return None
-        target = self.resolve(to, self.driver.occupancy())
-        if here != "gripper":
-            self.driver.pick(here)
-        self.driver.place(target)
-        return here, target
+        return self.run_in_thread("read", read)

@@ -12,7 +12,9 @@
 
 Clients (driver ``zmq``) call driver methods by name; a request is
 ``{"instrument", "method", "args"}`` and a reply ``{"ok": true, "result"}`` or
-``{"ok": false, "error": {"type", "message", "transient"}}``. Only clients whose public
+``{"ok": false, "error": {"type", "message", "transient"}}``. Actions (an anneal, a
+transfer) run on one worker thread per instrument; queries and ``stop`` are answered at
+once by the serving thread, so a client can stop an anneal in progress. Only clients whose public
 key is in ``authorized_keys`` get through the CurveZMQ handshake; every refusal is
 logged with the client's key.
 """
@@ -20,7 +22,9 @@ logged with the client's key.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +40,11 @@ from labos.devices.lab import build_driver
 
 log = logging.getLogger("labos.server")
 
-ALLOWED_METHODS = {
-    "inputs",
-    "synthesize",
-    "load",
-    "measure",
-    "occupancy",
-    "holding",
-    "pick",
-    "place",
-    "anneal",
-    "move",
-    "shutter",
-    "beam",
-    "mount",
-    "acquire",
-    "ping",
-}
+ACTIONS = {"synthesize", "load", "measure", "pick", "place", "anneal", "move", "shutter", "mount", "acquire"}
+"""Methods that take instrument time: each instrument runs them one at a time on its own worker."""
+QUERIES = {"inputs", "occupancy", "holding", "beam", "readback", "stop", "ping"}
+"""Methods answered at once, even while an action runs (``stop`` above all)."""
+ALLOWED_METHODS = ACTIONS | QUERIES
 
 
 class ServerConfig(BaseModel):
@@ -95,7 +87,7 @@ class InstrumentServer:
         self.auth = ThreadAuthenticator(self.ctx)
         self.auth.start()
         self.auth.configure_curve_callback(domain="*", credentials_provider=_KeyCheck(allowed))
-        self.socket = self.ctx.socket(zmq.REP)
+        self.socket = self.ctx.socket(zmq.ROUTER)
         self.socket.curve_server = True
         self.socket.curve_publickey = self.public
         self.socket.curve_secretkey = secret
@@ -106,6 +98,10 @@ class InstrumentServer:
             self.close()
             raise LabosError(f"cannot bind {config.bind}: {exc}") from None
         self._stop = threading.Event()
+        self._workers = {
+            name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"serve-{name}") for name in self.drivers
+        }
+        self._replies: queue.SimpleQueue[tuple[list[bytes], dict[str, Any]]] = queue.SimpleQueue()
 
     def handle(self, request: Any) -> dict[str, Any]:
         """Execute one request; every failure becomes an error reply."""
@@ -134,16 +130,28 @@ class InstrumentServer:
         poller.register(self.socket, zmq.POLLIN)
         log.info("serving %s on %s", ", ".join(sorted(self.drivers)), self.config.bind)
         while not self._stop.is_set():
-            if not dict(poller.poll(100)):
+            while not self._replies.empty():  # actions finished on the workers
+                envelope, reply = self._replies.get()
+                self.socket.send_multipart([*envelope, wire.dumps(reply)])
+            if not dict(poller.poll(10)):
                 continue
-            raw = self.socket.recv()
+            frames = self.socket.recv_multipart()
+            envelope, raw = frames[:-1], frames[-1]
             try:
                 request = wire.loads(raw)
             except ValueError:
-                reply = _error("BadRequest", "request is not valid JSON")
+                self.socket.send_multipart([*envelope, wire.dumps(_error("BadRequest", "request is not valid JSON"))])
+                continue
+            method = request.get("method") if isinstance(request, dict) else None
+            worker = self._workers.get(str(request.get("instrument"))) if isinstance(request, dict) else None
+            if method in ACTIONS and worker is not None:
+                worker.submit(self._act, envelope, request)
             else:
-                reply = self.handle(request)
-            self.socket.send(wire.dumps(reply))
+                self.socket.send_multipart([*envelope, wire.dumps(self.handle(request))])
+
+    def _act(self, envelope: list[bytes], request: dict[str, Any]) -> None:
+        """Run an action on its instrument's worker; the serving thread sends the reply."""
+        self._replies.put((envelope, self.handle(request)))
 
     def stop(self) -> None:
         """Ask :meth:`serve_forever` to return."""
@@ -151,6 +159,10 @@ class InstrumentServer:
 
     def close(self) -> None:
         """Release sockets, the authenticator and the drivers."""
+        for name, driver in getattr(self, "drivers", {}).items():
+            if name in getattr(self, "_workers", {}):
+                driver.stop()  # an action still running ends in its safe state
+                self._workers[name].shutdown(wait=True, cancel_futures=True)
         self.socket.close(linger=0)
         self.auth.stop()
         for driver in getattr(self, "drivers", {}).values():

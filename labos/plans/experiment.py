@@ -45,23 +45,23 @@ def resolve_steps(
     return out
 
 
-def synthesize(dev: Any, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
+def synthesize(dev: Synthesizer, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
     """Make the sample from the step's recipe."""
     yield from bps.abs_set(dev, {"sample_id": sample_id, "recipe": step.inputs}, wait=True)
 
 
-def transfer(dev: Any, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
+def transfer(dev: RobotArm, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
     """Carry the sample from one slot to another."""
     request = {"sample_id": sample_id, "from": step.inputs["from"], "to": step.inputs["to"]}
     yield from bps.abs_set(dev, request, wait=True)
 
 
-def anneal(dev: Any, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
+def anneal(dev: Furnace, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
     """Run the furnace program on the sample."""
     yield from bps.abs_set(dev, {"sample_id": sample_id, "program": step.inputs}, wait=True)
 
 
-def measure_uvvis(dev: Any, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
+def measure_uvvis(dev: UVVisSpectrometer, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
     """Load the sample and set the integration time (measured by the caller's trigger)."""
     if "integration_time" in step.inputs:
         t = float(step.inputs["integration_time"])
@@ -70,7 +70,7 @@ def measure_uvvis(dev: Any, step: PlannedStep, sample_id: str) -> MsgGenerator[N
     yield from bps.abs_set(dev, sample_id, wait=True)
 
 
-def measure_xrd(dev: Any, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
+def measure_xrd(dev: XRDBeamline, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
     """Set energy, slits and exposure, mount the sample and open the shutter."""
     dev.check_inputs(step.inputs, fill_defaults=False)  # every limit before anything moves
     for axis in ("energy", "slit_h", "slit_v"):
@@ -108,10 +108,23 @@ def experiment_plan(
     Each step is recorded in an event stream named after its instrument. A failing
     step still closes the run, with ``exit_status="fail"`` and the reason in the stop
     document; a beamline shutter opened by the plan is closed again whatever happens.
+    A checkpoint precedes every step: ``RE.pause()`` stops the instruments (the
+    RunEngine calls their ``stop()``) and ``RE.resume()`` runs the interrupted step again
+    from its start; ``RE.request_pause(defer=True)`` lets the running step finish first.
     """
     detectors = sorted({s.instrument for s in steps})
-    start_md = {**md, "detectors": detectors, "plan_name": "labos_experiment", "sample_id": sample_id}
-    opened: list[Any] = []
+    start_md = {
+        **md,
+        "detectors": detectors,
+        "plan_name": "labos_experiment",
+        "plan_args": {
+            "sample_id": sample_id,
+            "steps": [{"action": s.action, "instrument": s.instrument, "inputs": dict(s.inputs)} for s in steps],
+        },
+        "hints": {"dimensions": [[["time"], s] for s in dict.fromkeys(s.instrument for s in steps)]},
+        "sample_id": sample_id,
+    }
+    opened: list[XRDBeamline] = []
 
     def close_shutters() -> MsgGenerator[None]:
         while opened:
@@ -120,10 +133,11 @@ def experiment_plan(
     @bpp.run_decorator(md=start_md)  # type: ignore[untyped-decorator]
     def inner() -> MsgGenerator[str]:
         for step in steps:
+            yield from bps.checkpoint()
             dev = devices[step.instrument]
             stub = _stub(step.action, dev)
             yield from stub(dev, step, sample_id)
-            if stub is measure_xrd:
+            if isinstance(dev, XRDBeamline):
                 opened.append(dev)
             yield from bps.trigger_and_read([dev], name=step.instrument)
             yield from close_shutters()
