@@ -1,7 +1,8 @@
 """A simulated powder-diffraction beamline at a storage ring.
 
 Peak positions follow Bragg's law at the monochromator energy from each phase's
-d-spacings; peak widths from the crystallite size (Scherrer) plus the instrument
+d-spacings (:mod:`simulators.xrd`, the simulator's own ground truth); pseudo-Voigt
+peaks widen with angle from the crystallite size (Scherrer) and the instrument
 resolution; counts are Poisson with a mean proportional to exposure, ring current and
 slit area. Nothing is measured with the shutter closed. Beam dumps happen.
 """
@@ -13,11 +14,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from labos.analysis.phases import PHASES, gaussian_pattern, scherrer_fwhm_deg
 from labos.core.errors import DeviceFault
 from labos.devices.drivers import Diffractogram, InputSpec
 from simulators.instrument import SimInstrument, halts
 from simulators.world import FaultPlan, SimWorld
+from simulators.xrd import pattern
 
 
 class SimBeamline(SimInstrument):
@@ -153,11 +154,8 @@ class SimBeamline(SimInstrument):
         energy = float(self.state["energy_kev"])
         current = self._ring_current()
         scale = self.flux * exposure_s * current / self.RING_MA * (self.state["slit_h"] * self.state["slit_v"]) / 0.25
-        fwhm = float(np.hypot(scherrer_fwhm_deg(truth.crystallite_nm, 20.0, energy), self.resolution))
         displacement = float(rng.normal(0.0, 0.01))  # sample height error shifts every peak a little
-        clean = np.zeros_like(self.two_theta)
-        for phase, fraction in truth.fractions.items():
-            clean += fraction * gaussian_pattern(self.two_theta, PHASES[phase], energy, fwhm, displacement)
+        clean = pattern(self.two_theta, truth.fractions, energy, truth.crystallite_nm, self.resolution, displacement)
         clean *= 1.0 + 0.1 * float(sample.state.get("orientation", 0.0))
         background = 0.015 + 0.02 * np.exp(-(self.two_theta - self.two_theta[0]) / 10.0)
         mean = scale * (clean + background)

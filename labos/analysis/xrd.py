@@ -11,7 +11,7 @@ cards share one intensity scale per unit phase fraction).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +36,10 @@ class PhaseFit:
     rwp: float
     """Weighted-profile R factor of the fit (0 is perfect)."""
     crystallite_nm: float
+    scales: dict[str, float]
+    """Fitted scale of each candidate phase (counts at a unit-intensity peak)."""
+    basis: str = "intensity"
+    """``intensity`` (scales normalised) or ``weight`` (divided by each phase's calibration first)."""
 
     def metrics(self) -> dict[str, float]:
         """As analysis metrics: ``fraction_<phase>`` for every library phase, and fit figures."""
@@ -79,6 +83,7 @@ def quantify_phases(
     counts: ArrayLike,
     energy_kev: float,
     phases: Sequence[str] | None = None,
+    calibration: Mapping[str, float] | None = None,
 ) -> PhaseFit:
     """Phase fractions of a powder pattern.
 
@@ -90,6 +95,11 @@ def quantify_phases(
         The X-ray energy it was measured at (sets the wavelength for Bragg's law).
     phases
         Candidate phases (default: the whole library).
+    calibration
+        Each candidate phase's scale per unit weight fraction, measured on pure standards
+        under the same conditions (only ratios matter; a reference intensity ratio works).
+        With it the fractions are weight fractions; without it they are intensity
+        shares, which are weight fractions only if every phase scatters equally.
 
     Raises
     ------
@@ -136,12 +146,28 @@ def quantify_phases(
     noise = float(np.sqrt(np.median(np.maximum(y, 1.0))))
     if peak_height < 5.0 * noise:
         raise AnalysisError(f"no diffraction peaks above the noise (strongest phase {peak_height:.0f} counts)")
-    fractions = {n: float(s / total) for n, s in zip(names, scales, strict=True)}
+    basis = "intensity"
+    weights = scales
+    if calibration is not None:
+        missing = [n for n in names if not float(calibration.get(n, 0.0)) > 0.0]
+        if missing:
+            raise AnalysisError(f"no positive calibration for phase(s) {missing}")
+        weights = np.array([s / float(calibration[n]) for n, s in zip(names, scales, strict=True)])
+        basis = "weight"
+    fractions = {n: float(w / float(weights.sum())) for n, w in zip(names, weights, strict=True)}
     rwp = math.sqrt(chi2 / float(np.sum((y * w) ** 2)))
     sample_fwhm = math.sqrt(max(fwhm**2 - INSTRUMENT_FWHM_DEG**2, 1e-6))
     lam_nm = HC_KEV_ANGSTROM / energy_kev / 10.0
     crystallite = 0.9 * lam_nm / (math.radians(sample_fwhm) * math.cos(math.radians(10.0)))
-    return PhaseFit(fractions=fractions, fwhm_deg=fwhm, shift_deg=shift, rwp=rwp, crystallite_nm=crystallite)
+    return PhaseFit(
+        fractions=fractions,
+        fwhm_deg=fwhm,
+        shift_deg=shift,
+        rwp=rwp,
+        crystallite_nm=crystallite,
+        scales={n: float(v) for n, v in zip(names, scales, strict=True)},
+        basis=basis,
+    )
 
 
 def _in_range(name: str, x: NDArray[np.float64], energy_kev: float) -> bool:
