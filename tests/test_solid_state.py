@@ -261,7 +261,12 @@ def test_solid_state_campaign_with_faults_records_failures_and_parks_samples(tmp
         assert "parked" in kinds  # samples stranded by faults were cleared into the rack
         with RunCatalog.open(tmp_path, summary.campaign_id) as catalog:
             runs = catalog.runs()
-        assert len(runs) == kinds.count("attempt_started")  # one Bluesky run per attempt, failed ones too
+        experiments = [r for r in runs if r[1]["start"]["plan_name"] == "labos_experiment"]
+        parks = [r for r in runs if r[1]["start"]["plan_name"] == "labos_park"]
+        assert len(experiments) == kinds.count("attempt_started")  # one Bluesky run per attempt, failed ones too
+        assert len(experiments) + len(parks) == len(runs) and parks  # recovery runs as Bluesky runs of its own
+        assert len(parks) <= len(experiments)  # at most one recovery per attempt, after it
+        assert all(r[1]["start"]["experiment_id"] and r[1]["stop"]["exit_status"] == "success" for r in parks)
         assert all(md["stop"] for _, md in runs)
         failed = store.query("SELECT error FROM experiments WHERE status='failed'")
         for row in failed:

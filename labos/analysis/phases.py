@@ -16,6 +16,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 HC_KEV_ANGSTROM = 12.39842
+CU_KALPHA_ANGSTROM = 1.5406
+"""The wavelength the cards' intensities were measured at."""
+
+
+def lorentz_polarisation(theta: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``(1 + cos^2 2theta) / (sin^2 theta cos theta)`` for an unpolarised beam (Bragg angle in radians)."""
+    result: NDArray[np.float64] = (1.0 + np.cos(2.0 * theta) ** 2) / (np.sin(theta) ** 2 * np.cos(theta))
+    return result
 
 
 @dataclass(frozen=True)
@@ -26,17 +34,24 @@ class PhaseCard:
     formula: str
     reflections: tuple[tuple[float, float], ...]
 
-    def two_theta(self, energy_kev: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Peak positions (degrees 2-theta) by Bragg's law at ``energy_kev``, and intensities.
+    def two_theta(self, energy_kev: float, d_scale: float = 1.0) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Peak positions (degrees 2-theta) by Bragg's law at ``energy_kev``, and intensities there.
 
-        Reflections beyond the Ewald limit (``lambda / 2d > 1``) are dropped.
+        The cards' intensities were measured with Cu K-alpha; at another wavelength each
+        reflection's Lorentz-polarisation factor changes, so the intensities are scaled
+        by ``LP(theta at energy) / LP(theta at Cu K-alpha)``. Reflections beyond the
+        Ewald limit (``lambda / 2d > 1``) are dropped. ``d_scale`` stretches every
+        d-spacing (a sample's cell differs from the card's by strain, composition or
+        temperature).
         """
         lam = HC_KEV_ANGSTROM / energy_kev
-        d = np.array([r[0] for r in self.reflections])
+        d = np.array([r[0] for r in self.reflections]) * d_scale
         i = np.array([r[1] for r in self.reflections])
         s = lam / (2.0 * d)
         ok = s < 1.0
-        return np.degrees(2.0 * np.arcsin(s[ok])), i[ok]
+        theta = np.arcsin(s[ok])
+        theta_cu = np.arcsin(np.clip(CU_KALPHA_ANGSTROM / (2.0 * d[ok]), 0.0, 1.0 - 1e-9))
+        return np.degrees(2.0 * theta), i[ok] * lorentz_polarisation(theta) / lorentz_polarisation(theta_cu)
 
 
 PHASES: dict[str, PhaseCard] = {}
@@ -132,10 +147,15 @@ for _card in (
 
 
 def gaussian_pattern(
-    two_theta: NDArray[np.float64], card: PhaseCard, energy_kev: float, fwhm_deg: float, shift_deg: float = 0.0
+    two_theta: NDArray[np.float64],
+    card: PhaseCard,
+    energy_kev: float,
+    fwhm_deg: float,
+    shift_deg: float = 0.0,
+    d_scale: float = 1.0,
 ) -> NDArray[np.float64]:
     """A card's pattern on ``two_theta`` with Gaussian peaks of ``fwhm_deg`` (unit scale)."""
-    pos, inten = card.two_theta(energy_kev)
+    pos, inten = card.two_theta(energy_kev, d_scale)
     sigma = fwhm_deg / (2.0 * math.sqrt(2.0 * math.log(2.0)))
     out = np.zeros_like(two_theta)
     for p, i in zip(pos + shift_deg, inten, strict=True):

@@ -3,7 +3,9 @@
 The pattern is modelled as a non-negative sum of every reference phase's pattern
 (:mod:`labos.analysis.phases`, peaks placed by Bragg's law at the measured energy) and
 a smooth background (non-negative Bernstein polynomials), with a common peak width and
-zero shift found by a coarse-to-fine search; scales come from Poisson-weighted
+zero shift found by a coarse-to-fine search, then each present phase's cell (its
+d-spacings stretched by up to 1 %, as real samples differ from the cards); scales
+come from Poisson-weighted
 non-negative least squares. Phase fractions are the scales normalised to one (the
 cards share one intensity scale per unit phase fraction).
 """
@@ -22,6 +24,10 @@ from scipy.special import comb
 from labos.analysis.phases import HC_KEV_ANGSTROM, PHASES, gaussian_pattern
 from labos.core.errors import AnalysisError
 
+COVERAGE_MARGIN_DEG = 0.5
+"""The fit extends this far beyond the angle of the candidate cards' shortest common d-spacing."""
+CELL_RANGE = 0.01
+"""How far (relative) a phase's d-spacings may stretch from its card's in the fit."""
 INSTRUMENT_FWHM_DEG = 0.03
 """Instrumental resolution assumed when converting peak width to crystallite size."""
 
@@ -69,8 +75,12 @@ def _fit(
     energy: float,
     fwhm: float,
     shift: float,
+    cells: Sequence[float] | None = None,
 ) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
-    peaks = np.stack([gaussian_pattern(x, PHASES[n], energy, fwhm, shift) for n in names], axis=1)
+    cells = cells if cells is not None else [1.0] * len(names)
+    peaks = np.stack(
+        [gaussian_pattern(x, PHASES[n], energy, fwhm, shift, c) for n, c in zip(names, cells, strict=True)], axis=1
+    )
     a = np.concatenate([peaks, bg], axis=1)
     coef, _ = nnls(a * w[:, None], y * w, maxiter=50 * a.shape[1])
     model = a @ coef
@@ -121,6 +131,14 @@ def quantify_phases(
     names = [n for n in names if _in_range(n, x, energy_kev)]
     if not names:
         raise AnalysisError("no candidate phase has a reflection inside the measured 2-theta range")
+    # a card lists reflections down to some d-spacing only; beyond that angle the phase's other
+    # reflections would be unexplained peaks: fit only where every candidate card is complete
+    d_cut = max(min(r[0] for r in PHASES[n].reflections) for n in names)
+    lam = HC_KEV_ANGSTROM / energy_kev
+    if lam / (2.0 * d_cut) < 1.0:
+        keep = x <= math.degrees(2.0 * math.asin(lam / (2.0 * d_cut))) + COVERAGE_MARGIN_DEG
+        if np.count_nonzero(keep) >= 50:
+            x, y = x[keep], y[keep]
     w = 1.0 / np.sqrt(np.maximum(y, 1.0))
     bg = _background_basis(x)
     step = float(np.median(np.diff(x)))
@@ -138,7 +156,16 @@ def quantify_phases(
             if chi2 < best[0]:
                 best = (chi2, float(fwhm), float(shift))
     chi2, fwhm, shift = best
+    cells = [1.0] * len(names)
     _, scales, _ = _fit(x, y, w, bg, names, energy_kev, fwhm, shift)
+    for _ in range(2):  # each present phase's cell, by coordinate descent (within +-CELL_RANGE)
+        for k in np.flatnonzero(scales > 0):
+            for c in 1.0 + np.linspace(-CELL_RANGE, CELL_RANGE, 21):
+                trial = [*cells[:k], float(c), *cells[k + 1 :]]
+                chi2_c = _fit(x, y, w, bg, names, energy_kev, fwhm, shift, trial)[0]
+                if chi2_c < chi2:
+                    chi2, cells = chi2_c, trial
+        _, scales, _ = _fit(x, y, w, bg, names, energy_kev, fwhm, shift, cells)
     total = float(scales.sum())
     if total <= 0:
         raise AnalysisError("no crystalline phase found: the pattern is background only")
