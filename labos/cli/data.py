@@ -1,0 +1,118 @@
+"""``labos show``, ``labos export``, ``labos data serve``: what campaigns recorded."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from labos.core.errors import LabosError
+from labos.core.settings import Settings
+
+if TYPE_CHECKING:
+    pass
+
+from labos.cli.common import EXIT_OK, _console, _fmt, _fmt_params, _status, _stored_data_dir
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """List campaigns, or one campaign's experiments and best result."""
+    from rich.table import Table
+
+    from labos.core.campaign import Campaign
+    from labos.data.report import best_record, best_so_far
+    from labos.data.store import open_store
+
+    data_dir = _stored_data_dir(args)
+    con = _console()
+    with open_store(data_dir, must_exist=True) as store:
+        if args.campaign is None:
+            table = Table("campaign id", "name", "status", "started", "experiments")
+            for c in store.campaigns():
+                n = len(store.experiments(c.id))
+                started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(c.created))
+                table.add_row(c.id, c.name, _status(c, data_dir), started, str(n))
+            con.print(table)
+            return EXIT_OK
+        rec = store.find_campaign(args.campaign)
+        if rec is None:
+            names = sorted({c.name for c in store.campaigns()})
+            known = ", ".join(names) or "none"
+            raise LabosError(f"no campaign {args.campaign!r} in {store.db.where}; campaigns: {known}")
+        campaign = Campaign.model_validate(rec.spec)
+        exps = store.experiments(rec.id)
+    obj = campaign.primary
+    status = _status(rec, data_dir)
+    if status == "interrupted":
+        status += (
+            f" (process {rec.provenance.get('pid')} ended without finishing the campaign; "
+            f"continue it with: labos resume {rec.id})"
+        )
+    con.print(f"[bold]{rec.name}[/] ({rec.id}) - {status}" + (f": {rec.message}" if rec.message else ""))
+    table = Table("#", "status", "parameters", obj.name, "best so far", "note")
+    for e, b in zip(exps, best_so_far(exps, obj), strict=True):
+        value = _fmt(e.objectives[obj.name]) if e.objectives else ""
+        note = (
+            (f"{e.cause}: " if e.cause else "") + (e.error or "")
+            if e.status in ("failed", "cancelled", "interrupted")
+            else (f"{e.attempts} attempts" if e.attempts > 1 else "")
+        )
+        table.add_row(str(e.seq), e.status, _fmt_params(e.params), value, _fmt(b) if b is not None else "-", note)
+    con.print(table)
+    best = best_record(exps, obj)
+    if best is not None and best.objectives is not None:
+        con.print(f"best: #{best.seq} {obj.name} = {best.objectives[obj.name]:.5g} with {_fmt_params(best.params)}")
+    else:
+        con.print("best: none yet (no successful experiment)")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a campaign's record as CSV, Parquet or an RO-Crate."""
+    from labos.data.export import export_campaign
+    from labos.data.store import open_store
+
+    data_dir = _stored_data_dir(args)
+    with open_store(data_dir, must_exist=True) as store:
+        files = export_campaign(store, args.campaign, args.format, Path(args.out), data_dir)
+    con = _console()
+    for f in files:
+        con.print(f"wrote {f}", markup=False)
+    return EXIT_OK
+
+
+def cmd_data_serve(args: argparse.Namespace) -> int:
+    """Serve a campaign's Bluesky runs with tiled, for tiled's own client (``tiled.client.from_uri``)."""
+    import secrets
+
+    from labos.core.errors import LabosError
+    from labos.data.lock import CampaignLock
+    from labos.data.runs import catalog_dir, serve
+    from labos.data.store import open_store
+
+    data_dir = _stored_data_dir(args)
+    with open_store(data_dir, must_exist=True) as store:
+        rec = store.find_campaign(args.campaign)
+        if rec is None:
+            raise LabosError(f"no campaign {args.campaign!r} in {store.db.where}")
+    directory = catalog_dir(data_dir, rec.id)
+    if not (directory / "catalog.db").exists():
+        raise LabosError(f"campaign {rec.id} has no Bluesky runs yet (no catalog in {directory})")
+    api_key = args.api_key or Settings().tiled_api_key or secrets.token_hex(16)
+    if not api_key.isalnum():  # tiled's rule: letters and digits only
+        raise LabosError("the API key must be letters and digits only (make one with: openssl rand -hex 32)")
+    lock = CampaignLock(data_dir, rec.id)
+    lock.acquire()  # the catalog's table file has one writer: a running campaign, or this server
+    con = _console()
+
+    def ready(url: str) -> None:
+        con.print(f"serving the Bluesky runs of {rec.id} at {url}", markup=False)
+        con.print(f"  from tiled.client import from_uri; runs = from_uri({url!r}, api_key={api_key!r})", markup=False)
+        con.print("  Ctrl-C stops the server", markup=False)
+
+    try:
+        serve(directory, args.host, args.port, api_key, ready)
+    finally:
+        lock.release()
+    return EXIT_OK
