@@ -31,8 +31,8 @@ def bench():
 
 def test_xrd_weight_fractions_on_pymatgen_patterns_are_within_bounds(bench):
     result = bench.xrd_benchmark(seed=2026, n_mixtures=12)
-    # calibrated on pure-phase standards: 0.018-0.044 MAE over the three benchmark seeds
-    assert result["mae_calibrated_weight"] < 0.06
+    # calibrated on pure-phase standards: 0.005-0.031 MAE over the three benchmark seeds
+    assert result["mae_calibrated_weight"] < 0.045
     # without calibration the intensity shares are biased by the phases' scattering power
     assert result["mae_intensity_shares_vs_weight"] > result["mae_calibrated_weight"]
     assert result["spurious_library_phases_mean"] < 0.02  # absent library phases stay near zero
