@@ -1,197 +1,28 @@
-"""Search spaces: the named parameters a campaign may vary.
-
-A space maps parameter names to definitions. Four kinds exist:
-
-* ``real``: a float in ``[low, high]``, optionally on a log scale, with a unit;
-* ``integer``: an int in ``[low, high]``;
-* ``categorical``: one of a list of choices;
-* ``composition``: several components whose amounts are non-negative and sum to
-  ``total`` (a simplex). Each component becomes a parameter of its own name.
-
-Points are plain mappings ``{name: value}`` (never positional vectors). Every space
-also has a bijection to the unit cube (:meth:`SearchSpace.from_unit`), which the
-generic planners use: the composition simplex is mapped by stick-breaking so that a
-uniform cube sample is a uniform simplex sample.
-"""
+"""The search space: named parameters, their constraints, and the bijection to the unit cube."""
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, RootModel, field_validator, model_validator
+from pydantic import ConfigDict, PrivateAttr, RootModel, model_validator
 
-ParamValue: TypeAlias = float | int | str
-Point: TypeAlias = dict[str, ParamValue]
-
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-COMPOSITION_RTOL = 1e-6
-
-
-def _check_name(name: str) -> str:
-    if not NAME_RE.match(name):
-        raise ValueError(f"name {name!r} must start with a letter or '_' and hold only letters, digits and '_'")
-    return name
-
-
-class _Param(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    description: str | None = None
-
-
-class RealParameter(_Param):
-    """A continuous parameter in ``[low, high]``."""
-
-    type: Literal["real"] = "real"
-    low: float
-    high: float
-    log: bool = False
-    unit: str | None = None
-
-    @model_validator(mode="after")
-    def _bounds(self) -> RealParameter:
-        if not (math.isfinite(self.low) and math.isfinite(self.high)):
-            raise ValueError(f"low ({self.low}) and high ({self.high}) must be finite")
-        if not self.high > self.low:
-            raise ValueError(f"high ({_fmt(self.high)}) must be greater than low ({_fmt(self.low)})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log-scale parameter needs low > 0, got low = {_fmt(self.low)}")
-        return self
-
-
-class IntegerParameter(_Param):
-    """An integer parameter in ``[low, high]`` (both included)."""
-
-    type: Literal["integer"] = "integer"
-    low: int
-    high: int
-    log: bool = False
-    unit: str | None = None
-
-    @model_validator(mode="after")
-    def _bounds(self) -> IntegerParameter:
-        if not self.high > self.low:
-            raise ValueError(f"high ({self.high}) must be greater than low ({self.low})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log-scale parameter needs low > 0, got low = {self.low}")
-        return self
-
-
-class CategoricalParameter(_Param):
-    """One of a finite list of choices."""
-
-    type: Literal["categorical"] = "categorical"
-    choices: list[str | int | float] = Field(min_length=2)
-
-    @field_validator("choices")
-    @classmethod
-    def _unique(cls, v: list[str | int | float]) -> list[str | int | float]:
-        seen = set()
-        for c in v:
-            if c in seen:
-                raise ValueError(f"choice {c!r} appears more than once")
-            seen.add(c)
-        return v
-
-
-class CompositionParameter(_Param):
-    """Component amounts that are non-negative and sum to ``total``."""
-
-    type: Literal["composition"] = "composition"
-    components: list[str] = Field(min_length=2)
-    total: float = 1.0
-    unit: str | None = None
-
-    @field_validator("components")
-    @classmethod
-    def _components(cls, v: list[str]) -> list[str]:
-        for c in v:
-            _check_name(c)
-        dupes = sorted({c for c in v if v.count(c) > 1})
-        if dupes:
-            raise ValueError(f"components listed more than once: {', '.join(dupes)}")
-        return v
-
-    @field_validator("total")
-    @classmethod
-    def _total(cls, v: float) -> float:
-        if not (math.isfinite(v) and v > 0):
-            raise ValueError(f"total ({v}) must be a positive number")
-        return v
-
-
-Parameter: TypeAlias = Annotated[
-    RealParameter | IntegerParameter | CategoricalParameter | CompositionParameter,
-    Field(discriminator="type"),
-]
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
-_TERM = re.compile(r"\s*([+-])?\s*(?:(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*\*?\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*")
-
-
-class LinearConstraint(BaseModel):
-    """``sum(coefficients[p] * point[p]) <= bound`` (or ``>=``) over numeric parameters.
-
-    Written in a campaign either as a mapping (``{coefficients: {a: 1, b: 2}, op: "<=",
-    bound: 3}``) or as a string (``"a + 2*b <= 3"``).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    coefficients: dict[str, float] = Field(min_length=1)
-    op: Literal["<=", ">="] = "<="
-    bound: float
-
-    @model_validator(mode="before")
-    @classmethod
-    def _parse(cls, data: Any) -> Any:
-        if not isinstance(data, str):
-            return data
-        m = re.fullmatch(r"(.+?)(<=|>=)\s*([+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*", data)
-        if m is None:
-            raise ValueError(f"{data!r} is not 'a*x + b*y <= c' (or >=) with a number on the right")
-        lhs, op, rhs = m.groups()
-        coefficients: dict[str, float] = {}
-        pos = 0
-        while pos < len(lhs):
-            t = _TERM.match(lhs, pos)
-            if t is None or t.end() == pos or (pos > 0 and t.group(1) is None):
-                raise ValueError(f"cannot read the linear expression {lhs.strip()!r} near {lhs[pos:].strip()!r}")
-            sign = -1.0 if t.group(1) == "-" else 1.0
-            coef = float(t.group(2)) if t.group(2) else 1.0
-            coefficients[t.group(3)] = coefficients.get(t.group(3), 0.0) + sign * coef
-            pos = t.end()
-        return {"coefficients": coefficients, "op": op, "bound": float(rhs)}
-
-    @field_validator("bound")
-    @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("the bound must be finite")
-        return v
-
-    def __str__(self) -> str:
-        terms = " + ".join(f"{c:g}*{n}" for n, c in self.coefficients.items()).replace("+ -", "- ")
-        return f"{terms} {self.op} {self.bound:g}"
-
-    def value(self, point: Mapping[str, Any]) -> float:
-        """The left-hand side at ``point``."""
-        return sum(c * float(point[n]) for n, c in self.coefficients.items())
-
-    def problem(self, point: Mapping[str, Any], tol: float = 1e-9) -> str | None:
-        """Why ``point`` violates the constraint, or ``None``."""
-        v = self.value(point)
-        ok = v <= self.bound + tol if self.op == "<=" else v >= self.bound - tol
-        return None if ok else f"constraint {self} violated ({v:g})"
+from labos.core.space.constraints import LinearConstraint, _fmt
+from labos.core.space.parameters import (
+    COMPOSITION_RTOL,
+    CategoricalParameter,
+    CompositionParameter,
+    IntegerParameter,
+    Parameter,
+    ParamValue,
+    Point,
+    RealParameter,
+    _check_name,
+)
+from labos.core.space.unitcube import _is_real, stick_break, stick_unbreak
 
 
 class SearchSpace(RootModel[dict[str, Parameter]]):
@@ -402,40 +233,3 @@ class SearchSpace(RootModel[dict[str, Parameter]]):
                 v = point[name]
                 out[name] = v.item() if isinstance(v, np.generic) else v
         return out
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
-
-
-def stick_break(u: Sequence[float] | NDArray[np.float64], total: float = 1.0) -> list[float]:
-    """Map ``k - 1`` unit coordinates to ``k`` non-negative amounts summing to ``total``.
-
-    Uses the Beta(1, k - i) stick-breaking construction, so a uniform sample of the
-    cube gives a uniform (flat Dirichlet) sample of the simplex.
-    """
-    k = len(u) + 1
-    rest = 1.0
-    out: list[float] = []
-    for i, ui in enumerate(u):
-        b = k - 1 - i
-        v = 1.0 - (1.0 - float(ui)) ** (1.0 / b)
-        w = v * rest
-        out.append(w)
-        rest -= w
-    out.append(max(rest, 0.0))
-    s = sum(out)
-    return [total * w / s for w in out]
-
-
-def stick_unbreak(w: Sequence[float], total: float = 1.0) -> list[float]:
-    """Inverse of :func:`stick_break`."""
-    k = len(w)
-    x = [max(float(v), 0.0) / total for v in w]
-    rest = 1.0
-    u: list[float] = []
-    for i in range(k - 1):
-        v = 0.0 if rest <= 1e-15 else min(x[i] / rest, 1.0)
-        u.append(1.0 - (1.0 - v) ** (k - 1 - i))
-        rest -= x[i]
-    return u
