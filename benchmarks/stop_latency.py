@@ -10,6 +10,7 @@ Run ``python benchmarks/stop_latency.py [--trials N]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 from bluesky import RunEngine
+from bluesky.utils import RunEngineInterrupted
 
 from labos.core.campaign import SimulationSpec, WorkflowSpec
 from labos.devices import build_lab
@@ -61,10 +63,8 @@ def trial(lab: Lab, k: int) -> float:
 
 
 def _quiet(RE: RunEngine, plan: object) -> None:
-    try:
+    with contextlib.suppress(RunEngineInterrupted):  # what RE(...) raises after the abort
         RE(plan)
-    except Exception:  # noqa: BLE001 - RunEngineInterrupted after the abort
-        pass
 
 
 def measure(lab: Lab, trials: int) -> dict[str, float]:
