@@ -12,6 +12,7 @@ from labos.data.records import AttemptRecord, ExperimentRecord
 
 
 def iso_time(t: float | None) -> str | None:
+    """An epoch time as ISO 8601 UTC (``None`` stays ``None``)."""
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds") if t is not None else None
 
 
@@ -65,6 +66,7 @@ def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Write ``rows`` to ``path`` as CSV (columns: every key seen, in order); returns ``path``."""
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=_columns(rows))
         w.writeheader()
@@ -73,6 +75,7 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
 
 
 def write_parquet(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Write ``rows`` to ``path`` as Parquet; returns ``path``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
