@@ -25,8 +25,9 @@ from labos.core.campaign import Campaign
 from labos.core.lifecycle import State
 from labos.core.results import Observation
 from labos.data.report import convergence_plot
+from labos.failures import SoftwareError
 from labos.loop import Step
-from labos.session import CampaignSession, SoftwareError
+from labos.session import CampaignSession
 
 _sessions: dict[str, CampaignSession] = {}
 """This process's open campaigns, by id."""
