@@ -33,7 +33,8 @@ from labos.core.results import Observation
 from labos.data.documents import RunReadings
 from labos.data.lock import CampaignLock
 from labos.data.records import ExperimentRecord
-from labos.data.runs import RunCatalog, recover_campaign
+from labos.data.recovery import recover_campaign
+from labos.data.runs import RunCatalog
 from labos.data.store import Store, open_store, outcome_told
 from labos.devices.lab import Lab
 from labos.failures import SoftwareError, classify

@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from labos.data.runs import RunCatalog, recover_campaign
+from labos.data.recovery import recover_campaign
+from labos.data.runs import RunCatalog
 from labos.data.store import Store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -10,7 +10,8 @@ import pytest
 from labos.core.errors import StoreError
 from labos.core.lifecycle import Cause, IllegalTransition, State
 from labos.data.documents import RunReadings
-from labos.data.runs import RunCatalog, adopt_legacy_runs
+from labos.data.recovery import adopt_legacy_runs
+from labos.data.runs import RunCatalog
 from labos.data.schema import HEAD
 from labos.data.store import SCHEMA_VERSION, Store
 

@@ -88,7 +88,8 @@ def cmd_data_serve(args: argparse.Namespace) -> int:
 
     from labos.core.errors import LabosError
     from labos.data.lock import CampaignLock
-    from labos.data.runs import catalog_dir, serve
+    from labos.data.runs import catalog_dir
+    from labos.data.serve import serve
     from labos.data.store import open_store
 
     data_dir = _stored_data_dir(args)

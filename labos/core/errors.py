@@ -87,3 +87,7 @@ class AnalysisError(LabosError, ValueError):
 
 class StoreError(LabosError, RuntimeError):
     """The campaign store could not be read or written."""
+
+
+class RunStoreError(StoreError):
+    """A Bluesky run could not be written to, or read from, tiled."""

@@ -57,7 +57,8 @@ def export_campaign(store: Store, key: str, fmt: str, out: Path, data_dir: Path 
             write_parquet(experiment_rows(exps), out / "experiments.parquet"),
             write_parquet(attempt_rows(attempts), out / "attempts.parquet"),
         ]
-    from labos.data.runs import RunCatalog, adopt_legacy_runs
+    from labos.data.recovery import adopt_legacy_runs
+    from labos.data.runs import RunCatalog
 
     if not any(a.run_uid for a in attempts):
         return [_crate(store, rec, exps, attempts, out, lambda uid: [])]

@@ -19,119 +19,27 @@ process is always found and closed by :meth:`RunCatalog.close_run` on resume.
 
 from __future__ import annotations
 
-import atexit
-import copy
-import functools
-import logging
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labos.core.errors import StoreError
+from labos.core.errors import RunStoreError
 from labos.data.jsonutil import dumps
+from labos.data.tiled_app import build_catalog_app, catalog_adapter, quiet
 
 if TYPE_CHECKING:
-    from labos.data.store import Store
+    pass
 
 TILED_DIRNAME = "tiled"
-
-
-class RunStoreError(StoreError):
-    """A Bluesky run could not be written to, or read from, tiled."""
 
 
 def catalog_dir(data_dir: str | Path, campaign_id: str) -> Path:
     """Where the embedded catalog of ``campaign_id`` lives inside ``data_dir``."""
     return Path(data_dir) / TILED_DIRNAME / campaign_id
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence tiled's start-up chatter (version banner, deprecation notes) on the user's terminal."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
-        yield
-
-
-@functools.cache
-def _template() -> Path:
-    """An empty, initialised tiled catalog made once per process (tiled's own ``catalog init``, ~3 s).
-
-    New campaigns get a copy of it, so only a process's first new catalog pays for the init.
-    """
-    tmp = Path(tempfile.mkdtemp(prefix="labos-tiled-"))
-    atexit.register(shutil.rmtree, tmp, True)
-    cmd = [sys.executable, "-m", "tiled", "catalog", "init", f"sqlite:///{tmp / 'catalog.db'}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-        raise RunStoreError(f"could not create a tiled catalog: {' '.join(tail) or 'tiled catalog init failed'}")
-    return tmp / "catalog.db"
-
-
-def _init_catalog(directory: Path) -> None:
-    """Create an empty catalog at ``directory`` atomically: built beside it, then renamed into place.
-
-    A process killed half-way leaves only ``<directory>.new``, which the next call replaces.
-    """
-    tmp = directory.with_name(directory.name + ".new")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "data").mkdir(parents=True)
-    shutil.copyfile(_template(), tmp / "catalog.db")
-    os.replace(tmp, directory)
-
-
-def catalog_adapter(directory: Path, create: bool) -> Any:
-    """Tiled's catalog adapter for the embedded catalog in ``directory`` (created if ``create``).
-
-    Raises
-    ------
-    RunStoreError
-        If there is no catalog and ``create`` is false, or it cannot be opened.
-    """
-    from tiled.catalog import from_uri
-
-    directory = directory.resolve()
-    if not (directory / "catalog.db").exists():
-        if not create:
-            raise RunStoreError(f"no tiled catalog in {directory}")
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        _init_catalog(directory)
-    try:
-        return from_uri(
-            f"sqlite:///{directory / 'catalog.db'}",
-            writable_storage=[str(directory / "data"), f"duckdb:///{directory / 'tables.duckdb'}"],
-        )
-    except Exception as exc:
-        raise RunStoreError(f"could not open the tiled catalog in {directory}: {exc}") from exc
-
-
-def build_catalog_app(adapter: Any, api_key: str | None = None) -> Any:
-    """A tiled app serving ``adapter``, able to replay runs as documents (JSON-seq, bluesky-tiled-plugins).
-
-    Without ``api_key`` the app accepts anonymous clients (used in-process only).
-    """
-    from bluesky_tiled_plugins.exporters import json_seq_exporter
-    from tiled.config import Authentication
-    from tiled.media_type_registration import default_serialization_registry
-    from tiled.server.app import build_app
-
-    logging.getLogger("tiled.server.app").setLevel(logging.WARNING)  # set INFO on import: "Tiled version ..."
-    registry = copy.deepcopy(default_serialization_registry)
-    registry.register("BlueskyRun", "application/json-seq", json_seq_exporter)
-    auth = Authentication(single_user_api_key=api_key) if api_key else None
-    return build_app(adapter, authentication=auth, serialization_registry=registry)
 
 
 class RunCatalog:
@@ -166,7 +74,7 @@ class RunCatalog:
         from labos.core.settings import Settings
 
         settings = Settings()
-        with _quiet():
+        with quiet():
             from tiled.client import Context, from_context, from_uri
 
             if settings.tiled_url:
@@ -197,7 +105,7 @@ class RunCatalog:
         """Close the client (and the in-process server); idempotent."""
         closer, self._closer = self._closer, None
         if closer is not None:
-            with _quiet():
+            with quiet():
                 closer()
 
     def __enter__(self) -> RunCatalog:
@@ -247,7 +155,7 @@ class RunCatalog:
         if uid in self.node:
             self.node[uid].delete(recursive=True, external_only=False)
         writer = TiledWriter(self.node, batch_size=1)
-        with _quiet():
+        with quiet():
             for name, doc in documents:
                 writer(name, doc)
         return uid
@@ -279,7 +187,7 @@ class RunCatalog:
 
     @staticmethod
     def _documents(run: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-        with _quiet():
+        with quiet():
             for name, doc in run.documents():
                 yield name, dict(doc)
 
@@ -312,7 +220,7 @@ class RunWriter:
             self._backup()
             return
         try:
-            with _quiet():
+            with quiet():
                 self._writer(name, doc)
         except Exception as exc:
             self._failed = self._backup()
@@ -329,72 +237,3 @@ class RunWriter:
         tmp.write_text("".join(dumps([n, d]) + "\n" for n, d in self._docs))
         os.replace(tmp, path)
         return path
-
-
-def adopt_legacy_runs(store: Store, catalog: RunCatalog, campaign_id: str) -> int:
-    """Copy the runs a store of schema < 3 kept itself into tiled, then drop them from the store; their number.
-
-    One run at a time, each written whole before it is dropped, so a process killed
-    half-way loses nothing (the next call replaces a partial copy).
-    """
-    n = 0
-    for uid, docs in store.legacy_runs(campaign_id).items():
-        if docs and docs[0][0] == "start":  # a run is whole from its start document on
-            catalog.import_run(docs)
-            store.drop_legacy_run(uid)
-            n += 1
-    return n
-
-
-def recover_campaign(
-    store: Store, open_catalog: Callable[[], RunCatalog], campaign_id: str, on_interrupted: str, reason: str
-) -> dict[str, int]:
-    """Close what a dead process left open: its Bluesky runs in tiled first, then the lifecycle in the store.
-
-    ``open_catalog()`` gives the campaign's runs; it is called only if there is something
-    to close (an attempt left running, or legacy runs to copy), so a campaign stopped
-    between experiments resumes without waiting for tiled.
-
-    Legacy runs (schema < 3) are copied into tiled first. Every run without a stop
-    document gets one (``exit_status="abort"``, ``reason``); then
-    :meth:`~labos.data.store.Store.recover` interrupts the attempts left running and
-    links each to the run it had started. Each half is idempotent, so a process killed
-    while recovering is recovered again. Returns the store's counts, with ``closed``:
-    the runs closed here.
-    """
-    runs: list[tuple[str, Any, Any]] = []
-    closed = 0
-    if store.has_running_attempts(campaign_id) or store.legacy_runs(campaign_id):
-        catalog = open_catalog()
-        adopt_legacy_runs(store, catalog, campaign_id)
-        for uid, md in catalog.runs():
-            if not md.get("stop"):
-                catalog.close_run(uid, reason)
-                closed += 1
-            start = md.get("start", {})
-            runs.append((uid, start.get("experiment_id"), start.get("attempt")))
-    return store.recover(campaign_id, on_interrupted, reason, runs) | {"closed": closed}
-
-
-def serve(directory: Path, host: str, port: int, api_key: str, ready: Callable[[str], None] | None = None) -> None:
-    """Serve the embedded catalog in ``directory`` over HTTP until interrupted (uvicorn).
-
-    Clients authenticate with ``api_key`` (``tiled.client.from_uri(url, api_key=...)``);
-    ``ready(url)`` is called once the server answers.
-    """
-    import uvicorn
-
-    with _quiet():
-        app = build_catalog_app(catalog_adapter(directory, create=False), api_key)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    if ready is not None:
-        startup = server.startup
-
-        async def announce(*args: Any, **kwargs: Any) -> None:
-            await startup(*args, **kwargs)
-            ready(f"http://{host}:{port}/api/v1")
-
-        server.startup = announce  # type: ignore[method-assign]
-    with _quiet():
-        server.run()

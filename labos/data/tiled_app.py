@@ -1,0 +1,102 @@
+"""The embedded tiled catalog: created from a template once per process, and the app that serves it."""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labos.core.errors import RunStoreError
+
+if TYPE_CHECKING:
+    pass
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Silence tiled's start-up chatter (version banner, deprecation notes) on the user's terminal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
+        yield
+
+
+@functools.cache
+def _template() -> Path:
+    """An empty, initialised tiled catalog made once per process (tiled's own ``catalog init``, ~3 s).
+
+    New campaigns get a copy of it, so only a process's first new catalog pays for the init.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="labos-tiled-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    cmd = [sys.executable, "-m", "tiled", "catalog", "init", f"sqlite:///{tmp / 'catalog.db'}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+        raise RunStoreError(f"could not create a tiled catalog: {' '.join(tail) or 'tiled catalog init failed'}")
+    return tmp / "catalog.db"
+
+
+def _init_catalog(directory: Path) -> None:
+    """Create an empty catalog at ``directory`` atomically: built beside it, then renamed into place.
+
+    A process killed half-way leaves only ``<directory>.new``, which the next call replaces.
+    """
+    tmp = directory.with_name(directory.name + ".new")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "data").mkdir(parents=True)
+    shutil.copyfile(_template(), tmp / "catalog.db")
+    os.replace(tmp, directory)
+
+
+def catalog_adapter(directory: Path, create: bool) -> Any:
+    """Tiled's catalog adapter for the embedded catalog in ``directory`` (created if ``create``).
+
+    Raises
+    ------
+    RunStoreError
+        If there is no catalog and ``create`` is false, or it cannot be opened.
+    """
+    from tiled.catalog import from_uri
+
+    directory = directory.resolve()
+    if not (directory / "catalog.db").exists():
+        if not create:
+            raise RunStoreError(f"no tiled catalog in {directory}")
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        _init_catalog(directory)
+    try:
+        return from_uri(
+            f"sqlite:///{directory / 'catalog.db'}",
+            writable_storage=[str(directory / "data"), f"duckdb:///{directory / 'tables.duckdb'}"],
+        )
+    except Exception as exc:
+        raise RunStoreError(f"could not open the tiled catalog in {directory}: {exc}") from exc
+
+
+def build_catalog_app(adapter: Any, api_key: str | None = None) -> Any:
+    """A tiled app serving ``adapter``, able to replay runs as documents (JSON-seq, bluesky-tiled-plugins).
+
+    Without ``api_key`` the app accepts anonymous clients (used in-process only).
+    """
+    from bluesky_tiled_plugins.exporters import json_seq_exporter
+    from tiled.config import Authentication
+    from tiled.media_type_registration import default_serialization_registry
+    from tiled.server.app import build_app
+
+    logging.getLogger("tiled.server.app").setLevel(logging.WARNING)  # set INFO on import: "Tiled version ..."
+    registry = copy.deepcopy(default_serialization_registry)
+    registry.register("BlueskyRun", "application/json-seq", json_seq_exporter)
+    auth = Authentication(single_user_api_key=api_key) if api_key else None
+    return build_app(adapter, authentication=auth, serialization_registry=registry)
