@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bluesky import RunEngine
+from bluesky.utils import RunEngineInterrupted
 
 from labos.core.campaign import Campaign
 from labos.core.errors import StoreError
@@ -62,7 +63,9 @@ class AttemptRunner:
         SoftwareError
             If the attempt failed through a bug (recorded, with the traceback).
         KeyboardInterrupt
-            If the run was aborted by the user (the attempt is recorded ``interrupted``).
+            If the run was aborted by the user, or the RunEngine aborted or paused from
+            another thread (the attempt is recorded ``interrupted``; a paused RunEngine is
+            aborted, so the run is closed and the instruments are at rest).
         StoreError
             If the run's record could not be written (tiled or the store); the attempt is
             recorded ``interrupted`` where the store still can, so ``labos resume`` runs it again.
@@ -90,6 +93,11 @@ class AttemptRunner:
         except KeyboardInterrupt:
             self._end(experiment_id, attempt, Failure("aborted by the user", Cause.INTERRUPTED, False))
             raise
+        except RunEngineInterrupted as exc:  # RE.abort() or RE.pause() from another thread (an operator's stop)
+            if self.RE.state == "paused":  # nobody resumes it from here: close the run, instruments at rest
+                self.RE.abort("the campaign stopped while its RunEngine was paused")
+            self._end(experiment_id, attempt, Failure("aborted on the RunEngine", Cause.INTERRUPTED, False))
+            raise KeyboardInterrupt(f"experiment {experiment_id}: the RunEngine was aborted") from exc
         except Exception as exc:  # sorted into causes; a store failure or software error is re-raised
             root = root_cause(exc)
             if isinstance(root, StoreError):  # the record cannot be written: stop; the experiment reruns on resume

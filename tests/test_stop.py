@@ -22,6 +22,7 @@ from labos.core.errors import InterlockError
 from labos.data.documents import RunReadings
 from labos.devices import build_lab
 from labos.devices.drivers import DriverContext
+from labos.devices.furnace import Furnace
 from labos.devices.keys import generate
 from labos.devices.lab import Lab
 from labos.devices.server import InstrumentServer, ServerConfig
@@ -252,3 +253,48 @@ def test_every_driver_protocol_has_stop():
         assert "stop" in dir(protocol), protocol
     assert InstrumentSpec(kind="furnace").timeout_s == 3600.0
     assert DriverContext(0, {}).resources == {}
+
+
+def test_a_campaign_whose_runengine_is_aborted_mid_anneal_records_the_attempt_interrupted(tmp_path):
+    """An operator's RE.abort() (the future e-stop) ends the attempt interrupted, the run closed, the heater off."""
+    from labos.core.campaign import Campaign
+    from labos.data.runs import RunCatalog
+    from labos.session import CampaignSession
+    from labos.validate import load_campaign
+    from tests.conftest import EXAMPLES
+
+    spec = load_campaign(EXAMPLES / "solid-state.yaml").model_dump(mode="json")
+    spec["simulation"]["acceleration"] = 2000.0  # a ~9 h anneal takes ~16 s
+    spec["budget"]["max_experiments"] = 2
+    session = CampaignSession.create(Campaign.model_validate(spec), tmp_path)
+    try:
+        (eid,) = session.propose(1)
+        session.queue(eid)
+        furnace = next(d for d in session.lab.devices.values() if isinstance(d, Furnace))
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                session.run(eid)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not (furnace.busy and furnace.driver.readback()["heater"] == "on"):
+            assert time.monotonic() < deadline and thread.is_alive(), errors
+            time.sleep(0.02)
+        session.RE.abort("operator e-stop")
+        thread.join(timeout=10)
+        assert not thread.is_alive() and isinstance(errors[0], KeyboardInterrupt)
+        settle(furnace)
+        assert furnace.driver.readback()["heater"] == "off"
+        assert session.store.experiment(eid).status == "interrupted"
+        [attempt] = [a for a in session.store.attempts(session.id) if a.experiment_id == eid]
+        assert attempt.status == "interrupted" and attempt.run_uid
+    finally:
+        session.close()
+    with RunCatalog.open(tmp_path, session.id, create=False) as runs:
+        [(uid, md)] = [r for r in runs.runs() if r[1]["start"]["plan_name"] == "labos_experiment"]
+        assert uid == attempt.run_uid and md["stop"]["exit_status"] == "abort"
