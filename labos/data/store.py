@@ -8,9 +8,8 @@ a killed process leaves whole records that say what was under way.
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +20,7 @@ from labos.core.errors import StoreError
 from labos.core.lifecycle import OUTCOMES, Cause, State, check_transition
 from labos.data.db import Database, Row, Tx, is_url, redact
 from labos.data.jsonutil import dumps, loads
+from labos.data.queries import StoreReads
 from labos.data.records import AttemptRecord, CampaignRecord, ExperimentRecord, provenance
 from labos.data.schema import SCHEMA_VERSION, migrate
 
@@ -43,7 +43,7 @@ _EXPERIMENT_FIELDS = frozenset(
 _JSON_FIELDS = frozenset({"metrics", "objectives"})
 
 
-class Store:
+class Store(StoreReads):
     """The campaign store: an SQLite file in a data directory, or a PostgreSQL database (thread-safe).
 
     Parameters
@@ -181,35 +181,6 @@ class Store:
         """Replace the stored planner state (normally written by :meth:`add_proposals` and :meth:`mark_told`)."""
         with self.transaction() as c:
             self._planner_state(c, campaign_id, state)
-
-    def campaigns(self, name: str | None = None) -> list[CampaignRecord]:
-        """Every campaign (optionally of one name), oldest first."""
-        sql = "SELECT * FROM campaigns" + (" WHERE name=?" if name else "") + " ORDER BY created"
-        return [self._campaign(r) for r in self.query(sql, (name,) if name else ())]
-
-    def campaign(self, campaign_id: str) -> CampaignRecord:
-        """One campaign by id.
-
-        Raises
-        ------
-        StoreError
-            If there is none.
-        """
-        rows = self.query("SELECT * FROM campaigns WHERE id=?", (campaign_id,))
-        if not rows:
-            raise StoreError(f"no campaign {campaign_id!r} in {self.db.where}")
-        return self._campaign(rows[0])
-
-    def find_campaign(self, key: str) -> CampaignRecord | None:
-        """A campaign by id, or the latest campaign of that name."""
-        rows = self.query("SELECT * FROM campaigns WHERE id=?", (key,))
-        if not rows:
-            rows = self.query("SELECT * FROM campaigns WHERE name=? ORDER BY created DESC LIMIT 1", (key,))
-        return self._campaign(rows[0]) if rows else None
-
-    @staticmethod
-    def _campaign(r: Row) -> CampaignRecord:
-        return _record(CampaignRecord, r, json_fields={"spec", "provenance", "planner_state"})
 
     # --------------------------------------------------------- experiments
     def add_proposals(
@@ -353,44 +324,6 @@ class Store:
             (campaign_id, now, kind, experiment_id, dumps(payload)),
         )
 
-    def experiments(self, campaign_id: str) -> list[ExperimentRecord]:
-        """The experiments of a campaign in order."""
-        rows = self.query("SELECT * FROM experiments WHERE campaign_id=? ORDER BY seq", (campaign_id,))
-        return [self._experiment(r) for r in rows]
-
-    def experiment(self, experiment_id: str) -> ExperimentRecord:
-        """One experiment by id."""
-        rows = self.query("SELECT * FROM experiments WHERE id=?", (experiment_id,))
-        if not rows:
-            raise StoreError(f"no experiment {experiment_id!r}")
-        return self._experiment(rows[0])
-
-    @staticmethod
-    def _experiment(r: Row) -> ExperimentRecord:
-        return _record(ExperimentRecord, r, json_fields={"params", "run_uids", "metrics", "objectives"}, flags={"told"})
-
-    def attempts(self, campaign_id: str) -> list[AttemptRecord]:
-        """Every attempt of a campaign's experiments, by experiment and number."""
-        rows = self.query(
-            "SELECT a.* FROM attempts a JOIN experiments e ON a.experiment_id=e.id "
-            "WHERE e.campaign_id=? ORDER BY e.seq, a.n",
-            (campaign_id,),
-        )
-        return [_record(AttemptRecord, r) for r in rows]
-
-    def events(self, campaign_id: str) -> list[dict[str, Any]]:
-        """The decision log of a campaign in order."""
-        rows = self.query("SELECT * FROM events WHERE campaign_id=? ORDER BY id", (campaign_id,))
-        return [
-            {
-                "time": r["time"],
-                "kind": r["kind"],
-                "experiment_id": r["experiment_id"],
-                "payload": loads(r["payload"]),
-            }
-            for r in rows
-        ]
-
     # ------------------------------------------------------------ recovery
     def recover(
         self,
@@ -456,42 +389,10 @@ class Store:
             self._event(c, campaign_id, "recovered", None, counts | {"reason": reason}, now)
         return counts
 
-    def has_running_attempts(self, campaign_id: str) -> bool:
-        """Whether a process died (or is) running an attempt of this campaign."""
-        return bool(
-            self.query(
-                "SELECT 1 FROM attempts a JOIN experiments e ON a.experiment_id=e.id "
-                "WHERE e.campaign_id=? AND a.status='running' LIMIT 1",
-                (campaign_id,),
-            )
-        )
-
-    # ------------------------------------------------- legacy documents
-    def legacy_runs(self, campaign_id: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-        """Documents a labos before tiled kept in its own table (schema < 3), by run, in emission order."""
-        if not self._legacy:
-            return {}
-        rows = self.query(
-            "SELECT run_uid, name, doc FROM legacy_documents WHERE campaign_id=? ORDER BY id", (campaign_id,)
-        )
-        out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        for r in rows:
-            out.setdefault(r["run_uid"], []).append((r["name"], loads(r["doc"])))
-        return out
-
     def drop_legacy_run(self, run_uid: str) -> None:
         """Forget one legacy run's documents (once they are in tiled)."""
         with self.transaction() as c:
             c.execute("DELETE FROM legacy_documents WHERE run_uid=?", (run_uid,))
-
-
-def _record(cls: type[T], r: Row, json_fields: Collection[str] = (), flags: Collection[str] = ()) -> T:
-    """A record dataclass from a row of its table: JSON columns decoded, integer flags as booleans."""
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # T is a dataclass type
-        v = r[f.name]
-        values[f.name] = loads(v) if f.name in json_fields else (bool(v) if f.name in flags else v)
-    return cls(**values)
 
 
 def store_target(data_dir: str | Path) -> str | Path:
