@@ -154,3 +154,28 @@ def test_registry_limits_must_be_ordered_finite_numbers(tmp_path, capsys, limits
     assert main(["instruments", "--data-dir", str(tmp_path / "d"), "add", str(f)]) == 2
     err = capsys.readouterr().err
     assert "uvvis.yaml:4:" in err and message in err and "Traceback" not in err
+
+
+def test_add_refuses_limits_on_inputs_the_instrument_lacks_and_update_logs_changes(tmp_path, capsys):
+    d = tmp_path / "d"
+    f = tmp_path / "u1.yaml"
+    f.write_text("name: u1\nkind: uvvis\nowner: me\nlimits: {exposure: {high: 5}}\n")
+    assert main(["instruments", "--data-dir", str(d), "add", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "u1.yaml: registry limits for 'u1' name unknown inputs: ['exposure']" in err and "Traceback" not in err
+    f.write_text("name: u1\nkind: uvvis\nowner: me\nlimits: {integration_time: {high: 5}}\n")
+    assert main(["instruments", "--data-dir", str(d), "add", str(f)]) == 0
+    f.write_text("name: u1\nkind: uvvis\nowner: me\nlimits: {integration_time: {high: 2}}\nlocation: lab 3\n")
+    assert main(["instruments", "--data-dir", str(d), "update", str(f)]) == 0
+    assert "u1: updated limits, location" in capsys.readouterr().out
+    assert main(["instruments", "--data-dir", str(d), "update", str(f)]) == 0
+    assert "u1: unchanged" in capsys.readouterr().out
+    assert main(["instruments", "--data-dir", str(d), "show", "u1"]) == 0
+    out = capsys.readouterr().out
+    assert '"high": 2.0' in out and "updated by" in out and "limits, location" in out
+    f.write_text("name: u1\nkind: xrd\nowner: me\n")
+    assert main(["instruments", "--data-dir", str(d), "update", str(f)]) == 2
+    assert "is a uvvis; an entry of kind 'xrd' is a new instrument" in capsys.readouterr().err
+    ghost = tmp_path / "ghost.yaml"
+    ghost.write_text("name: ghost\nkind: uvvis\nowner: me\n")
+    assert main(["instruments", "--data-dir", str(d), "update", str(ghost)]) == 2

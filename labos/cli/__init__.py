@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     rsub = p.add_subparsers(dest="instruments_command", required=True, metavar="ACTION")
     q = rsub.add_parser("add", help="register instruments from YAML files")
     q.add_argument("files", nargs="+")
+    q = rsub.add_parser("update", help="replace registered instruments' entries from YAML files (logged)")
+    q.add_argument("files", nargs="+")
     rsub.add_parser("list", help="every registered instrument")
     q = rsub.add_parser("show", help="one instrument, with its maintenance log")
     q.add_argument("name")

@@ -68,13 +68,27 @@ def cmd_instruments(args: argparse.Namespace) -> int:
     store, reg = _registry(args)
     with store:
         action = args.instruments_command
-        if action == "add":
-            from labos.data.registry import load_entry
+        if action in ("add", "update"):
+            from labos.data.registry import check_entry, load_entry
 
             for path in args.files:
                 entry = load_entry(path)
-                reg.add(entry)
-                con.print(f"registered {entry.name} ({entry.kind}, driver {entry.driver})", markup=False)
+                try:
+                    unchecked = check_entry(entry, _stored_data_dir(args))
+                except LabosError as exc:
+                    raise LabosError(f"{path}: {exc}") from None
+                if action == "add":
+                    reg.add(entry)
+                    con.print(f"registered {entry.name} ({entry.kind}, driver {entry.driver})", markup=False)
+                else:
+                    changed = reg.update(entry)
+                    con.print(f"{entry.name}: " + (f"updated {', '.join(changed)}" if changed else "unchanged"))
+                if unchecked:
+                    _console(stderr=True).print(
+                        f"warning: {entry.name}: limits not checked against the instrument now ({unchecked}); "
+                        "they are checked whenever a campaign uses it",
+                        markup=False,
+                    )
         elif action == "list":
             table = Table("name", "kind", "driver", "state", "capabilities", "owner")
             for r in reg.all():
@@ -109,6 +123,7 @@ def _instrument_status(reg: Any, data_dir: Path, con: Console) -> int:
     """Live health check: build each enabled instrument's driver and ask it for its inputs."""
     from rich.table import Table
 
+    from labos.core.campaign import SimulationSpec
     from labos.devices.drivers import DriverContext
     from labos.devices.lab import build_driver
 
@@ -120,7 +135,7 @@ def _instrument_status(reg: Any, data_dir: Path, con: Console) -> int:
             continue
         t0 = time.perf_counter()
         try:
-            ctx = DriverContext(seed=0, simulation={}, data_dir=data_dir)
+            ctx = DriverContext(seed=0, simulation=SimulationSpec().model_dump(), data_dir=data_dir)
             driver = build_driver(r.entry.name, r.entry.instrument_spec(), ctx)
             try:
                 n = len(driver.inputs())

@@ -28,7 +28,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from labos.core.campaign import InstrumentKind, InstrumentSpec
-from labos.core.errors import ConfigurationError, Problem, SpecError
+from labos.core.errors import ConfigurationError, LabosError, Problem, SpecError
 from labos.data.store import Store, open_store
 from labos.devices.drivers import DriverContext, InputSpec
 
@@ -117,6 +117,28 @@ class Registry:
                 (entry.name, entry.model_dump_json(), time.time()),
             )
             self._log(c, entry.name, "added", None)
+
+    def update(self, entry: InstrumentEntry) -> list[str]:
+        """Replace a registered instrument's entry (its enabled state kept); returns the fields changed.
+
+        Logged as ``updated`` with the changed fields.
+        """
+        old = self.require(entry.name).entry
+        if old.kind != entry.kind:
+            raise ConfigurationError(
+                f"instrument {entry.name!r} is a {old.kind}; an entry of kind {entry.kind!r} is a new instrument "
+                "(remove this one first)"
+            )
+        before, after = old.model_dump(mode="json"), entry.model_dump(mode="json")
+        changed = sorted(k for k in after if before.get(k) != after[k])
+        if changed:
+            with self.store.transaction() as c:
+                c.execute(
+                    "UPDATE instruments SET entry=?, updated=? WHERE name=?",
+                    (entry.model_dump_json(), time.time(), entry.name),
+                )
+                self._log(c, entry.name, "updated", ", ".join(changed))
+        return changed
 
     def get(self, name: str) -> Registered | None:
         """One entry, or None."""
@@ -219,6 +241,43 @@ class LimitedDriver:
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self._driver, attr)
+
+
+def check_entry(entry: InstrumentEntry, data_dir: Path | None) -> str | None:
+    """Build the entry's driver and check its limits name the instrument's inputs.
+
+    Returns ``None`` when checked, or why the check could not be made (the instrument
+    cannot be reached: its server is down, say); the limits are then checked again
+    whenever a campaign uses the entry.
+
+    Raises
+    ------
+    ConfigurationError
+        If a limit names an input the instrument does not have, or tightens a limit
+        outside the instrument's own range.
+    """
+    from labos.core.campaign import SimulationSpec
+    from labos.devices.lab import build_driver
+
+    context = DriverContext(seed=0, simulation=SimulationSpec().model_dump(), data_dir=data_dir)
+    try:
+        driver = build_driver(entry.name, entry.instrument_spec(), context)
+    except ConfigurationError:
+        context.close()
+        raise
+    except LabosError as exc:  # not reachable now: not a mistake in the entry
+        context.close()
+        return str(exc)
+    try:
+        LimitedDriver(driver, entry.limits, entry.name).inputs() if entry.limits else driver.inputs()
+    except ConfigurationError:
+        raise
+    except LabosError as exc:
+        return str(exc)
+    finally:
+        driver.close()
+        context.close()
+    return None
 
 
 def load_entry(path: str | Path) -> InstrumentEntry:
