@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,7 +13,7 @@ from labos.core.errors import DeviceFault
 from labos.devices.drivers import InputSpec, Spectrum
 from simulators.instrument import SimInstrument, halts
 from simulators.landscapes import SampleTruth
-from simulators.world import SimWorld
+from simulators.world import FaultPlan, SimWorld
 
 HC_EV_NM = 1239.84193
 
@@ -52,9 +52,13 @@ class SimSpectrometer(SimInstrument):
         The robot station of its sample holder (default: the instrument's name). A
         sample a robot has put elsewhere cannot be measured; samples in the flow line
         (``location`` none) are fed by the sample changer.
+    faults
+        ``{fault: probability}``: ``changer`` (the sample changer loses its position;
+        default ``simulation.fault_rate``).
     """
 
     MAX_ABSORBANCE = 4.0  # stray light limits what the detector can resolve
+    FAULTS: ClassVar[dict[str, str]] = {"changer": "sample changer lost position"}
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
         opts = dict(options)
@@ -64,6 +68,7 @@ class SimSpectrometer(SimInstrument):
         self.noise = float(opts.pop("noise_absorbance", 0.002))
         self.averages = int(opts.pop("averages", 10))
         self.station = str(opts.pop("station", name))
+        self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None), {"changer": world.fault_rate})
         if opts:
             raise ValueError(f"unknown option(s) for the simulated spectrometer: {', '.join(sorted(opts))}")
         self._loaded: str | None = None
@@ -78,9 +83,7 @@ class SimSpectrometer(SimInstrument):
         sample = self.world.sample(self.name, sample_id)
         if sample.location is not None and not sample.location.startswith(self.station + "/"):
             raise DeviceFault(self.name, f"sample {sample_id!r} is at {sample.location}, not in {self.station}")
-        self.world.maybe_fault(
-            self.name, self.world.rng_for(self.name, sample_id, "load"), "sample changer lost position"
-        )
+        self.faults.check("changer", self.world.rng_for(self.name, sample_id, "load"))
         self.sleep(15.0)
         self._loaded = sample_id
         return 15.0

@@ -30,13 +30,18 @@ class SimSynthesizer(SimInstrument):
         out-tray); by default samples stay in the flow line, reachable by every
         instrument plumbed to it.
     faults
-        ``{fault: probability}``: ``jam`` (dispense needle), ``disconnect`` (controller).
+        ``{fault: probability}``: ``jam`` (dispense needle), ``disconnect`` (controller),
+        ``needle`` and ``stirrer`` (everyday transient faults; default
+        ``simulation.fault_rate``).
     """
 
     FAULTS: ClassVar[dict[str, str]] = {
         "jam": "dispense needle jammed",
         "disconnect": "lost connection to the synthesizer controller",
+        "needle": "dispense needle jammed (transient)",
+        "stirrer": "reactor stirrer stalled",
     }
+    EVERYDAY: ClassVar[tuple[str, ...]] = ("needle", "stirrer")
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
         opts = dict(options)
@@ -50,7 +55,8 @@ class SimSynthesizer(SimInstrument):
         self.ramp = float(opts.pop("ramp_k_per_min", 20.0)) / 60.0
         output = opts.pop("output", None)
         self.output = str(output) if output is not None else None
-        self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None))
+        everyday = dict.fromkeys(self.EVERYDAY, world.fault_rate)
+        self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None), everyday)
         if opts:
             raise ValueError(f"unknown option(s) for the simulated synthesizer: {', '.join(sorted(opts))}")
         self._count = 0
@@ -66,7 +72,7 @@ class SimSynthesizer(SimInstrument):
         self.faults.check("disconnect", rng)
         if self.output is not None and (there := self.world.book.at(self.output)) is not None:
             raise DeviceFault(self.name, f"output slot {self.output} still holds sample {there}: unload it first")
-        self.world.maybe_fault(self.name, rng, "dispense needle jammed")
+        self.faults.check("needle", rng)
         self.faults.check("jam", rng)
         executed: dict[str, ParamValue] = dict(recipe)
         log: list[str] = []
@@ -100,7 +106,7 @@ class SimSynthesizer(SimInstrument):
             executed["temperature"] = round(temp, 2)
             log.append(f"heated to {temp:.1f} degC in {heat:.0f} s")
             react = float(recipe["reaction_time"])
-            self.world.maybe_fault(self.name, rng, "reactor stirrer stalled")
+            self.faults.check("stirrer", rng)
             clock.sleep(react)
             quench = 45.0
             clock.sleep(quench)

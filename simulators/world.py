@@ -217,11 +217,6 @@ class SimWorld:
             return self.landscape
         return get_landscape(sample.landscape)
 
-    def maybe_fault(self, device: str, rng: np.random.Generator, what: str) -> None:
-        """Raise a transient :class:`DeviceFault` with probability ``fault_rate``."""
-        if self.fault_rate > 0 and rng.random() < self.fault_rate:
-            raise DeviceFault(device, f"{what} (simulated transient fault)", transient=True)
-
     def close(self) -> None:
         """Release the sample book."""
         self.book.close()
@@ -232,11 +227,21 @@ class FaultPlan:
 
     Each instrument declares the faults it can have (a robot jams, a controller
     disconnects, a furnace's thermocouple drifts, a storage ring dumps its beam) with
-    the message the real instrument would give.
+    the message the real instrument would give. ``defaults`` are rates that apply unless
+    the instrument's own ``faults`` option sets them: the lab-wide
+    ``simulation.fault_rate`` for each instrument's everyday transient faults (a jammed
+    needle, a stalled stirrer, a lost sample-changer position) — one mechanism for every
+    simulated fault.
     """
 
-    def __init__(self, device: str, known: Mapping[str, str], rates: Mapping[str, Any] | None) -> None:
-        rates = dict(rates or {})
+    def __init__(
+        self,
+        device: str,
+        known: Mapping[str, str],
+        rates: Mapping[str, Any] | None,
+        defaults: Mapping[str, float] | None = None,
+    ) -> None:
+        rates = {**(defaults or {}), **dict(rates or {})}
         unknown = sorted(set(rates) - set(known))
         if unknown:
             raise ValueError(f"unknown fault(s) {unknown}; this instrument can have: {', '.join(sorted(known))}")
