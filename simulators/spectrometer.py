@@ -36,6 +36,21 @@ def absorbance_model(wavelength_nm: NDArray[np.float64], truth: SampleTruth) -> 
     return truth.amplitude * alpha + truth.scattering * (400.0 / wavelength_nm) ** 4
 
 
+def emission_model(wavelength_nm: NDArray[np.float64], truth: SampleTruth) -> NDArray[np.float64]:
+    """Noise-free band-edge photoluminescence (peak 1 at a perfect sample).
+
+    A Gaussian in energy, Stokes-shifted below the gap by twice the Urbach energy, whose
+    width grows with disorder (``0.05 eV + 2.5 Eu``) and whose quantum yield falls with it
+    (``exp(-(Eu - 0.02) / 0.03)``).
+    """
+    e = HC_EV_NM / wavelength_nm
+    peak = truth.band_gap_ev - 2.0 * truth.urbach_ev
+    fwhm = 0.05 + 2.5 * truth.urbach_ev
+    qy = math.exp(-max(truth.urbach_ev - 0.02, 0.0) / 0.03)
+    out: NDArray[np.float64] = qy * np.exp(-4.0 * math.log(2.0) * ((e - peak) / fwhm) ** 2)
+    return out
+
+
 class SimSpectrometer(SimInstrument):
     """Implements :class:`~labos.devices.drivers.SpectrometerDriver` on a :class:`SimWorld`.
 
@@ -68,14 +83,18 @@ class SimSpectrometer(SimInstrument):
         self.noise = float(opts.pop("noise_absorbance", 0.002))
         self.averages = int(opts.pop("averages", 10))
         self.station = str(opts.pop("station", name))
+        self.pl_counts_per_s = float(opts.pop("pl_counts_per_s", 2.0e5))
         self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None), {"changer": world.fault_rate})
         if opts:
             raise ValueError(f"unknown option(s) for the simulated spectrometer: {', '.join(sorted(opts))}")
         self._loaded: str | None = None
 
     def inputs(self) -> list[InputSpec]:
-        """Integration time is the only setting."""
-        return [InputSpec("integration_time", "real", low=0.001, high=10.0, unit="s", default=0.1)]
+        """Integration time, and the mode: absorbance, or photoluminescence (``pl``)."""
+        return [
+            InputSpec("integration_time", "real", low=0.001, high=10.0, unit="s", default=0.1),
+            InputSpec("mode", "choice", choices=("absorbance", "pl"), default="absorbance"),
+        ]
 
     @halts("the sample changer halted")
     def load(self, sample_id: str) -> float:
@@ -89,12 +108,16 @@ class SimSpectrometer(SimInstrument):
         return 15.0
 
     @halts("the measurement discarded")
-    def measure(self, integration_time_s: float) -> Spectrum:
-        """Average ``averages`` noisy spectra of the loaded sample."""
+    def measure(self, integration_time_s: float, mode: str = "absorbance") -> Spectrum:
+        """Average ``averages`` noisy spectra of the loaded sample (absorbance, or ``pl`` emission)."""
         if self._loaded is None:
             raise DeviceFault(self.name, "no sample loaded: call load() first")
+        if mode not in ("absorbance", "pl"):
+            raise DeviceFault(self.name, f"no measurement mode {mode!r} (absorbance, pl)")
         sample = self.world.sample(self.name, self._loaded)
         truth = self.world.landscape_of(sample).optical(sample.state)
+        if mode == "pl":
+            return self._pl(truth, integration_time_s)
         clean = absorbance_model(self.wavelength, truth)
         rng = self.world.rng_for(self.name, self._loaded, "measure")
         sigma = self.noise * self.world.noise / math.sqrt(integration_time_s / 0.1) / math.sqrt(self.averages)
@@ -108,6 +131,26 @@ class SimSpectrometer(SimInstrument):
             absorbance=noisy,
             integration_time_s=integration_time_s,
             duration_s=duration,
+        )
+
+    def _pl(self, truth: SampleTruth, integration_time_s: float) -> Spectrum:
+        """Photoluminescence under 365 nm excitation: counts with Poisson noise and a dark level."""
+        assert self._loaded is not None
+        rng = self.world.rng_for(self.name, self._loaded, "pl")
+        clean = emission_model(self.wavelength, truth) * self.pl_counts_per_s * integration_time_s
+        dark = 20.0 * integration_time_s / 0.1
+        counts = clean + dark
+        noisy = rng.poisson(np.clip(counts, 0.0, None)).astype(float) if self.world.noise > 0 else counts
+        duration = 2.0 + self.averages * integration_time_s
+        self.sleep(duration)
+        return Spectrum(
+            sample_id=self._loaded,
+            wavelength_nm=self.wavelength.copy(),
+            absorbance=np.zeros(0),
+            integration_time_s=integration_time_s,
+            duration_s=duration,
+            mode="pl",
+            emission=noisy,
         )
 
     def close(self) -> None:

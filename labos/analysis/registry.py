@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from labos.analysis.phases import PHASES
+from labos.analysis.pl import METRICS as PL_METRICS
+from labos.analysis.pl import pl_peak
 from labos.analysis.uvvis import tauc_band_gap
 from labos.analysis.xrd import quantify_phases
 from labos.core.errors import AnalysisError
@@ -16,12 +18,15 @@ Analysis = Callable[[str, Sequence[Mapping[str, Any]]], dict[str, float]]
 
 
 def analyse_uvvis(instrument: str, readings: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """Band gap (Tauc) of the last spectrum an UV-vis instrument recorded."""
+    """Band gap (Tauc) of the last absorbance spectrum, or the emission peak of a ``pl`` one."""
     if not readings:
         raise AnalysisError(f"{instrument}: no spectrum was recorded")
     last = readings[-1]
+    mode = str(last.get(f"{instrument}_mode", "absorbance"))
     try:
         wl = np.asarray(last[f"{instrument}_wavelength"], dtype=float)
+        if mode == "pl":
+            return pl_peak(wl, np.asarray(last[f"{instrument}_emission"], dtype=float)).metrics()
         a = np.asarray(last[f"{instrument}_absorbance"], dtype=float)
     except KeyError as exc:
         raise AnalysisError(f"{instrument}: reading {exc.args[0]!r} is missing") from None
@@ -43,7 +48,7 @@ def analyse_xrd(instrument: str, readings: Sequence[Mapping[str, Any]]) -> dict[
 
 
 ANALYSES: dict[str, tuple[Analysis, tuple[str, ...]]] = {
-    "uvvis": (analyse_uvvis, ("band_gap_eV", "edge_nm", "tauc_r2", "max_absorbance")),
+    "uvvis": (analyse_uvvis, ("band_gap_eV", "edge_nm", "tauc_r2", "max_absorbance", *PL_METRICS)),
     "xrd": (
         analyse_xrd,
         (*(f"fraction_{p}" for p in PHASES), "xrd_rwp", "xrd_fwhm_deg", "crystallite_nm", "n_phases"),

@@ -76,7 +76,7 @@ class SynthesisReport:
 
 @dataclass(frozen=True)
 class Spectrum:
-    """An absorbance spectrum of one sample."""
+    """A spectrum of one sample: absorbance, or photoluminescence (``mode="pl"``) in ``emission``."""
 
     sample_id: str
     wavelength_nm: NDArray[np.float64]
@@ -84,6 +84,9 @@ class Spectrum:
     integration_time_s: float
     duration_s: float
     meta: dict[str, Any] = field(default_factory=dict)
+    mode: str = "absorbance"
+    emission: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    """Photoluminescence counts per wavelength (``mode="pl"``; empty otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,8 @@ class SpectrometerDriver(Protocol):
         """Load a sample into the beam; returns the time it took in seconds."""
         ...
 
-    def measure(self, integration_time_s: float) -> Spectrum:
-        """Measure the loaded sample; blocks until done."""
+    def measure(self, integration_time_s: float, mode: str = "absorbance") -> Spectrum:
+        """Measure the loaded sample (``absorbance``, or ``pl``: photoluminescence); blocks until done."""
         ...
 
     def stop(self) -> None:

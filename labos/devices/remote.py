@@ -158,9 +158,9 @@ class RemoteSpectrometer(RemoteDriver):
         """Load a sample remotely."""
         return float(self.client.call("load", sample_id, action=True))
 
-    def measure(self, integration_time_s: float) -> Spectrum:
+    def measure(self, integration_time_s: float, mode: str = "absorbance") -> Spectrum:
         """Measure remotely."""
-        result: Spectrum = self.client.call("measure", integration_time_s, action=True)
+        result: Spectrum = self.client.call("measure", integration_time_s, mode, action=True)
         return result
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from labos.devices.drivers import AnnealReport, Diffractogram, InputSpec, Spectrum, SynthesisReport
 
 _TYPES: dict[str, type] = {t.__name__: t for t in (InputSpec, SynthesisReport, Spectrum, AnnealReport, Diffractogram)}
-_ARRAYS = {"wavelength_nm", "absorbance", "time_s", "temperature_c", "two_theta_deg", "counts"}
+_ARRAYS = {"wavelength_nm", "absorbance", "emission", "time_s", "temperature_c", "two_theta_deg", "counts"}
 
 
 def _to_json(obj: Any) -> Any:

@@ -62,11 +62,14 @@ def anneal(dev: Furnace, step: PlannedStep, sample_id: str) -> MsgGenerator[None
 
 
 def measure_uvvis(dev: UVVisSpectrometer, step: PlannedStep, sample_id: str) -> MsgGenerator[None]:
-    """Load the sample and set the integration time (measured by the caller's trigger)."""
+    """Load the sample, set the integration time and the mode (measured by the caller's trigger)."""
     if "integration_time" in step.inputs:
         t = float(step.inputs["integration_time"])
         dev.check_integration_time(t)
         yield from bps.mv(dev.integration_time, t)
+    if "mode" in step.inputs:
+        dev.check_inputs({"mode": step.inputs["mode"]}, fill_defaults=False)
+        yield from bps.mv(dev.mode, str(step.inputs["mode"]))
     yield from bps.abs_set(dev, sample_id, wait=True)
 
 
