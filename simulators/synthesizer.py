@@ -1,9 +1,11 @@
-"""A simulated liquid-handling synthesizer: reservoirs, dispensing error, heating, timing."""
+"""A simulated synthesizer: a liquid handler (reservoirs, dispensing error, heating) or a gravimetric powder doser with a mill."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
+
+import numpy as np
 
 from labos.core.errors import DeviceFault
 from labos.core.space import ParamValue
@@ -29,6 +31,11 @@ class SimSynthesizer(SimInstrument):
         ``station/slot`` where finished samples are left for a robot (a powder doser's
         out-tray); by default samples stay in the flow line, reachable by every
         instrument plumbed to it.
+    powder
+        A gravimetric powder doser instead of a liquid handler (default: for powder
+        landscapes): components are dosed as masses of ``batch_mass_mg`` (default 2000)
+        from hoppers of ``hopper_g`` (default 100 g each, or a mapping), with the
+        balance's noise ``balance_sd_mg`` (0.3) and a one-sided ``overshoot_mg`` (1.5).
     faults
         ``{fault: probability}``: ``jam`` (dispense needle), ``disconnect`` (controller),
         ``needle`` and ``stirrer`` (everyday transient faults; default
@@ -53,6 +60,12 @@ class SimSynthesizer(SimInstrument):
         self.reservoirs = {c: float(reservoir[c] if isinstance(reservoir, Mapping) else reservoir) for c in components}
         self.dispense_cv = float(opts.pop("dispense_cv", 0.01))
         self.ramp = float(opts.pop("ramp_k_per_min", 20.0)) / 60.0
+        self.powder = bool(opts.pop("powder", world.landscape.name == "batio3-solid-state"))
+        self.batch_mass_mg = float(opts.pop("batch_mass_mg", 2000.0))
+        hopper = opts.pop("hopper_g", 100.0)
+        self.hoppers_mg = {c: 1000.0 * float(hopper[c] if isinstance(hopper, Mapping) else hopper) for c in components}
+        self.balance_sd_mg = float(opts.pop("balance_sd_mg", 0.3))
+        self.overshoot_mg = float(opts.pop("overshoot_mg", 1.5))
         output = opts.pop("output", None)
         self.output = str(output) if output is not None else None
         everyday = dict.fromkeys(self.EVERYDAY, world.fault_rate)
@@ -68,7 +81,7 @@ class SimSynthesizer(SimInstrument):
     @halts("dispensing and heating stopped, the batch discarded")
     def synthesize(self, sample_id: str, recipe: Mapping[str, ParamValue]) -> SynthesisReport:
         """Dispense, heat, react and quench; the simulated clock advances accordingly."""
-        clock, rng = self.world.clock, self.world.rng_for(self.name, sample_id, "synthesize")
+        rng = self.world.rng_for(self.name, sample_id, "synthesize")
         self.faults.check("disconnect", rng)
         if self.output is not None and (there := self.world.book.at(self.output)) is not None:
             raise DeviceFault(self.name, f"output slot {self.output} still holds sample {there}: unload it first")
@@ -82,18 +95,21 @@ class SimSynthesizer(SimInstrument):
             if frac <= 0:
                 executed[comp] = 0.0
                 continue
-            want = frac * self.batch_volume_ml
-            if want > self.reservoirs[comp]:
-                raise DeviceFault(
-                    self.name,
-                    f"reservoir {comp} is empty: {self.reservoirs[comp]:.2f} mL left, {want:.2f} mL needed",
-                )
-            got = max(want * (1.0 + self.dispense_cv * rng.normal()) + 0.002 * rng.normal(), 0.0)
-            self.reservoirs[comp] -= got
-            executed[comp] = got / self.batch_volume_ml
-            log.append(f"dispensed {got * 1000:.0f} uL {comp}")
-            dt = 8.0 + 12.0 * got  # aspirate, move, dispense
-            clock.sleep(dt)
+            if self.powder:
+                dt = self._dose(comp, frac, executed, log, rng)
+            else:
+                want = frac * self.batch_volume_ml
+                if want > self.reservoirs[comp]:
+                    raise DeviceFault(
+                        self.name,
+                        f"reservoir {comp} is empty: {self.reservoirs[comp]:.2f} mL left, {want:.2f} mL needed",
+                    )
+                got = max(want * (1.0 + self.dispense_cv * rng.normal()) + 0.002 * rng.normal(), 0.0)
+                self.reservoirs[comp] -= got
+                executed[comp] = got / self.batch_volume_ml
+                log.append(f"dispensed {got * 1000:.0f} uL {comp}")
+                dt = 8.0 + 12.0 * got  # aspirate, move, dispense
+            self.sleep(dt)
             duration += dt
         total = sum(float(executed[c]) for c in self.reservoirs)
         for comp in self.reservoirs:
@@ -101,19 +117,19 @@ class SimSynthesizer(SimInstrument):
         if "temperature" in recipe:  # a hot-injection reactor
             target = float(recipe["temperature"])
             heat = abs(target - 25.0) / self.ramp
-            clock.sleep(heat)
+            self.sleep(heat)
             temp = target + 0.3 * rng.normal()
             executed["temperature"] = round(temp, 2)
             log.append(f"heated to {temp:.1f} degC in {heat:.0f} s")
             react = float(recipe["reaction_time"])
             self.faults.check("stirrer", rng)
-            clock.sleep(react)
+            self.sleep(react)
             quench = 45.0
-            clock.sleep(quench)
+            self.sleep(quench)
             duration += heat + react + quench
         if "milling_time" in recipe:  # a ball mill
             mill = float(recipe["milling_time"]) * 60.0
-            clock.sleep(mill)
+            self.sleep(mill)
             duration += mill
             log.append(f"milled {mill / 60:.0f} min")
         landscape = self.world.landscape
@@ -123,6 +139,26 @@ class SimSynthesizer(SimInstrument):
         self.world.book.add(sample)
         self._count += 1
         return SynthesisReport(sample_id=sample_id, recipe=executed, duration_s=duration, log=tuple(log))
+
+    def _dose(
+        self, comp: str, frac: float, executed: dict[str, ParamValue], log: list[str], rng: np.random.Generator
+    ) -> float:
+        """Dose ``frac`` of the batch mass of powder ``comp`` onto the balance; returns the time taken.
+
+        A gravimetric doser stops on the balance reading: the error is the balance's
+        (``balance_sd_mg``) plus the last grains' overshoot (``overshoot_mg``, one-sided).
+        """
+        want = frac * self.batch_mass_mg
+        if want > self.hoppers_mg[comp]:
+            raise DeviceFault(
+                self.name,
+                f"hopper {comp} is empty: {self.hoppers_mg[comp] / 1000:.2f} g left, {want / 1000:.3f} g needed",
+            )
+        got = max(want + self.balance_sd_mg * rng.normal() + self.overshoot_mg * rng.exponential(), 0.0)
+        self.hoppers_mg[comp] -= got
+        executed[comp] = got / self.batch_mass_mg
+        log.append(f"dosed {got:.1f} mg {comp} (target {want:.1f} mg)")
+        return 20.0 + 0.05 * got  # tare, dose to the balance reading, settle
 
     def close(self) -> None:
         """Nothing to release in simulation."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -282,3 +283,19 @@ def test_bad_ioc_config_is_reported_by_line_without_starting_a_server(tmp_path, 
     err = capsys.readouterr().err
     assert "ioc.yaml:3: simulation.acceleration: Input should be greater than 0" in err
     assert "ioc.yaml:4: colour: unknown key 'colour'" in err
+
+
+def test_the_powder_doser_doses_masses_on_a_balance_and_an_empty_hopper_is_a_fault(lab):
+    doser = lab["doser"].driver
+    assert doser.powder and doser.batch_mass_mg == 2000.0
+    before = dict(doser.hoppers_mg)
+    make(lab, "s1", 0.4)
+    recipe = json.loads(lab["doser"].recipe.get())
+    assert recipe["BaCO3"] == pytest.approx(0.4, abs=0.005) and recipe["BaCO3"] != 0.4  # a balance, not a number
+    used = {c: before[c] - doser.hoppers_mg[c] for c in before}
+    assert used["BaCO3"] == pytest.approx(800.0, abs=10.0) and used["TiO2"] == pytest.approx(1200.0, abs=10.0)
+    move(lab, "s1", "doser/out", "rack/*")
+    doser.hoppers_mg["TiO2"] = 500.0  # 0.5 g left, 1.2 g needed
+    status = lab["doser"].set({"sample_id": "s2", "recipe": {"BaCO3": 0.4, "TiO2": 0.6, "milling_time": 30}})
+    with pytest.raises(DeviceFault, match=r"hopper TiO2 is empty: 0.50 g left, 1.200 g needed"):
+        status.wait(timeout=10)
