@@ -1,4 +1,4 @@
-"""A simulated synthesizer: a liquid handler (reservoirs, dispensing error, heating) or a gravimetric powder doser with a mill."""
+"""A simulated synthesizer: a liquid handler (reservoirs, dispensing, heating) or a powder doser with a mill."""
 
 from __future__ import annotations
 
