@@ -61,6 +61,7 @@ def test_a_run_follows_the_protocol_and_is_reproducible(tmp_path):
     assert len(full.top_count) == pool.n  # the pool is exhausted, never re-measured
 
 
+@pytest.mark.slow  # an optimisation-quality check (~20 s), not a unit test
 def test_botorch_finds_top_candidates_faster_than_random_on_autoam():
     pool = load_dataset(DATASETS / "autoam" / "dataset.yaml")
     gp = [run_once(pool, PlannerSpec(name="botorch"), r, 0) for r in range(3)]
