@@ -192,3 +192,9 @@ def test_a_space_shared_by_two_campaigns_keeps_each_ones_constraints_apart(demo_
     free = Campaign.model_validate(dict(demo_spec, space=space))
     assert len(tight.space.constraints) == 1
     assert not free.space.constraints and not space.constraints
+
+
+def test_the_demo_command_finds_its_shipped_campaign():
+    from labos.cli.common import examples_dir
+
+    assert (examples_dir() / "demo.yaml").is_file()

@@ -38,7 +38,7 @@ def _fmt_params(params: dict[str, Any]) -> str:
 
 def examples_dir() -> Path:
     """The example campaigns shipped with labos."""
-    return Path(__file__).resolve().parent.parent / "examples"
+    return Path(__file__).resolve().parents[2] / "examples"
 
 
 def _data_dir(path: str | Path) -> Path:
