@@ -202,5 +202,5 @@ def test_sigkill_at_random_moments_then_resume(demo_spec, write_yaml, tmp_path, 
         "median start-up s": round(startup, 1),
     }
     print(f"\nkill -9 report: {report}")
-    assert sum(moments.values()) >= 20
+    assert sum(moments.values()) >= KILLS
     assert min(moments[p] for p in phases) >= 3, report
