@@ -156,7 +156,8 @@ def open_lab(campaign: Campaign, data_dir: Path, run_key: str | None = None) -> 
     try:
         return build_lab(campaign.workflow, campaign.simulation, campaign.seed, data_dir, run_key), []
     except InstrumentError as exc:
-        return None, [Problem(f"workflow.instruments.{exc.instrument}", str(exc))]
+        where = exc.path or f"workflow.instruments.{exc.instrument}" + (f".options.{exc.option}" if exc.option else "")
+        return None, [Problem(where, str(exc))]
     except LabosError as exc:
         return None, [Problem("workflow.instruments", str(exc))]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from labos.core.errors import ConfigurationError
+from labos.core.errors import ConfigurationError, OptionError
 from labos.devices.drivers import DriverContext
 from simulators.beamline import SimBeamline
 from simulators.furnace import SimFurnace
@@ -43,6 +43,8 @@ def create_driver(kind: str, name: str, options: Mapping[str, Any], context: Dri
         raise ConfigurationError(f"no simulated driver for kind {kind!r} (have: {', '.join(_DRIVERS)})") from None
     try:
         return cls(name, world, options)
+    except OptionError:
+        raise
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"instrument {name!r}: {exc}") from None
 

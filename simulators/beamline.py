@@ -17,6 +17,7 @@ import numpy as np
 from labos.core.errors import DeviceFault
 from labos.devices.drivers import Diffractogram, InputSpec
 from simulators.instrument import SimInstrument, halts
+from simulators.options import BeamlineOptions
 from simulators.world import FaultPlan, SimWorld
 from simulators.xrd import pattern
 
@@ -51,18 +52,16 @@ class SimBeamline(SimInstrument):
     RING_MA = 400.0
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
-        opts = dict(options)
+        opts = BeamlineOptions.parse(options, name)
         super().__init__(name, world)
-        self.station = str(opts.pop("station", name))
-        start, stop, step = (float(v) for v in opts.pop("two_theta_deg", (5.0, 45.0, 0.025)))
+        self.station = opts.station or name
+        start, stop, step = opts.two_theta_deg
         self.two_theta = np.arange(start, stop + step / 2, step)
-        self.e_low, self.e_high = (float(v) for v in opts.pop("energy_kev", (5.0, 30.0)))
-        self.flux = float(opts.pop("flux", 2.0e4))
-        self.resolution = float(opts.pop("resolution_deg", 0.03))
-        self.refill_s = float(opts.pop("refill_min", 20.0)) * 60.0
-        self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None))
-        if opts:
-            raise ValueError(f"unknown option(s) for the simulated beamline: {', '.join(sorted(opts))}")
+        self.e_low, self.e_high = opts.energy_kev
+        self.flux = opts.flux
+        self.resolution = opts.resolution_deg
+        self.refill_s = opts.refill_min * 60.0
+        self.faults = FaultPlan(name, self.FAULTS, opts.faults)
         self.state: dict[str, Any] = {"energy_kev": 17.0, "slit_h": 0.5, "slit_v": 0.5, "shutter": "closed"}
         self.mounted: str | None = None
         self.beam_back_at = 0.0

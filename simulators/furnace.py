@@ -13,6 +13,7 @@ from labos.core.errors import DeviceFault
 from labos.devices.drivers import AnnealReport, InputSpec
 from simulators.clock import Halted
 from simulators.instrument import SimInstrument
+from simulators.options import FurnaceOptions
 from simulators.world import FaultPlan, SimWorld
 
 
@@ -44,19 +45,17 @@ class SimFurnace(SimInstrument):
     ROOM_C = 25.0
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
-        opts = dict(options)
+        opts = FurnaceOptions.parse(options, name)
         super().__init__(name, world)
-        self.station = str(opts.pop("station", name))
-        self.max_temperature = float(opts.pop("max_temperature_c", 1400.0))
-        self.max_ramp = float(opts.pop("max_ramp_k_per_min", 20.0))
-        self.cooling_tau = float(opts.pop("cooling_tau_min", 45.0))
-        self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None))
+        self.station = opts.station or name
+        self.max_temperature = opts.max_temperature_c
+        self.max_ramp = opts.max_ramp_k_per_min
+        self.cooling_tau = opts.cooling_tau_min
+        self.faults = FaultPlan(name, self.FAULTS, opts.faults)
         self._lock = threading.Lock()
         self._heater, self._program = "off", "idle"
         self._program_of = (self.ROOM_C, 1.0)
         self._cool_from = (self.ROOM_C, 0.0)
-        if opts:
-            raise ValueError(f"unknown option(s) for the simulated furnace: {', '.join(sorted(opts))}")
 
     def inputs(self) -> list[InputSpec]:
         """Setpoint up to the interlock, dwell, ramp rate and atmosphere."""

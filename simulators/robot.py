@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from labos.core.errors import DeviceFault
 from labos.devices.drivers import InputSpec
 from simulators.instrument import SimInstrument, halts
+from simulators.options import RobotOptions
 from simulators.world import FaultPlan, SimWorld
 
 
@@ -37,29 +38,19 @@ class SimRobotArm(SimInstrument):
     }
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
-        opts = dict(options)
+        opts = RobotOptions.parse(options, name)
         super().__init__(name, world)
-        stations = opts.pop("stations", None)
-        if not isinstance(stations, Mapping) or not stations:
-            raise ValueError("option 'stations' must map station names to slot lists (or rack sizes)")
         self.slots: list[str] = []
         self.racks: list[str] = []
-        for station, slots in stations.items():
-            if "/" in str(station) or "*" in str(station):
-                raise ValueError(f"station name {station!r} must not contain '/' or '*'")
+        for station, slots in opts.stations.items():
             if isinstance(slots, int):
-                self.racks.append(str(station))
+                self.racks.append(station)
                 self.slots += [f"{station}/{i:02d}" for i in range(1, slots + 1)]
             else:
                 self.slots += [f"{station}/{s}" for s in slots]
-        positions = opts.pop("positions", {})
-        self.positions = {
-            str(st): tuple(float(v) for v in positions.get(st, (float(i), 0.0, 0.3))) for i, st in enumerate(stations)
-        }
-        self.speed = float(opts.pop("speed_m_per_s", 0.25))
-        self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None))
-        if opts:
-            raise ValueError(f"unknown option(s) for the simulated robot arm: {', '.join(sorted(opts))}")
+        self.positions = {st: opts.positions.get(st, (float(i), 0.0, 0.3)) for i, st in enumerate(opts.stations)}
+        self.speed = opts.speed_m_per_s
+        self.faults = FaultPlan(name, self.FAULTS, opts.faults)
         self.gripper_location = f"gripper:{name}"
         self.at = next(iter(self.positions))
 

@@ -13,6 +13,7 @@ from labos.core.errors import DeviceFault
 from labos.devices.drivers import InputSpec, Spectrum
 from simulators.instrument import SimInstrument, halts
 from simulators.landscapes import SampleTruth
+from simulators.options import SpectrometerOptions
 from simulators.world import FaultPlan, SimWorld
 
 HC_EV_NM = 1239.84193
@@ -76,17 +77,15 @@ class SimSpectrometer(SimInstrument):
     FAULTS: ClassVar[dict[str, str]] = {"changer": "sample changer lost position"}
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
-        opts = dict(options)
+        opts = SpectrometerOptions.parse(options, name)
         super().__init__(name, world)
-        start, stop, step = (float(v) for v in opts.pop("wavelength_nm", (300.0, 800.0, 1.0)))
+        start, stop, step = opts.wavelength_nm
         self.wavelength = np.arange(start, stop + step / 2, step)
-        self.noise = float(opts.pop("noise_absorbance", 0.002))
-        self.averages = int(opts.pop("averages", 10))
-        self.station = str(opts.pop("station", name))
-        self.pl_counts_per_s = float(opts.pop("pl_counts_per_s", 2.0e5))
-        self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None), {"changer": world.fault_rate})
-        if opts:
-            raise ValueError(f"unknown option(s) for the simulated spectrometer: {', '.join(sorted(opts))}")
+        self.noise = opts.noise_absorbance
+        self.averages = opts.averages
+        self.station = opts.station or name
+        self.pl_counts_per_s = opts.pl_counts_per_s
+        self.faults = FaultPlan(name, self.FAULTS, opts.faults, {"changer": world.fault_rate})
         self._loaded: str | None = None
 
     def inputs(self) -> list[InputSpec]:

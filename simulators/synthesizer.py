@@ -7,10 +7,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from labos.core.errors import DeviceFault
+from labos.core.errors import DeviceFault, OptionError
 from labos.core.space import ParamValue
 from labos.devices.drivers import InputSpec, SynthesisReport
 from simulators.instrument import SimInstrument, halts
+from simulators.options import SynthesizerOptions
 from simulators.world import FaultPlan, SimSample, SimWorld
 
 
@@ -51,27 +52,23 @@ class SimSynthesizer(SimInstrument):
     EVERYDAY: ClassVar[tuple[str, ...]] = ("needle", "stirrer")
 
     def __init__(self, name: str, world: SimWorld, options: Mapping[str, Any]) -> None:
-        opts = dict(options)
+        opts = SynthesizerOptions.parse(options, name)
         super().__init__(name, world)
         self._inputs = world.landscape.inputs()
         components = [i.name for i in self._inputs if i.kind == "component"]
-        self.batch_volume_ml = float(opts.pop("batch_volume_ml", 2.0))
-        reservoir = opts.pop("reservoir_ml", 250.0)
-        self.reservoirs = {c: float(reservoir[c] if isinstance(reservoir, Mapping) else reservoir) for c in components}
-        self.dispense_cv = float(opts.pop("dispense_cv", 0.01))
-        self.ramp = float(opts.pop("ramp_k_per_min", 20.0)) / 60.0
-        self.powder = bool(opts.pop("powder", world.landscape.name == "batio3-solid-state"))
-        self.batch_mass_mg = float(opts.pop("batch_mass_mg", 2000.0))
-        hopper = opts.pop("hopper_g", 100.0)
-        self.hoppers_mg = {c: 1000.0 * float(hopper[c] if isinstance(hopper, Mapping) else hopper) for c in components}
-        self.balance_sd_mg = float(opts.pop("balance_sd_mg", 0.3))
-        self.overshoot_mg = float(opts.pop("overshoot_mg", 1.5))
-        output = opts.pop("output", None)
-        self.output = str(output) if output is not None else None
+        self.batch_volume_ml = opts.batch_volume_ml
+        self.reservoirs = _per_component(opts.reservoir_ml, components, name, "reservoir_ml")
+        self.dispense_cv = opts.dispense_cv
+        self.ramp = opts.ramp_k_per_min / 60.0
+        self.powder = opts.powder if opts.powder is not None else world.landscape.name == "batio3-solid-state"
+        self.batch_mass_mg = opts.batch_mass_mg
+        hoppers_g = _per_component(opts.hopper_g, components, name, "hopper_g")
+        self.hoppers_mg = {c: 1000.0 * g for c, g in hoppers_g.items()}
+        self.balance_sd_mg = opts.balance_sd_mg
+        self.overshoot_mg = opts.overshoot_mg
+        self.output = opts.output
         everyday = dict.fromkeys(self.EVERYDAY, world.fault_rate)
-        self.faults = FaultPlan(name, self.FAULTS, opts.pop("faults", None), everyday)
-        if opts:
-            raise ValueError(f"unknown option(s) for the simulated synthesizer: {', '.join(sorted(opts))}")
+        self.faults = FaultPlan(name, self.FAULTS, opts.faults, everyday)
         self._count = 0
 
     def inputs(self) -> list[InputSpec]:
@@ -162,3 +159,20 @@ class SimSynthesizer(SimInstrument):
 
     def close(self) -> None:
         """Nothing to release in simulation."""
+
+
+def _per_component(
+    amount: float | Mapping[str, float], components: list[str], name: str, option: str
+) -> dict[str, float]:
+    """One amount per component: the same for all, or a mapping naming every component."""
+    if not isinstance(amount, Mapping):
+        return dict.fromkeys(components, float(amount))
+    missing = [c for c in components if c not in amount]
+    extra = sorted(set(amount) - set(components))
+    if missing or extra:
+        raise OptionError(
+            f"instrument {name!r}: option {option}: give every component "
+            f"({', '.join(components)}); missing {missing or 'none'}, unknown {extra or 'none'}",
+            option=option,
+        )
+    return {c: float(amount[c]) for c in components}

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from labos.core.errors import DeviceFault
+from labos.core.errors import DeviceFault, OptionError
 from simulators.clock import SimClock
 from simulators.landscapes import Landscape, get_landscape
 
@@ -51,15 +51,27 @@ class SampleBook:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else None
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            str(self.path) if self.path else ":memory:", check_same_thread=False, timeout=30.0, isolation_level=None
-        )
         self._lock = threading.RLock()
-        with self._tx() as c:
-            c.execute("CREATE TABLE IF NOT EXISTS samples (id TEXT PRIMARY KEY, location TEXT, data TEXT NOT NULL)")
-            c.execute("CREATE UNIQUE INDEX IF NOT EXISTS samples_location ON samples(location)")
+        try:
+            if self.path is not None:
+                if self.path.is_dir():
+                    raise OptionError(f"{self.path} is a directory, not a sample database", path="simulation.world")
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(self.path) if self.path else ":memory:", check_same_thread=False, timeout=30.0, isolation_level=None
+            )
+            with self._tx() as c:
+                c.execute("CREATE TABLE IF NOT EXISTS samples (id TEXT PRIMARY KEY, location TEXT, data TEXT NOT NULL)")
+                c.execute("CREATE UNIQUE INDEX IF NOT EXISTS samples_location ON samples(location)")
+        except OptionError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            if hasattr(self, "_db"):
+                self._db.close()
+            reason = getattr(exc, "strerror", None) or exc
+            raise OptionError(
+                f"cannot use {self.path} as the sample database: {reason}", path="simulation.world"
+            ) from None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -244,10 +256,16 @@ class FaultPlan:
         rates = {**(defaults or {}), **dict(rates or {})}
         unknown = sorted(set(rates) - set(known))
         if unknown:
-            raise ValueError(f"unknown fault(s) {unknown}; this instrument can have: {', '.join(sorted(known))}")
+            raise OptionError(
+                f"instrument {device!r}: option faults: unknown fault(s) {unknown}; "
+                f"this instrument can have: {', '.join(sorted(known))}",
+                option="faults",
+            )
         for k, v in rates.items():
-            if not 0.0 <= float(v) <= 1.0:
-                raise ValueError(f"fault rate {k} = {v} must lie in [0, 1]")
+            if not 0.0 <= float(v) <= 1.0:  # NaN fails this too
+                raise OptionError(
+                    f"instrument {device!r}: fault rate {k} = {v} must lie in [0, 1]", option=f"faults.{k}"
+                )
         self.device = device
         self.known = dict(known)
         self.rates = {k: float(v) for k, v in rates.items()}

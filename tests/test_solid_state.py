@@ -281,7 +281,7 @@ def test_bad_ioc_config_is_reported_by_line_without_starting_a_server(tmp_path, 
     bad.write_text('prefix: "BL:"\ninstrument: {kind: xrd, driver: sim}\nsimulation: {acceleration: -1}\ncolour: red\n')
     assert main(["ioc", "beamline", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "ioc.yaml:3: simulation.acceleration: Input should be greater than 0" in err
+    assert "ioc.yaml:3: simulation.acceleration: acceleration (-1.0) must lie between 0.001 and 1e+12" in err
     assert "ioc.yaml:4: colour: unknown key 'colour'" in err
 
 

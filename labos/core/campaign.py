@@ -5,15 +5,55 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from labos.core.errors import shown
 from labos.core.space import NAME_RE, LinearConstraint, SearchSpace
+
+MAX_PATH_CHARS = 4096
+
+
+def _plain_path(p: Path) -> Path:
+    text = str(p)
+    if "\x00" in text:
+        raise ValueError(f"the path {shown(text)} contains a NUL byte")
+    if len(text) > MAX_PATH_CHARS:
+        raise ValueError(f"the path is {len(text):,} characters long (at most {MAX_PATH_CHARS})")
+    return p
+
+
+SafePath = Annotated[Path, AfterValidator(_plain_path)]
+"""A file-system path that the operating system can take (no NUL byte, not absurdly long)."""
+
+
+def finite_options(value: Any, where: str = "") -> Any:
+    """Check that every number inside free-form ``options`` is finite (NaN or infinity would unlock limits).
+
+    Raises
+    ------
+    ValueError
+        Naming the option, e.g. ``max_temperature_c is nan: options must be finite numbers``.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where or 'value'} is {value}: options must be finite numbers")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            finite_options(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            finite_options(v, f"{where}[{i}]")
+    return value
+
+
+Options = Annotated[dict[str, Any], AfterValidator(finite_options)]
+"""Free-form options (of a planner, an instrument, a step) whose numbers are all finite."""
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="strings")
+    # every float is finite unless its field says otherwise (a NaN limit is no limit: v > nan is False)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="strings", allow_inf_nan=False)
 
 
 class Objective(_Spec):
@@ -72,7 +112,7 @@ class PlannerSpec(_Spec):
     """Which registered planner proposes experiments, and its options (default: BoTorch GP-UCB)."""
 
     name: str = "botorch"
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: Options = Field(default_factory=dict)
 
 
 InstrumentKind = Literal["synthesizer", "uvvis", "robot", "furnace", "xrd"]
@@ -83,7 +123,7 @@ class InstrumentSpec(_Spec):
 
     kind: InstrumentKind
     driver: str = Field(default="sim", description="Registered driver name (entry point group labos.drivers).")
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: Options = Field(default_factory=dict)
     timeout_s: float | None = Field(
         default=3600.0,
         gt=0,
@@ -104,7 +144,7 @@ class StepSpec(_Spec):
 
     action: Literal["synthesize", "transfer", "anneal", "measure"]
     instrument: str
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: Options = Field(default_factory=dict)
     parameters: dict[str, str] = Field(default_factory=dict, description="instrument input -> campaign parameter")
 
 
@@ -175,20 +215,36 @@ class WorkflowSpec(_Spec):
         return self
 
 
+ACCELERATION_RANGE = (1e-3, 1e12)
+"""Simulated seconds per wall-clock second a simulated lab may run at (or infinitely fast)."""
+
+
 class SimulationSpec(_Spec):
     """The simulated lab that ``driver: sim`` instruments live in."""
 
     landscape: str = Field(default="perovskite-nanocrystal", description="Ground-truth materials landscape.")
     acceleration: float = Field(
-        default=1000.0, gt=0, description="Simulated seconds per wall-clock second; .inf never sleeps."
+        default=1000.0,
+        allow_inf_nan=True,
+        description="Simulated seconds per wall-clock second, from 0.001 to 1e12; .inf never sleeps.",
     )
     noise: float = Field(default=1.0, ge=0, description="Scale of every measurement noise (0: noiseless).")
     fault_rate: float = Field(default=0.0, ge=0, le=1, description="Probability of a transient fault per action.")
-    world: Path | None = Field(
+    world: SafePath | None = Field(
         default=None,
         description="SQLite file of the simulated samples, shared with instrument servers and IOCs "
         "in other processes (default: in memory).",
     )
+
+    @field_validator("acceleration")
+    @classmethod
+    def _acceleration(cls, v: float) -> float:
+        if v == math.inf:
+            return v
+        if not (ACCELERATION_RANGE[0] <= v <= ACCELERATION_RANGE[1]):  # NaN fails this too
+            low, high = ACCELERATION_RANGE
+            raise ValueError(f"acceleration ({v}) must lie between {low:g} and {high:g}, or be .inf")
+        return v
 
     def resolved(self, base: Path) -> SimulationSpec:
         """The spec with a relative ``world`` path taken relative to ``base``."""
@@ -212,7 +268,7 @@ class Campaign(_Spec):
     planner: PlannerSpec = Field(default_factory=PlannerSpec)
     workflow: WorkflowSpec
     simulation: SimulationSpec = Field(default_factory=SimulationSpec)
-    data_dir: Path = Field(default=Path("labos-data"), description="Where the store and plots go.")
+    data_dir: SafePath = Field(default=Path("labos-data"), description="Where the store and plots go.")
 
     @field_validator("objectives")
     @classmethod

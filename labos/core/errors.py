@@ -8,6 +8,22 @@ exception has the same meaning the subclass inherits it too (as Prefect does wit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+SHOWN_CHARS = 80
+"""How much of a user's value an error message echoes."""
+
+
+def shown(value: object, limit: int = SHOWN_CHARS, *, quote: bool = True) -> str:
+    """``repr(value)`` (``str`` with ``quote=False``, and for exceptions) cut to ``limit`` characters.
+
+    Error messages echo what was wrong; a 10 MB string must not come back in full, so a
+    cut value says how long it was.
+    """
+    text = repr(value) if quote and not isinstance(value, BaseException) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}... ({len(text):,} characters)"
 
 
 class LabosError(Exception):
@@ -32,6 +48,16 @@ class Problem:
     message: str
     line: int | None = None
 
+    MAX_PATH: ClassVar[int] = 200
+    MAX_MESSAGE: ClassVar[int] = 2000
+
+    def __post_init__(self) -> None:
+        # a last bound on what is echoed: a hostile key or value must not fill the terminal
+        if len(self.path) > self.MAX_PATH:
+            object.__setattr__(self, "path", self.path[: self.MAX_PATH - 3] + "...")
+        if len(self.message) > self.MAX_MESSAGE:
+            object.__setattr__(self, "message", self.message[: self.MAX_MESSAGE - 3] + "...")
+
     def format(self, source: str | None = None) -> str:
         """Render as ``source:line: path: message`` (parts omitted when unknown)."""
         where = ""
@@ -55,6 +81,19 @@ class SpecError(LabosError, ValueError):
 
 class ConfigurationError(LabosError, ValueError):
     """A component (planner, instrument, driver) was configured wrongly."""
+
+
+class OptionError(ConfigurationError):
+    """A setting is wrong, and where it is known.
+
+    ``option`` names an instrument option (dotted, inside the instrument's ``options``);
+    ``path`` a setting elsewhere in the campaign (``simulation.world``).
+    """
+
+    def __init__(self, message: str, *, option: str | None = None, path: str | None = None) -> None:
+        self.option = option
+        self.path = path
+        super().__init__(message)
 
 
 class RegistryError(LabosError, KeyError):

@@ -135,7 +135,7 @@ def build_lab(
             try:
                 lab.devices[name] = build_device(name, spec, context)
             except LabosError as exc:
-                raise InstrumentError(name, str(exc)) from exc
+                raise InstrumentError(name, str(exc), getattr(exc, "option", None), getattr(exc, "path", None)) from exc
     except BaseException:
         lab.close()
         raise
@@ -143,8 +143,14 @@ def build_lab(
 
 
 class InstrumentError(ConfigurationError):
-    """An instrument of a workflow could not be built; ``instrument`` names it."""
+    """An instrument of a workflow could not be built.
 
-    def __init__(self, instrument: str, message: str) -> None:
+    ``instrument`` names it; ``option`` the bad option and ``path`` the bad setting
+    elsewhere in the campaign (``simulation.world``), when known.
+    """
+
+    def __init__(self, instrument: str, message: str, option: str | None = None, path: str | None = None) -> None:
         self.instrument = instrument
+        self.option = option
+        self.path = path
         super().__init__(message)
