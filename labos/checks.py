@@ -109,7 +109,7 @@ def check_campaign(campaign: Campaign, data_dir: Path | None = None) -> list[Pro
     The instruments are built for the check and closed again.
     """
     problems = static_problems(campaign)
-    lab, lab_errors = open_lab(campaign, data_dir or campaign.data_dir)
+    lab, lab_errors = open_lab(campaign, data_dir or campaign.data_dir, check_only=True)
     problems.extend(lab_errors)
     if lab is not None:
         with lab:
@@ -151,10 +151,16 @@ def static_problems(campaign: Campaign) -> list[Problem]:
     return problems
 
 
-def open_lab(campaign: Campaign, data_dir: Path, run_key: str | None = None) -> tuple[Lab | None, list[Problem]]:
-    """Build the campaign's instruments; a failure becomes a problem located at the instrument."""
+def open_lab(
+    campaign: Campaign, data_dir: Path, run_key: str | None = None, check_only: bool = False
+) -> tuple[Lab | None, list[Problem]]:
+    """Build the campaign's instruments; a failure becomes a problem located at the instrument.
+
+    ``check_only``: only to check the campaign, writing nothing (see :func:`~labos.devices.lab.build_lab`).
+    """
     try:
-        return build_lab(campaign.workflow, campaign.simulation, campaign.seed, data_dir, run_key), []
+        lab = build_lab(campaign.workflow, campaign.simulation, campaign.seed, data_dir, run_key, check_only)
+        return lab, []
     except InstrumentError as exc:
         where = exc.path or f"workflow.instruments.{exc.instrument}" + (f".options.{exc.option}" if exc.option else "")
         return None, [Problem(where, str(exc))]

@@ -33,7 +33,7 @@ def create_driver(kind: str, name: str, options: Mapping[str, Any], context: Dri
     world = context.resources.get(_WORLD_KEY)
     if world is None:
         try:
-            world = SimWorld.from_simulation(context.simulation, context.seed, context.run_key)
+            world = SimWorld.from_simulation(context.simulation, context.seed, context.run_key, context.check_only)
         except KeyError as exc:
             raise ConfigurationError(f"simulation: {exc.args[0]}") from None
         context.resources[_WORLD_KEY] = world

@@ -73,6 +73,32 @@ class SampleBook:
                 f"cannot use {self.path} as the sample database: {reason}", path="simulation.world"
             ) from None
 
+    @staticmethod
+    def check(path: str | Path) -> None:
+        """Check that ``path`` can be a sample database, creating and writing nothing.
+
+        Raises
+        ------
+        OptionError
+            If it is a directory, or an existing file that is not a sample database.
+        """
+        p = Path(path)
+        if p.is_dir():
+            raise OptionError(f"{p} is a directory, not a sample database", path="simulation.world")
+        if not p.exists():
+            return
+        try:
+            db = sqlite3.connect(f"file:{p.resolve()}?immutable=1", uri=True)
+            try:
+                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            raise OptionError(f"cannot use {p} as the sample database: {exc}", path="simulation.world") from None
+        if tables and "samples" not in tables:
+            msg = f"{p} is a database, but not of samples (tables: {', '.join(sorted(tables))})"
+            raise OptionError(msg, path="simulation.world")
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
@@ -184,11 +210,22 @@ class SimWorld:
     _draws: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     @classmethod
-    def from_simulation(cls, simulation: Mapping[str, Any], seed: int, run_key: str | None = None) -> SimWorld:
-        """Build a world from a campaign's ``simulation`` section."""
+    def from_simulation(
+        cls, simulation: Mapping[str, Any], seed: int, run_key: str | None = None, check_only: bool = False
+    ) -> SimWorld:
+        """Build a world from a campaign's ``simulation`` section.
+
+        ``check_only``: a world only to check a campaign against; a shared ``world`` file
+        is checked (read-only, if it exists) but the samples are kept in memory, so
+        nothing is created or written.
+        """
         world = simulation.get("world")
+        landscape = get_landscape(str(simulation.get("landscape", "perovskite-nanocrystal")))
+        if check_only and world is not None:
+            SampleBook.check(world)
+            world = None
         return cls(
-            landscape=get_landscape(str(simulation.get("landscape", "perovskite-nanocrystal"))),
+            landscape=landscape,
             clock=SimClock(float(simulation.get("acceleration", 1000.0))),
             seed=seed,
             book=SampleBook(world),

@@ -158,3 +158,29 @@ def test_values_that_yaml_cannot_build_are_located():
     got = [p.format("c.yaml") for p in info.value.problems]
     assert got[0].startswith("c.yaml:2: seed: cannot read 'abc'")
     assert got[1] == "c.yaml:3: budget: binary data is not accepted here"
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+def test_validate_writes_nothing_ever(tmp_path, monkeypatch, capsys):
+    """Not the data dir, not a shared world file, not the registry's store or its SQLite side files."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LABOS_DATA_DIR", raising=False)
+    world = copy.deepcopy(DEMO)
+    world["simulation"]["world"] = "lab/world.sqlite"
+    (tmp_path / "shared-world.yaml").write_text(yaml.safe_dump(world))
+    files = [*sorted(EXAMPLES.glob("*.yaml")), tmp_path / "shared-world.yaml"]
+    before = _tree(tmp_path)
+    for f in files:
+        main(["validate", str(f)])
+    assert _tree(tmp_path) == before, "validate created or changed files"
+    err = capsys.readouterr().err
+    assert "no instrument registry to look it up in" in err  # registered-lab.yaml, before any registration
+    # with a registry: validate reads it and still writes nothing (no -wal/-shm either)
+    for entry in sorted((EXAMPLES / "instruments").glob("*.yaml")):
+        assert main(["instruments", "add", str(entry)]) == 0
+    before = _tree(tmp_path)
+    assert main(["validate", str(EXAMPLES / "registered-lab.yaml")]) == 0, capsys.readouterr().err
+    assert _tree(tmp_path) == before

@@ -43,6 +43,7 @@ class _Budget:
     def __init__(self) -> None:
         self.values = 0
         self.active: set[int] = set()
+        self.constructor = yaml.constructor.SafeConstructor()
 
 
 class _Refused(Exception):
@@ -74,7 +75,7 @@ def _compose_lines(node: yaml.Node, path: Loc, lines: dict[Loc, int], problems: 
                         Problem(_dotted(path), "a key must be a plain value, not a list or mapping", key_line)
                     )
                     continue
-                key = _value(key_node, path, problems)
+                key = _value(key_node, path, problems, budget)
                 if key is _BAD:
                     continue
                 if key in out:
@@ -85,7 +86,7 @@ def _compose_lines(node: yaml.Node, path: Loc, lines: dict[Loc, int], problems: 
             return out
         finally:
             budget.active.discard(id(node))
-    value = _value(node, path, problems)
+    value = _value(node, path, problems, budget)
     return None if value is _BAD else value
 
 
@@ -93,11 +94,11 @@ _BAD = object()
 """A scalar that could not be constructed (its problem is recorded)."""
 
 
-def _value(node: yaml.Node, path: Loc, problems: list[Problem]) -> Any:
+def _value(node: yaml.Node, path: Loc, problems: list[Problem], budget: _Budget) -> Any:
     """A scalar node's value, or :data:`_BAD` with a problem recorded (bad tag, huge integer, NaN)."""
     line = node.start_mark.line + 1
     try:
-        value = _scalar(node)
+        value = budget.constructor.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
         if node.tag == "tag:yaml.org,2002:int" and len(str(node.value)) > 20:
             what = "the integer is too large (limit: 2**63)"
@@ -128,11 +129,6 @@ def _check_depth(text: str, source: str | None) -> None:
                 raise SpecError([Problem("", f"nested more than {MAX_DEPTH} levels deep", line)], source)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
-
-
-def _scalar(node: yaml.Node) -> Any:
-    loader = yaml.SafeLoader("")
-    return loader.construct_object(node, deep=True)
 
 
 def _dotted(loc: Iterable[str | int]) -> str:

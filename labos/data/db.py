@@ -95,8 +95,8 @@ def is_url(target: str | Path) -> bool:
     return isinstance(target, str) and "://" in target
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url`` with labos's settings for its dialect."""
+def make_engine(url: str, read_only: bool = False) -> Engine:
+    """An engine for ``url`` with labos's settings for its dialect (``read_only``: SQLite pragmas left alone)."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
@@ -108,6 +108,8 @@ def make_engine(url: str) -> Engine:
 
             @sa.event.listens_for(engine, "connect")
             def _pragmas(dbapi: Any, _record: Any) -> None:
+                if read_only:
+                    return
                 cur = dbapi.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=FULL")
@@ -138,12 +140,14 @@ class Database:
         ``sqlite:///path`` or ``postgresql://user:password@host:port/db``.
     where
         How to name the database in messages (a path, or the URL without its password).
+    read_only
+        Opened only to read (an SQLite URL then names a read-only or immutable file).
     """
 
-    def __init__(self, url: str, where: str) -> None:
+    def __init__(self, url: str, where: str, read_only: bool = False) -> None:
         self.url = url
         self.where = where
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, read_only)
         self.dialect = self.engine.dialect.name
         self.for_update = " FOR UPDATE" if self.dialect == "postgresql" else ""
         """Appended to a SELECT that reads a row the transaction is about to change."""

@@ -28,7 +28,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from labos.core.campaign import InstrumentKind, InstrumentSpec
-from labos.core.errors import ConfigurationError, LabosError, Problem, SpecError
+from labos.core.errors import ConfigurationError, LabosError, Problem, SpecError, StoreError
 from labos.data.store import Store, open_store
 from labos.devices.drivers import DriverContext, InputSpec
 
@@ -305,7 +305,16 @@ def create_driver(kind: str, name: str, options: Mapping[str, Any], context: Dri
         raise ConfigurationError(f"instrument {name!r}: unknown option(s) for driver registry: {sorted(opts)}")
     if context.data_dir is None:
         raise ConfigurationError(f"instrument {name!r}: driver registry needs the campaign's data directory")
-    with open_store(context.data_dir) as store:
+    try:
+        store = open_store(context.data_dir, read_only=context.check_only)
+    except StoreError as exc:
+        if not context.check_only:
+            raise
+        raise ConfigurationError(
+            f"instrument {name!r}: no instrument registry to look it up in ({exc}); "
+            "register instruments with labos instruments add --data-dir DIR"
+        ) from None
+    with store:
         reg = Registry(store).select(kind, wanted, capabilities)
     entry = reg.entry
     driver = build_driver(name, entry.instrument_spec(), context)

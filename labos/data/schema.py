@@ -59,6 +59,24 @@ def _current(conn: sa.Connection, where: str) -> tuple[str | None, bool]:
     raise StoreError(f"{where} is a database but not a labos store (tables: {', '.join(sorted(tables))})")
 
 
+def check_current(db: Database) -> None:
+    """Check, without writing, that the store is a labos store at :data:`HEAD` (for read-only use).
+
+    Raises
+    ------
+    StoreError
+        If it is not a labos store, is empty, or is at another schema revision.
+    """
+    with db.engine.connect().execution_options(labos_read=True) as conn:
+        current, _ = _current(conn, db.where)
+        conn.rollback()
+    if current != HEAD:
+        raise StoreError(
+            f"{db.where} is at schema revision {current or '(empty)'}, not {HEAD}: "
+            "open it once with a labos command that writes (labos instruments list) to upgrade it"
+        )
+
+
 def migrate(db: Database) -> None:
     """Bring the store to :data:`HEAD` (creating it if empty), in one transaction.
 

@@ -22,7 +22,7 @@ from labos.data.db import Database, Row, Tx, is_url, redact
 from labos.data.jsonutil import dumps, loads
 from labos.data.queries import StoreReads
 from labos.data.records import AttemptRecord, CampaignRecord, ExperimentRecord, provenance
-from labos.data.schema import SCHEMA_VERSION, migrate
+from labos.data.schema import SCHEMA_VERSION, check_current, migrate
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -51,6 +51,11 @@ class Store(StoreReads):
     target
         A directory (the store is ``<dir>/labos.sqlite``), an ``.sqlite`` file, or a
         database URL (``postgresql://user:password@host:port/db``, ``sqlite:///path``).
+    read_only
+        Only read it, writing nothing anywhere (``labos validate`` looking up the
+        registry): the store must exist at the current schema; an SQLite file is opened
+        read-only, or immutable when no other process has it open (no ``-wal`` file),
+        so not even SQLite's side files are created.
 
     Raises
     ------
@@ -59,7 +64,7 @@ class Store(StoreReads):
         newer labos.
     """
 
-    def __init__(self, target: str | Path) -> None:
+    def __init__(self, target: str | Path, read_only: bool = False) -> None:
         self.path: Path | None = None
         if is_url(target):
             url = str(target)
@@ -72,17 +77,24 @@ class Store(StoreReads):
                 p = p / STORE_FILENAME
             if "\x00" in str(p):
                 raise StoreError(f"cannot create the labos store {p!r}: the path contains a NUL byte")
-            try:
-                p.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create the labos store {p}: {exc.strerror}") from exc
+            if read_only:
+                if not p.is_file():
+                    raise StoreError(f"no labos store at {p}")
+                shared = Path(f"{p}-wal").exists()  # open elsewhere: read through its WAL, read-only
+                url = f"sqlite:///file:{p.resolve()}?{'mode=ro' if shared else 'immutable=1'}&uri=true"
+            else:
+                try:
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(f"cannot create the labos store {p}: {exc.strerror}") from exc
+                url = f"sqlite:///{p}"
             self.path = p
-            url, where = f"sqlite:///{p}", str(p)
+            where = str(p)
         self.location: str | Path = self.path if self.path is not None else url
         """What to open the same store again with (a path, or the URL)."""
-        self.db = Database(url, where)
+        self.db = Database(url, where, read_only)
         try:
-            migrate(self.db)
+            check_current(self.db) if read_only else migrate(self.db)
         except StoreError:
             self.db.close()
             raise
@@ -402,8 +414,8 @@ def store_target(data_dir: str | Path) -> str | Path:
     return Settings().store_url or Path(data_dir)
 
 
-def open_store(data_dir: str | Path, must_exist: bool = False) -> Store:
-    """The store of ``data_dir`` (see :func:`store_target`).
+def open_store(data_dir: str | Path, must_exist: bool = False, read_only: bool = False) -> Store:
+    """The store of ``data_dir`` (see :func:`store_target`); ``read_only`` writes nothing (and implies ``must_exist``).
 
     Raises
     ------
@@ -411,10 +423,10 @@ def open_store(data_dir: str | Path, must_exist: bool = False) -> Store:
         With ``must_exist``, if there is no SQLite store in ``data_dir`` yet.
     """
     target = store_target(data_dir)
-    if must_exist and not is_url(target) and not (Path(target) / STORE_FILENAME).exists():
+    if (must_exist or read_only) and not is_url(target) and not (Path(target) / STORE_FILENAME).exists():
         where = Path(target) / STORE_FILENAME
         raise StoreError(f"no labos store in {data_dir} (looked for {where}); pass --data-dir")
-    return Store(target)
+    return Store(target, read_only)
 
 
 def outcome_told(record: ExperimentRecord) -> bool:

@@ -281,6 +281,8 @@ class DriverContext:
     """The campaign's data directory (where the instrument registry lives)."""
     run_key: str | None = None
     """The campaign's id: simulated drivers key their noise by sample id relative to it."""
+    check_only: bool = False
+    """Built only to check a campaign (``labos validate``): create and write nothing, no file, no store."""
 
     def close(self) -> None:
         """Close the shared resources that have a ``close`` (a simulated world's sample book, say).

@@ -125,10 +125,15 @@ def build_lab(
     seed: int,
     data_dir: Path | None = None,
     run_key: str | None = None,
+    check_only: bool = False,
 ) -> Lab:
-    """Build every instrument of ``workflow``; on failure, close what was built."""
+    """Build every instrument of ``workflow``; on failure, close what was built.
+
+    ``check_only`` builds the instruments only to check a campaign against them: the
+    drivers then create and write nothing (see :attr:`DriverContext.check_only`).
+    """
     sim = simulation.model_dump() if isinstance(simulation, SimulationSpec) else dict(simulation)
-    context = DriverContext(seed=seed, simulation=sim, data_dir=data_dir, run_key=run_key)
+    context = DriverContext(seed=seed, simulation=sim, data_dir=data_dir, run_key=run_key, check_only=check_only)
     lab = Lab(devices={}, context=context)
     try:
         for name, spec in workflow.instruments.items():
