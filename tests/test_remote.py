@@ -36,7 +36,7 @@ def free_port() -> int:
 def keydir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("keys")
     generate(d, "server")
-    generate(d / "clients", "lab")
+    generate(d / "lab", "lab", authorize=d / "clients")
     generate(d, "intruder")
     return d
 
@@ -74,7 +74,7 @@ def start_server(tmp: Path, keydir: Path, acceleration: float, reservoir_ml: flo
     return proc, endpoint, tmp / f"server-{port}.log", log
 
 
-def options(endpoint: str, keydir: Path, client: str = "clients/lab", **extra):
+def options(endpoint: str, keydir: Path, client: str = "lab/lab", **extra):
     return {
         "endpoint": endpoint,
         "server_key": str(keydir / "server.key"),

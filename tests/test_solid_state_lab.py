@@ -52,15 +52,15 @@ def lab(tmp_path_factory) -> Iterator[dict[str, object]]:
     tmp = tmp_path_factory.mktemp("lab")
     data = tmp / "data"
     keys = data / "keys"
-    generate(keys, "server")
-    generate(keys / "clients", "lab")
+    generate(keys / "server", "server")
+    generate(keys / "lab", "lab", authorize=keys / "authorized")
     world = data / "world.sqlite"
     zmq_port = free_port()
     server = yaml.safe_load((LAB / "furnace-server.yaml").read_text())
     server.update(
         bind=f"tcp://127.0.0.1:{zmq_port}",
-        secret_key=str(keys / "server.key_secret"),
-        authorized_keys=str(keys / "clients"),
+        secret_key=str(keys / "server" / "server.key_secret"),
+        authorized_keys=str(keys / "authorized"),
     )
     server["simulation"]["world"] = str(world)
     ioc = yaml.safe_load((LAB / "beamline-ioc.yaml").read_text())
@@ -74,8 +74,8 @@ def lab(tmp_path_factory) -> Iterator[dict[str, object]]:
         if entry["driver"] == "zmq":
             entry["options"].update(
                 endpoint=f"tcp://127.0.0.1:{zmq_port}",
-                server_key=str(keys / "server.key"),
-                client_key=str(keys / "clients" / "lab.key_secret"),
+                server_key=str(keys / "server" / "server.key"),
+                client_key=str(keys / "lab" / "lab.key_secret"),
             )
         if entry["driver"] == "epics":
             entry["options"]["prefix"] = "TEST:XRD:"

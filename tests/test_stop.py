@@ -69,7 +69,7 @@ def lab() -> Iterator[Lab]:
 def served(tmp_path: Path) -> Iterator[Lab]:
     """The same three instruments on an instrument server (its own thread), driven over CurveZMQ."""
     generate(tmp_path, "server")
-    generate(tmp_path / "clients", "lab")
+    generate(tmp_path / "lab", "lab", authorize=tmp_path / "clients")
     port = free_port()
     config = ServerConfig.model_validate(
         {

@@ -16,8 +16,9 @@ export EPICS_CAS_INTF_ADDR_LIST=127.0.0.1 EPICS_CAS_SERVER_PORT=5094
 export EPICS_CAS_AUTO_BEACON_ADDR_LIST=NO EPICS_CAS_BEACON_ADDR_LIST=127.0.0.1
 export EPICS_CA_REPEATER_PORT=5095 EPICS_CAS_BEACON_PORT=5095
 
-[ -f "$DATA/keys/server.key" ] || "$LABOS" keys "$DATA/keys" server >/dev/null
-[ -f "$DATA/keys/clients/lab.key" ] || "$LABOS" keys "$DATA/keys/clients" lab >/dev/null
+# each key pair in a directory of its own; the server's authorized/ holds only public keys
+[ -f "$DATA/keys/server/server.key" ] || "$LABOS" keys "$DATA/keys/server" server >/dev/null
+[ -f "$DATA/keys/lab/lab.key" ] || "$LABOS" keys "$DATA/keys/lab" lab --authorize "$DATA/keys/authorized" >/dev/null
 
 "$LABOS" instrument serve "$LAB/furnace-server.yaml" >"$DATA/furnace-server.log" 2>&1 &
 SERVER=$!

@@ -127,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("keys", help="create a CurveZMQ key pair for an instrument server or client")
     p.add_argument("directory", help="where to write NAME.key and NAME.key_secret (keep out of the repo)")
     p.add_argument("name", help="key name, e.g. server or the client's host name")
+    p.add_argument(
+        "--authorize",
+        metavar="DIR",
+        help="also copy the public key into this server's authorized_keys directory (a client's key)",
+    )
     p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("instrument", help="instrument servers")

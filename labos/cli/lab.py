@@ -22,10 +22,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
     """Create a CurveZMQ key pair."""
     from labos.devices.keys import generate
 
-    public, secret = generate(args.directory, args.name)
+    public, secret = generate(args.directory, args.name, args.authorize)
     con = _console()
     con.print(f"public key (give to the other side): {public}", markup=False)
-    con.print(f"secret key (keep private, never commit): {secret}", markup=False)
+    con.print(f"secret key (mode 0600; keep private, never commit): {secret}", markup=False)
+    if args.authorize:
+        con.print(f"authorized: {Path(args.authorize) / public.name}", markup=False)
     return EXIT_OK
 
 
