@@ -92,20 +92,17 @@ class SimBeamline(SimInstrument):
     @halts("the axis is where it stopped, the shutter closed")
     def move(self, axis: str, value: float) -> float:
         """Move the monochromator (``energy``) or a slit blade pair."""
+        if axis not in ("energy", "slit_h", "slit_v"):
+            raise DeviceFault(self.name, f"no axis {axis!r} (energy, slit_h, slit_v)")
+        self.require({axis: value})
         self.faults.check("disconnect", self.world.rng_for(self.name, self.mounted, f"move {axis}"))
         if axis == "energy":
-            if not self.e_low <= value <= self.e_high:
-                raise DeviceFault(self.name, f"energy {value:g} keV outside the monochromator's range")
             self.sleep(10.0 + 5.0 * abs(value - float(self.state["energy_kev"])))
             self.state["energy_kev"] = float(value)
             return float(value)
-        if axis in ("slit_h", "slit_v"):
-            if not 0.01 <= value <= 2.0:
-                raise DeviceFault(self.name, f"{axis} {value:g} mm outside the blades' travel")
-            self.sleep(2.0)
-            self.state[axis] = float(value)
-            return float(value)
-        raise DeviceFault(self.name, f"no axis {axis!r} (energy, slit_h, slit_v)")
+        self.sleep(2.0)
+        self.state[axis] = float(value)
+        return float(value)
 
     @halts("the shutter closed")
     def shutter(self, open_: bool) -> str:
@@ -130,6 +127,7 @@ class SimBeamline(SimInstrument):
     @halts("the exposure ended, the shutter closed")
     def acquire(self, exposure_s: float) -> Diffractogram:
         """Expose the mounted sample and integrate the detector image over azimuth."""
+        self.require({"exposure": exposure_s})
         rng = self.world.rng_for(self.name, self.mounted, "acquire")
         self.faults.check("disconnect", rng)
         if self.state["shutter"] != "open":

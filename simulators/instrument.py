@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from labos.core.errors import DeviceFault
+from labos.core.errors import DeviceFault, InterlockError, OutOfBoundsError
+from labos.devices.drivers import InputSpec, check_values
 from simulators.clock import Halted
 from simulators.world import SimWorld
 
@@ -64,6 +65,28 @@ class SimInstrument:
         """Halt whatever the instrument is doing and put it in its safe state."""
         self.halt.set()
         self.safe_state()
+
+    def inputs(self) -> list[InputSpec]:
+        """The inputs the instrument accepts, with its hard limits (each simulator declares its own)."""
+        raise NotImplementedError
+
+    def require(self, values: Mapping[str, Any], required: tuple[str, ...] = ()) -> None:
+        """The instrument's own interlock, behind the device's and the server's checks.
+
+        Raises
+        ------
+        InterlockError
+            If a value is outside the declared limits, unknown, or a ``required`` one is missing.
+        """
+        missing = [r for r in required if r not in values]
+        if missing:
+            raise InterlockError(
+                f"{self.name}: refused: {', '.join(missing)} not given (the instrument's own interlock)"
+            )
+        try:
+            check_values(self.name, self.inputs(), values)
+        except OutOfBoundsError as exc:
+            raise InterlockError(f"{exc} (refused by the instrument's own interlock)") from None
 
     def safe_state(self) -> None:
         """Go to the safe state (heater off, shutter closed, ...); nothing by default."""

@@ -109,10 +109,9 @@ class SimSpectrometer(SimInstrument):
     @halts("the measurement discarded")
     def measure(self, integration_time_s: float, mode: str = "absorbance") -> Spectrum:
         """Average ``averages`` noisy spectra of the loaded sample (absorbance, or ``pl`` emission)."""
+        self.require({"integration_time": integration_time_s, "mode": mode})
         if self._loaded is None:
             raise DeviceFault(self.name, "no sample loaded: call load() first")
-        if mode not in ("absorbance", "pl"):
-            raise DeviceFault(self.name, f"no measurement mode {mode!r} (absorbance, pl)")
         sample = self.world.sample(self.name, self._loaded)
         truth = self.world.landscape_of(sample).optical(sample.state)
         if mode == "pl":

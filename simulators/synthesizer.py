@@ -78,6 +78,7 @@ class SimSynthesizer(SimInstrument):
     @halts("dispensing and heating stopped, the batch discarded")
     def synthesize(self, sample_id: str, recipe: Mapping[str, ParamValue]) -> SynthesisReport:
         """Dispense, heat, react and quench; the simulated clock advances accordingly."""
+        self.require(recipe)
         rng = self.world.rng_for(self.name, sample_id, "synthesize")
         self.faults.check("disconnect", rng)
         if self.output is not None and (there := self.world.book.at(self.output)) is not None:

@@ -157,7 +157,7 @@ def test_injected_faults_are_transient_device_faults():
 
 def test_bad_driver_configuration_is_a_clear_error():
     ctx = DriverContext(seed=0, simulation={})
-    with pytest.raises(ConfigurationError, match=r"instrument 'synth': option volume: unknown option for the simulated"):
+    with pytest.raises(ConfigurationError, match=r"instrument 'synth': option volume: unknown option for the"):
         create_driver("synthesizer", "synth", {"volume": 1}, ctx)
     with pytest.raises(ConfigurationError, match="unknown landscape 'glass'"):
         create_driver("synthesizer", "synth", {}, DriverContext(seed=0, simulation={"landscape": "glass"}))

@@ -14,8 +14,9 @@ instrument goes to its safe state — heater off, arm halted, shutter closed.
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -23,6 +24,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from labos.core.errors import OutOfBoundsError, shown
 from labos.core.space import ParamValue
 
 
@@ -44,22 +46,79 @@ class InputSpec:
     default: ParamValue | None = None
     description: str = ""
 
+    def __post_init__(self) -> None:
+        # a limit that is NaN is no limit at all (v > nan is always False): refuse to exist
+        for which in ("low", "high"):
+            v = getattr(self, which)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)):
+                raise ValueError(f"input {self.name!r}: limit {which}={v!r} is not a finite number")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"input {self.name!r}: low ({self.low:g}) is above high ({self.high:g})")
+        if self.kind == "choice" and not self.choices:
+            raise ValueError(f"input {self.name!r}: a choice needs at least one choice")
+
     def problem(self, value: Any) -> str | None:
         """Why ``value`` breaks this input's limits, or ``None`` when it is acceptable."""
         if self.kind == "choice":
-            return None if value in self.choices else f"{value!r} is not one of {list(self.choices)}"
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            return f"{value!r} is not a number"
+            if isinstance(value, str) and value in self.choices:
+                return None
+            return f"{shown(value)} is not one of {shown(list(self.choices), 300)}"
+        if isinstance(value, bool | str) or not isinstance(value, int | float | np.integer | np.floating):
+            return f"{shown(value)} is not a number"
+        v = float(value)
         if not np.isfinite(v):
             return f"{value!r} is not finite"
+        if self.kind == "integer" and v != round(v):
+            return f"{v:g} is not a whole number"
         unit = f" {self.unit}" if self.unit else ""
         if self.low is not None and v < self.low:
             return f"{v:g}{unit} is below the limit {self.low:g}{unit}"
         if self.high is not None and v > self.high:
             return f"{v:g}{unit} is above the limit {self.high:g}{unit}"
         return None
+
+
+def check_values(instrument: str, inputs: Iterable[InputSpec], values: Mapping[str, Any]) -> None:
+    """Check ``values`` against the declared inputs: every name known, every value within its limits.
+
+    The one check every layer runs before an instrument acts: the ophyd device, the
+    instrument server (again, before it calls its driver) and the simulators.
+
+    Raises
+    ------
+    OutOfBoundsError
+        Naming the instrument, the input, the limit and the value.
+    """
+    specs = {i.name: i for i in inputs}
+    for name, value in values.items():
+        spec = specs.get(name)
+        if spec is None:
+            known = ", ".join(specs)
+            raise OutOfBoundsError(f"{instrument}: unknown input {shown(name)}; accepted: {known}")
+        if (problem := spec.problem(value)) is not None:
+            raise OutOfBoundsError(f"{instrument}: {name} = {problem}")
+
+
+def action_inputs(method: str, args: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
+    """The declared inputs a driver action's arguments set, by input name (empty for other calls).
+
+    ``anneal(sample, program)`` sets the program's inputs, ``move("energy", 17)`` sets
+    ``energy``, ``acquire(10)`` sets ``exposure``, ``pick(slot)`` sets ``from``: what an
+    instrument server checks against the driver's limits before it calls the driver.
+    """
+    if method in ("synthesize", "anneal") and len(args) == 2 and isinstance(args[1], Mapping):
+        return dict(args[1])
+    if method == "measure" and args:
+        return {"integration_time": args[0], **({"mode": args[1]} if len(args) > 1 else {})}
+    if method == "pick" and args:
+        return {"from": args[0]}
+    if method == "place" and args:
+        return {"to": args[0]}
+    if method == "move" and len(args) == 2:
+        return {str(args[0]): args[1]}
+    if method == "acquire" and args:
+        return {"exposure": args[0]}
+    return {}
 
 
 @dataclass(frozen=True)

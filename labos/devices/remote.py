@@ -28,7 +28,7 @@ from typing import Any
 
 import zmq
 
-from labos.core.errors import ConfigurationError, DeviceFault
+from labos.core.errors import ConfigurationError, DeviceFault, InterlockError, OutOfBoundsError, shown
 from labos.core.space import ParamValue
 from labos.devices import keys, wire
 from labos.devices.drivers import AnnealReport, Diffractogram, DriverContext, InputSpec, Spectrum, SynthesisReport
@@ -107,13 +107,22 @@ class RemoteClient:
                 "(server down, busy, or this client's key not authorized)",
                 transient=True,
             )
-        reply = wire.loads(sock.recv())
+        try:
+            reply = wire.loads(sock.recv())
+        except ValueError as exc:
+            raise DeviceFault(self.name, f"a malformed reply from {self.endpoint} to {method!r}: {exc}") from None
+        if not isinstance(reply, dict):
+            raise DeviceFault(self.name, f"a malformed reply from {self.endpoint} to {method!r}")
         if reply.get("ok"):
             return reply.get("result")
-        err = reply.get("error", {})
-        if err.get("type") == "DeviceFault":
-            raise DeviceFault(self.name, f"(remote) {err.get('message')}", transient=bool(err.get("transient")))
-        raise DeviceFault(self.name, f"server error {err.get('type')}: {err.get('message')}")
+        raw = reply.get("error")
+        err: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        kind, message = err.get("type"), shown(err.get("message"), 2000, quote=False)
+        if kind == "DeviceFault":
+            raise DeviceFault(self.name, f"(remote) {message}", transient=bool(err.get("transient")))
+        if kind in ("InterlockError", "OutOfBoundsError"):  # refused before anything moved, there as here
+            raise (InterlockError if kind == "InterlockError" else OutOfBoundsError)(f"(remote) {message}")
+        raise DeviceFault(self.name, f"server error {shown(kind, quote=False)}: {message}")
 
     def close(self) -> None:
         """Close the socket."""
