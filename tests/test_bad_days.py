@@ -24,8 +24,8 @@ def test_a_full_disk_stops_the_campaign_cleanly_and_resume_finishes_it(small_spe
     small_spec["planner"] = {"name": "random", "options": {}}
     real = db_module.make_engine
 
-    def capped(url):
-        engine = real(url)
+    def capped(url, read_only=False):
+        engine = real(url, read_only)
 
         @sa.event.listens_for(engine, "connect")
         def _cap(dbapi, _record):
