@@ -25,7 +25,7 @@ from labos.core.campaign import Campaign
 from labos.core.lifecycle import State
 from labos.core.results import Observation
 from labos.data.report import convergence_plot
-from labos.failures import SoftwareError
+from labos.failures import LabHalted, SoftwareError
 from labos.loop import Step
 from labos.session import CampaignSession
 
@@ -137,7 +137,7 @@ def campaign_flow(campaign_id: str, data_dir: str, plot: bool = True) -> Campaig
     except KeyboardInterrupt:
         status, message = "stopped", "aborted by the user during an experiment"
         raise
-    except SoftwareError as exc:
+    except (SoftwareError, LabHalted) as exc:
         status, message = "failed", str(exc)
     except BaseException as exc:
         status, message = "failed", f"{type(exc).__name__}: {exc}"

@@ -17,14 +17,14 @@ from bluesky import RunEngine
 from bluesky.utils import RunEngineInterrupted
 
 from labos.core.campaign import Campaign
-from labos.core.errors import StoreError
+from labos.core.errors import InstrumentStateUnknown, StoreError
 from labos.core.lifecycle import Cause, State
 from labos.data.documents import RunReadings
 from labos.data.runs import RunCatalog
 from labos.data.store import Store
 from labos.devices.lab import Lab
 from labos.devices.robot import RobotArm
-from labos.failures import Failure, SoftwareError, classify, root_cause
+from labos.failures import Failure, LabHalted, SoftwareError, classify, root_cause
 from labos.plans.experiment import experiment_plan, resolve_steps
 from labos.plans.park import park_plan
 
@@ -62,6 +62,9 @@ class AttemptRunner:
         ------
         SoftwareError
             If the attempt failed through a bug (recorded, with the traceback).
+        LabHalted
+            If an instrument's state became unknown (an action that would not end even
+            when stopped): the attempt is recorded failed and nothing is parked.
         KeyboardInterrupt
             If the run was aborted by the user, or the RunEngine aborted or paused from
             another thread (the attempt is recorded ``interrupted``; a paused RunEngine is
@@ -105,6 +108,12 @@ class AttemptRunner:
                     self._end(experiment_id, attempt, Failure(str(root), Cause.INTERRUPTED, False))
                 raise root from exc
             failure = classify(exc)
+            if isinstance(root, InstrumentStateUnknown):  # no recovery moves into an instrument that may be acting
+                self._end(experiment_id, attempt, failure, self._run_summary())
+                raise LabHalted(
+                    f"experiment {experiment_id}: {root}. The campaign stops; nothing was moved. "
+                    f"Once the instrument is checked and safe, 'labos resume {self.id}' continues"
+                ) from exc
         run = self._run_summary()
         if self.campaign.workflow.park is not None:
             self._park(experiment_id, self.campaign.workflow.park)

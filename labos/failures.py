@@ -13,6 +13,10 @@ class SoftwareError(LabosError, RuntimeError):
     """A bug (in labos, a planner, a driver or an analysis) stopped the campaign; the traceback is stored."""
 
 
+class LabHalted(LabosError, RuntimeError):
+    """An instrument's state is unknown: the campaign stops without moving anything (ends ``failed``)."""
+
+
 @dataclass(frozen=True)
 class Failure:
     """Why an attempt failed: a readable reason, its cause, whether a retry may help, and the traceback."""

@@ -66,6 +66,16 @@ class SimFurnace(SimInstrument):
             InputSpec("atmosphere", "choice", choices=("air", "O2", "N2", "Ar"), default="air"),
         ]
 
+    def max_simulated_s(self) -> float:
+        """The slowest program within the limits, in simulated seconds.
+
+        The hottest setpoint (plus drift) at the slowest ramp, the longest dwell, then the cool-down.
+        """
+        t_set = self.max_temperature + 40.0
+        heat = (t_set - self.ROOM_C) / 0.5 * 60.0
+        cool = self.cooling_tau * 60.0 * math.log(max((t_set - self.ROOM_C) / (self.UNLOAD_C - self.ROOM_C), 1.0))
+        return heat + 2880.0 * 60.0 + cool
+
     def readback(self) -> dict[str, Any]:
         """The controller now: ``heater`` (``on``/``off``), ``program`` and ``temperature_c``."""
         with self._lock:

@@ -66,6 +66,17 @@ class SimInstrument:
         self.halt.set()
         self.safe_state()
 
+    MAX_SIMULATED_S = 86_400.0
+    """The longest any action of the instrument can take, in simulated seconds (a day unless bounded tighter)."""
+
+    def max_simulated_s(self) -> float:
+        """The longest any action can take within the declared limits, in simulated seconds."""
+        return self.MAX_SIMULATED_S
+
+    def max_action_s(self) -> float:
+        """The longest any action can take, in wall-clock seconds (the device bounds its steps by it)."""
+        return self.max_simulated_s() / self.world.clock.acceleration
+
     def inputs(self) -> list[InputSpec]:
         """The inputs the instrument accepts, with its hard limits (each simulator declares its own)."""
         raise NotImplementedError

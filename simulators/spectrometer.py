@@ -88,6 +88,10 @@ class SimSpectrometer(SimInstrument):
         self.faults = FaultPlan(name, self.FAULTS, opts.faults, {"changer": world.fault_rate})
         self._loaded: str | None = None
 
+    def max_simulated_s(self) -> float:
+        """The slowest step: loading (15 s) or the longest measurement (``averages`` spectra of 10 s each)."""
+        return max(15.0, 2.0 + self.averages * 10.0)
+
     def inputs(self) -> list[InputSpec]:
         """Integration time, and the mode: absorbance, or photoluminescence (``pl``)."""
         return [

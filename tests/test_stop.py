@@ -7,6 +7,7 @@ state. Checked in process and with the instruments served over CurveZMQ.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -15,10 +16,9 @@ from pathlib import Path
 import pytest
 from bluesky import RunEngine
 from bluesky.utils import RunEngineInterrupted
-from ophyd.utils import StatusTimeoutError
 
 from labos.core.campaign import InstrumentSpec, SimulationSpec, WorkflowSpec
-from labos.core.errors import InterlockError
+from labos.core.errors import ActionTimeout, InstrumentStateUnknown, InterlockError
 from labos.data.documents import RunReadings
 from labos.devices import build_lab
 from labos.devices.drivers import DriverContext
@@ -65,9 +65,9 @@ def lab() -> Iterator[Lab]:
         yield lab
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Lab]:
-    """The same three instruments on an instrument server (its own thread), driven over CurveZMQ."""
+@contextlib.contextmanager
+def serve(tmp_path: Path, **client_options: float) -> Iterator[Lab]:
+    """The same instruments on an instrument server (its own thread), driven over CurveZMQ."""
     generate(tmp_path, "server")
     generate(tmp_path / "lab", "lab", authorize=tmp_path / "clients")
     port = free_port()
@@ -84,16 +84,28 @@ def served(tmp_path: Path) -> Iterator[Lab]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     remote = {
-        name: {"kind": spec["kind"], "driver": "zmq", "options": options(f"tcp://127.0.0.1:{port}", tmp_path)}
+        name: {
+            "kind": spec["kind"],
+            "driver": "zmq",
+            "options": options(f"tcp://127.0.0.1:{port}", tmp_path, **client_options),
+        }
         for name, spec in INSTRUMENTS.items()
     }
     try:
         with build_lab(workflow(remote), SimulationSpec(), seed=1) as lab:
+            lab.server = server  # type: ignore[attr-defined]
             yield lab
     finally:
         server.stop()
         thread.join(timeout=10)
         server.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Lab]:
+    """The instruments over CurveZMQ, with the default timeouts."""
+    with serve(tmp_path) as lab:
+        yield lab
 
 
 class Running:
@@ -226,7 +238,7 @@ def test_abort_during_a_transfer_halts_the_arm_and_it_works_afterwards():
         assert lab["robot"].driver.occupancy()["furnace/boat1"] == "s1"
 
 
-def test_a_status_times_out_stops_the_instrument_and_one_action_runs_at_a_time():
+def test_a_timed_out_action_is_stopped_and_its_status_fails_only_once_it_has_ended():
     spec = {**INSTRUMENTS, "furnace": {"kind": "furnace", "timeout_s": 0.4}}
     sim = SimulationSpec(landscape="batio3-solid-state", acceleration=ACCELERATION)
     with build_lab(workflow(spec), sim, seed=1) as lab:
@@ -236,14 +248,73 @@ def test_a_status_times_out_stops_the_instrument_and_one_action_runs_at_a_time()
         with pytest.raises(InterlockError, match="furnace: busy with anneal; one action at a time"):
             furnace.set({"sample_id": "s1", "program": SHORT})
         t0 = time.monotonic()
-        with pytest.raises(StatusTimeoutError):
+        with pytest.raises(ActionTimeout, match=r"anneal ran past its 0.4 s limit and was stopped \(it then ended: "):
             status.wait(timeout=5)
         assert time.monotonic() - t0 < 1.0
-        deadline = time.monotonic() + 2
-        while furnace.busy and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # the status failed after the action ended: nothing is left running when a plan moves on
         assert not furnace.busy and furnace.state.get() == "stopped"
         assert furnace.driver.readback()["heater"] == "off"
+        assert "partly annealed" in str(furnace.driver.world.book.get("s1").history)
+
+
+class _Stuck:
+    """A test double: a driver whose action ignores ``stop`` (a hung controller)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def inputs(self) -> list:
+        return []
+
+    def stop(self) -> None:
+        pass
+
+    def anneal(self) -> None:
+        self.release.wait(10)
+
+
+def test_an_action_that_does_not_end_when_stopped_leaves_the_device_out_of_service():
+    driver = _Stuck()
+    device = Furnace(driver=driver, name="furnace", timeout_s=0.2, stop_grace_s=0.3)
+    t0 = time.monotonic()
+    status = device.run_in_thread("anneal", driver.anneal)
+    with pytest.raises(InstrumentStateUnknown, match=r"anneal ran past its 0\.2 s limit and had not ended 0\.3 s"):
+        status.wait(timeout=5)
+    assert 0.45 < time.monotonic() - t0 < 2.0
+    assert device.state.get() == "unknown"
+    with pytest.raises(InterlockError, match="busy with anneal, which never ended"):
+        device.run_in_thread("anneal", driver.anneal)
+    driver.release.set()
+    device.destroy()
+
+
+def test_a_drivers_declared_maximum_bounds_every_step():
+    ctx = DriverContext(0, {"landscape": "batio3-solid-state", "acceleration": 1000.0})
+    from simulators import create_driver as sim
+
+    furnace = Furnace(driver=sim("furnace", "furnace", {}, ctx), name="furnace", timeout_s=None)
+    # the slowest program within the limits (1500 degC at 0.5 K/min, two days' dwell, cool-down) at 1000x
+    assert 300 < furnace.driver.max_action_s() < 400
+    assert furnace.time_limit_s == pytest.approx(2 * furnace.driver.max_action_s() + 60)
+    furnace.destroy()
+    ctx.close()
+
+
+def test_a_remote_action_that_times_out_is_stopped_on_the_server_before_the_call_returns(tmp_path):
+    """The finding: with action_timeout_s 2 the anneal timed out and park took the sample from a heating furnace."""
+    with serve(tmp_path, action_timeout_s=1.0) as lab:
+        make_sample(lab)
+        t0 = time.monotonic()
+        with pytest.raises(ActionTimeout, match=r"furnace: anneal ran past action_timeout_s = 1 s; stopped on the"):
+            lab["furnace"].set({"sample_id": "s1", "program": LONG}).wait(timeout=30)
+        assert time.monotonic() - t0 < 5
+        server_furnace = lab.server.drivers["furnace"]  # type: ignore[attr-defined]
+        assert server_furnace.readback()["heater"] == "off"  # before anything else can touch the sample
+        history = str(server_furnace.world.book.get("s1").history)
+        # a transfer now finds the furnace at rest, and nothing is written after it
+        lab["robot"].set({"sample_id": "s1", "from": "furnace/boat1", "to": "rack/*"}).wait(timeout=30)
+        time.sleep(0.5)
+        assert str(server_furnace.world.book.get("s1").history).count("annealed") == history.count("annealed")
 
 
 def test_every_driver_protocol_has_stop():
@@ -298,3 +369,35 @@ def test_a_campaign_whose_runengine_is_aborted_mid_anneal_records_the_attempt_in
     with RunCatalog.open(tmp_path, session.id, create=False) as runs:
         [(uid, md)] = [r for r in runs.runs() if r[1]["start"]["plan_name"] == "labos_experiment"]
         assert uid == attempt.run_uid and md["stop"]["exit_status"] == "abort"
+
+
+def test_a_campaign_whose_instrument_will_not_stop_halts_without_moving_the_sample(tmp_path, monkeypatch):
+    """A furnace that times out and ignores its stop: the attempt fails, nothing is parked, the campaign stops."""
+    from labos.core.campaign import Campaign
+    from labos.devices import base
+    from labos.failures import LabHalted
+    from labos.session import CampaignSession
+    from labos.validate import load_campaign
+    from simulators.furnace import SimFurnace
+    from tests.conftest import EXAMPLES
+
+    spec = load_campaign(EXAMPLES / "solid-state.yaml").model_dump(mode="json")
+    spec["simulation"]["acceleration"] = 2000.0
+    spec["workflow"]["instruments"]["furnace"]["timeout_s"] = 1.0
+    monkeypatch.setattr(base, "STOP_GRACE_S", 0.5)
+    monkeypatch.setattr(SimFurnace, "stop", lambda self: None)  # a hung controller
+    session = CampaignSession.create(Campaign.model_validate(spec), tmp_path)
+    try:
+        (eid,) = session.propose(1)
+        session.queue(eid)
+        with pytest.raises(LabHalted, match=r"furnace: anneal ran past its 1 s limit .* nothing was moved"):
+            session.run(eid)
+        record = session.store.experiment(eid)
+        assert record.status == "failed" and "state and its sample's place are unknown" in (record.error or "")
+        occupancy = session.lab["robot"].driver.occupancy()
+        assert occupancy["furnace/boat1"] is not None  # left where it is: the park plan did not run
+        assert not [slot for slot, sample in occupancy.items() if slot.startswith("rack/") and sample]
+        assert not [e for e in session.store.events(session.id) if e["kind"] in ("parked", "park failed")]
+    finally:
+        session.lab["furnace"].driver.halt.set()  # let the hung anneal end before the lab closes
+        session.close()

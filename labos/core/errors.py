@@ -120,6 +120,18 @@ class DeviceFault(LabosError, RuntimeError):
         super().__init__(f"{device}: {message}")
 
 
+class ActionTimeout(DeviceFault, TimeoutError):
+    """An action ran past its time limit and was stopped on the instrument; its state is known again."""
+
+
+class InstrumentStateUnknown(DeviceFault):
+    """An action that would not end, even when stopped: nothing may touch its sample until someone checks.
+
+    The campaign stops (no recovery moves: a robot must not reach into an instrument
+    whose state is unknown); the experiment is recorded failed with this message.
+    """
+
+
 class AnalysisError(LabosError, ValueError):
     """Raw data could not be turned into objective values."""
 

@@ -14,9 +14,14 @@ Options of an instrument using ``driver: zmq``:
 ``timeout_s`` / ``action_timeout_s``
     How long to wait for a quick call (``inputs``) and for an action (``synthesize``,
     ``load``, ``measure``) before declaring the server gone. Defaults 10 s and 600 s.
+``stop_grace_s``
+    How long a timed-out action, once stopped, has to end (default 30 s).
 
-A server that dies, hangs or refuses the key surfaces as a transient
-:class:`~labos.core.errors.DeviceFault` after the timeout, never as a hang.
+A quick call to a server that is down, hung or refuses the key surfaces as a transient
+:class:`~labos.core.errors.DeviceFault` after the timeout, never as a hang. An action
+whose reply is overdue is stopped on the server and waited for: it ends in
+:class:`~labos.core.errors.ActionTimeout` (stopped, state known) or, when the server
+cannot confirm that it ended, :class:`~labos.core.errors.InstrumentStateUnknown`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,15 @@ from typing import Any
 
 import zmq
 
-from labos.core.errors import ConfigurationError, DeviceFault, InterlockError, OutOfBoundsError, shown
+from labos.core.errors import (
+    ActionTimeout,
+    ConfigurationError,
+    DeviceFault,
+    InstrumentStateUnknown,
+    InterlockError,
+    OutOfBoundsError,
+    shown,
+)
 from labos.core.space import ParamValue
 from labos.devices import keys, wire
 from labos.devices.drivers import AnnealReport, Diffractogram, DriverContext, InputSpec, Spectrum, SynthesisReport
@@ -53,6 +66,7 @@ class RemoteClient:
         self.remote = str(opts.pop("instrument", name))
         self.timeout_s = float(opts.pop("timeout_s", 10.0))
         self.action_timeout_s = float(opts.pop("action_timeout_s", 600.0))
+        self.stop_grace_s = float(opts.pop("stop_grace_s", 30.0))
         if opts:
             raise ConfigurationError(
                 f"instrument {name!r}: unknown option(s) for driver zmq: {', '.join(sorted(opts))}"
@@ -92,11 +106,61 @@ class RemoteClient:
             try:
                 return self._request(self.socket, method, args, timeout)
             except _NoReply:
-                self.socket.close(linger=0)  # a REQ socket is stuck after a lost reply: start afresh
-                self.socket = None
+                try:
+                    if action:
+                        self._end_late_action(self.socket, method)  # always raises
+                except ActionTimeout:
+                    raise  # the overdue reply was read: the socket is usable again
+                except DeviceFault:
+                    self._reset()
+                    raise
+                self._reset()
                 raise
         finally:
             self._lock.release()
+
+    def _reset(self) -> None:
+        """A REQ socket is stuck after a lost reply: start afresh."""
+        if self.socket is not None:
+            self.socket.close(linger=0)
+            self.socket = None
+
+    def _end_late_action(self, sock: zmq.Socket[bytes], method: str) -> None:
+        """An action's reply is overdue: stop it on the server and wait until it has ended.
+
+        Nothing else may touch the sample while the instrument may still be acting on it
+        (a robot reaching into a furnace that is still heating). So the server is asked to
+        stop the instrument, and the action's own reply (stopped, or finished just then)
+        is awaited for ``stop_grace_s``.
+
+        Raises
+        ------
+        ActionTimeout
+            The action ended (its state is known again); not transient.
+        InstrumentStateUnknown
+            The server did not confirm the stop, or the action did not end in time.
+        """
+        limit = f"action_timeout_s = {self.action_timeout_s:g} s"
+        try:
+            self.call("stop")  # over a socket of its own: this thread holds the main one
+        except DeviceFault as exc:
+            raise InstrumentStateUnknown(
+                self.name,
+                f"{method} gave no reply within {limit} and the stop request failed ({exc}); the instrument "
+                "may still be acting on its sample: check it before anything touches it",
+            ) from None
+        if not sock.poll(int(self.stop_grace_s * 1000)):
+            raise InstrumentStateUnknown(
+                self.name,
+                f"{method} gave no reply within {limit} and had not ended {self.stop_grace_s:g} s after the "
+                "server stopped it: check the instrument before anything touches its sample",
+            )
+        try:
+            reply = wire.loads(sock.recv())
+            ended = "finished just then" if reply.get("ok") else shown(reply["error"]["message"], 300, quote=False)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            ended = "ended"
+        raise ActionTimeout(self.name, f"{method} ran past {limit}; stopped on the server ({ended})")
 
     def _request(self, sock: zmq.Socket[bytes], method: str, args: tuple[Any, ...], timeout: float) -> Any:
         sock.send(wire.dumps({"instrument": self.remote, "method": method, "args": list(args)}))
