@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from labos.core.errors import DeviceFault
+from labos.core.errors import DeviceFault, InterlockError
 from labos.devices.drivers import InputSpec
 from simulators.instrument import SimInstrument, halts
 from simulators.options import RobotOptions
@@ -74,6 +74,28 @@ class SimRobotArm(SimInstrument):
         """The sample in the gripper."""
         return self.world.book.at(self.gripper_location)
 
+    def reserve(self, slot: str, sample_id: str) -> str:
+        """Claim ``slot`` (``rack/*``: the rack's first free slot) for ``sample_id``, atomically; the slot.
+
+        Raises
+        ------
+        InterlockError
+            If the slot (every slot of the rack) holds or is reserved for another sample.
+        """
+        if slot.endswith("/*") and slot[:-2] in self.racks:
+            candidates = [s for s in self.slots if s.startswith(slot[:-1])]
+        else:
+            self._slot(slot)
+            candidates = [slot]
+        try:
+            return self.world.book.reserve(candidates, sample_id, self.name)
+        except ValueError as exc:
+            raise InterlockError(f"{self.name}: cannot reserve {slot} for sample {sample_id}: {exc}") from None
+
+    def release(self, slot: str, sample_id: str) -> None:
+        """Give up ``sample_id``'s reservation of ``slot``."""
+        self.world.book.release(slot, sample_id)
+
     def _travel(self, slot: str) -> float:
         station = slot.split("/")[0]
         a, b = self.positions[self.at], self.positions[station]
@@ -114,9 +136,14 @@ class SimRobotArm(SimInstrument):
             raise DeviceFault(self.name, "gripper is empty: nothing to place")
         if (there := self.world.book.at(slot)) is not None:
             raise DeviceFault(self.name, f"cannot place at {slot}: it holds sample {there}")
+        if (claim := self.world.book.reserved(slot)) not in (None, sample):
+            raise InterlockError(f"{self.name}: cannot place {sample} at {slot}: it is reserved for sample {claim}")
         dt = self._travel(slot)
         self.sleep(3.0)
-        self.world.book.move(sample, slot, f"placed at {slot} by {self.name}")
+        try:
+            self.world.book.move(sample, slot, f"placed at {slot} by {self.name}")
+        except ValueError as exc:  # claimed by another arm while this one moved: it keeps the sample
+            raise InterlockError(f"{self.name}: cannot place {sample} at {slot}: {exc}") from None
         return dt + 3.0
 
     def close(self) -> None:

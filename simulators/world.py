@@ -17,7 +17,8 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +44,10 @@ class SimSample:
     history: list[str] = field(default_factory=list)
 
 
+RESERVATION_TTL_S = 3600.0
+"""Wall-clock seconds a slot reservation lasts unless renewed: one a crashed process left behind lapses."""
+
+
 class SampleBook:
     """Where every sample is, in memory or in an SQLite file shared by processes.
 
@@ -63,6 +68,10 @@ class SampleBook:
             with self._tx() as c:
                 c.execute("CREATE TABLE IF NOT EXISTS samples (id TEXT PRIMARY KEY, location TEXT, data TEXT NOT NULL)")
                 c.execute("CREATE UNIQUE INDEX IF NOT EXISTS samples_location ON samples(location)")
+                c.execute(
+                    "CREATE TABLE IF NOT EXISTS reservations "
+                    "(location TEXT PRIMARY KEY, sample TEXT NOT NULL, holder TEXT NOT NULL, expires REAL NOT NULL)"
+                )
         except OptionError:
             raise
         except (sqlite3.Error, OSError) as exc:
@@ -141,12 +150,57 @@ class SampleBook:
             ).fetchall()
         return {str(r[0]): str(r[1]) for r in rows}
 
+    def reserve(self, candidates: Sequence[str], sample_id: str, holder: str, ttl_s: float = RESERVATION_TTL_S) -> str:
+        """Reserve the first of ``candidates`` that is free for ``sample_id``, in one transaction; that location.
+
+        A location is free for a sample when no other sample is in it and no other
+        sample holds an unexpired reservation of it (reserving again for the same sample
+        renews it). Until the sample arrives (:meth:`move` clears the reservation) or
+        :meth:`release`, no other sample can be reserved into or moved into it: the
+        check and the claim are one step, so two arms cannot both find it free.
+
+        Raises
+        ------
+        ValueError
+            If no candidate is free, naming what holds each one (up to three).
+        """
+        now = time.time()
+        with self._tx() as c:
+            c.execute("DELETE FROM reservations WHERE expires < ?", (now,))
+            reasons: list[str] = []
+            for location in candidates:
+                problem = self._blocked(c, location, sample_id)
+                if problem is None:
+                    c.execute(
+                        "INSERT OR REPLACE INTO reservations (location, sample, holder, expires) VALUES (?,?,?,?)",
+                        (location, sample_id, holder, now + ttl_s),
+                    )
+                    return location
+                reasons.append(problem)
+        shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+        raise ValueError(shown or "no location to reserve")
+
+    def release(self, location: str, sample_id: str) -> None:
+        """Give up ``sample_id``'s reservation of ``location`` (nothing if it holds none)."""
+        with self._tx() as c:
+            c.execute("DELETE FROM reservations WHERE location=? AND sample=?", (location, sample_id))
+
+    def reserved(self, location: str) -> str | None:
+        """The sample holding an unexpired reservation of ``location``, or ``None``."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT sample FROM reservations WHERE location=? AND expires >= ?", (location, time.time())
+            ).fetchone()
+        return str(row[0]) if row else None
+
     def move(self, sample_id: str, to: str | None, note: str) -> SimSample:
-        """Move a sample to ``to`` (which must be free)."""
+        """Move a sample to ``to`` (which must be free for it: empty, and reserved for no other sample)."""
         with self._tx() as c:
             sample = self._load(c, sample_id)
             if to is not None:
-                self._require_free(c, to)
+                if (problem := self._blocked(c, to, sample_id)) is not None:
+                    raise ValueError(problem)
+                c.execute("DELETE FROM reservations WHERE location=?", (to,))
             sample.location = to
             sample.history.append(note)
             self._save(c, sample)
@@ -172,6 +226,19 @@ class SampleBook:
             "UPDATE samples SET location=?, data=? WHERE id=?",
             (sample.location, json.dumps(asdict(sample)), sample.id),
         )
+
+    @staticmethod
+    def _blocked(c: sqlite3.Connection, location: str, sample_id: str) -> str | None:
+        """Why ``sample_id`` cannot go to ``location`` now, or ``None``."""
+        row = c.execute("SELECT id FROM samples WHERE location=?", (location,)).fetchone()
+        if row is not None and row[0] != sample_id:
+            return f"{location} holds sample {row[0]}"
+        row = c.execute(
+            "SELECT sample, holder FROM reservations WHERE location=? AND expires >= ?", (location, time.time())
+        ).fetchone()
+        if row is not None and row[0] != sample_id:
+            return f"{location} is reserved for sample {row[0]} by {row[1]}"
+        return None
 
     @staticmethod
     def _require_free(c: sqlite3.Connection, location: str) -> None:

@@ -112,7 +112,7 @@ def action_inputs(method: str, args: tuple[Any, ...] | list[Any]) -> dict[str, A
         return {"integration_time": args[0], **({"mode": args[1]} if len(args) > 1 else {})}
     if method == "pick" and args:
         return {"from": args[0]}
-    if method == "place" and args:
+    if method in ("place", "reserve") and args:
         return {"to": args[0]}
     if method == "move" and len(args) == 2:
         return {str(args[0]): args[1]}
@@ -241,6 +241,21 @@ class RobotDriver(Protocol):
 
     def holding(self) -> str | None:
         """The sample in the gripper, if any."""
+        ...
+
+    def reserve(self, slot: str, sample_id: str) -> str:
+        """Claim ``slot`` (``station/*``: a rack's first free slot) for ``sample_id`` in one step; the slot.
+
+        The check that a target is free and the claim on it are one atomic step, shared
+        by every arm (and process) that can reach the slot: two transfers cannot both
+        find it free. The claim ends when the sample arrives or on :meth:`release`.
+        Raises :class:`~labos.core.errors.InterlockError` if it holds or is claimed for
+        another sample.
+        """
+        ...
+
+    def release(self, slot: str, sample_id: str) -> None:
+        """Give up ``sample_id``'s claim on ``slot`` (a transfer that failed before placing)."""
         ...
 
     def pick(self, slot: str) -> float:

@@ -250,6 +250,14 @@ class RemoteRobot(RemoteDriver):
         result: str | None = self.client.call("holding")
         return result
 
+    def reserve(self, slot: str, sample_id: str) -> str:
+        """Claim a slot on the remote arm's side (atomic there)."""
+        return str(self.client.call("reserve", slot, sample_id))
+
+    def release(self, slot: str, sample_id: str) -> None:
+        """Give up a claim on the remote side."""
+        self.client.call("release", slot, sample_id)
+
     def pick(self, slot: str) -> float:
         """Pick remotely."""
         return float(self.client.call("pick", slot, action=True))

@@ -26,8 +26,11 @@ class RobotArm(DriverDevice):
     gripper`` places the sample the arm holds. Before anything moves (on the device's
     worker, not the event loop) it checks that the source holds the sample, the target
     is free and the gripper is empty, and refuses with :class:`InterlockError`
-    otherwise. A transfer whose sample is already in the gripper (one stopped
-    between pick and place, then replayed) only places it. :meth:`stop` halts the arm
+    otherwise; then it claims the target with the driver's atomic ``reserve`` (so
+    two arms, or two processes, can never both find a slot free and collide there)
+    and gives the claim up if the transfer fails before the sample is placed. A
+    transfer whose sample is already in the gripper (one stopped between pick and
+    place, then replayed) only places it. :meth:`stop` halts the arm
     where it is. ``trigger()`` reads the gripper and occupancy map.
     Readings: the sample, source and target slots, the gripper and the occupancy map.
     """
@@ -94,12 +97,20 @@ class RobotArm(DriverDevice):
         self.check_inputs({"to": target} if source == GRIPPER else {"from": source, "to": target})
 
         def work() -> None:
-            src, dst, pick = self.check_transfer(None if sample_id is None else str(sample_id), source, target)
+            src, _, pick = self.check_transfer(None if sample_id is None else str(sample_id), source, target)
+            carried = self.driver.holding() if not pick else (str(sample_id) if sample_id else None)
+            carried = carried or self.driver.occupancy().get(src) or ""
+            # the target is claimed atomically (rack/* resolved inside the claim): the check above is advisory
+            dst = self.driver.reserve(target, carried)
             dt = 0.0
-            if pick:
-                dt += self.driver.pick(src)
-            self.gripper.put(self.driver.holding() or "")
-            dt += self.driver.place(dst)
+            try:
+                if pick:
+                    dt += self.driver.pick(src)
+                self.gripper.put(self.driver.holding() or "")
+                dt += self.driver.place(dst)
+            except BaseException:
+                self.driver.release(dst, carried)  # a replay claims it again for the same sample
+                raise
             self.gripper.put("")
             self.sample_id.put(str(sample_id or ""))
             self.source.put(src)
