@@ -7,12 +7,17 @@ instruments; a process that has none for the campaign (a resume, or a worker on 
 machine) opens one from the store.
 
 Import :mod:`flows.settings` and call ``configure_prefect`` before importing this
-module, so Prefect runs in ephemeral mode with its home inside the labos data dir.
+module, so Prefect runs against the labos-owned API server with its home inside the
+labos data dir.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,14 +109,49 @@ def tell(campaign_id: str, data_dir: str) -> list[str]:
     return _session(campaign_id, data_dir).tell()
 
 
+def _graceful(signum: int, frame: Any) -> None:
+    """Stop between experiments; a second signal aborts the running one."""
+    if not control.request_stop(f"interrupted by {signal.Signals(signum).name}"):
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_sigint() -> Iterator[None]:
+    """While the flow runs, SIGTERM does what SIGINT does.
+
+    Prefect's flow engine replaces SIGTERM's handler with one that crashes the flow run:
+    ``systemctl stop`` or ``docker stop`` would abort the running experiment and leave
+    its Bluesky run without a stop document. Here SIGTERM gets SIGINT's handler when
+    that is a Python function (the CLI's: stop after the current experiment, abort on
+    a second signal), else :func:`_graceful`. Only in the main thread, where signals
+    are delivered.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigint = signal.getsignal(signal.SIGINT)
+    handler = sigint if callable(sigint) and sigint is not signal.default_int_handler else _graceful
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @flow(name="labos-campaign", validate_parameters=False, log_prints=False)
 def campaign_flow(campaign_id: str, data_dir: str, plot: bool = True) -> CampaignSummary:
     """Run the stored campaign ``campaign_id`` until its budget is spent, it is stopped, or it fails.
 
     A stop (``labos.control.request_stop`` in this process, or a stop request in the
     store) ends it between experiments with status ``stopped``, keeping the queue for
-    a resume; so does ``max_consecutive_failures``. A software error ends it ``failed``.
+    a resume; so does ``max_consecutive_failures``, and so does SIGTERM (as SIGINT). A
+    software error, or an instrument whose state became unknown, ends it ``failed``.
     """
+    with _sigterm_as_sigint():
+        return _campaign_loop(campaign_id, data_dir, plot)
+
+
+def _campaign_loop(campaign_id: str, data_dir: str, plot: bool) -> CampaignSummary:
     t0 = time.monotonic()
     session = _session(campaign_id, data_dir)
     status, message = "completed", None

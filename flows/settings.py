@@ -1,13 +1,29 @@
-"""Prefect configuration for labos: ephemeral mode with a project-owned home.
+"""Prefect configuration for labos: a local API server owned by this process, in a project-owned home.
 
 Call :func:`configure_prefect` before Prefect is imported: Prefect reads its settings
 once, at import.
+
+Prefect's own ephemeral mode starts its API server as a plain child process, which
+outlives a parent killed with SIGKILL (adopted by PID 1, still answering on 127.0.0.1).
+So labos starts the same server itself (the command Prefect's ephemeral mode runs), with
+the kernel's parent-death signal set: when the campaign process dies, however it dies,
+the server gets SIGTERM. A normal exit stops it too.
 """
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+from labos.core.errors import LabosError
 
 DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -18,12 +34,18 @@ DEFAULTS = {
 }
 
 
-def configure_prefect(home: str | Path) -> Path:
+_server: subprocess.Popen[bytes] | None = None
+
+
+def configure_prefect(home: str | Path, serve: bool = True) -> Path:
     """Point Prefect at ``home`` and set quiet, offline-friendly defaults.
 
     Variables the user already set win: an existing ``PREFECT_HOME`` is kept, and with
-    ``PREFECT_API_URL`` set flows report to that server instead of an ephemeral one.
-    Returns the Prefect home in effect.
+    ``PREFECT_API_URL`` set flows report to that server. Otherwise, with ``serve``,
+    an API server owned by this process is started on 127.0.0.1 (see the module's
+    docstring) and :func:`wait_for_api` waits until it answers; without ``serve``
+    (or when Prefect was imported already, too late to point it elsewhere) Prefect
+    starts its own ephemeral server. Returns the Prefect home in effect.
     """
     home = Path(home).resolve()
     os.environ.setdefault("PREFECT_HOME", str(home))
@@ -31,4 +53,102 @@ def configure_prefect(home: str | Path) -> Path:
         os.environ.setdefault(key, value)
     effective = Path(os.environ["PREFECT_HOME"])
     effective.mkdir(parents=True, exist_ok=True)
+    if serve and "PREFECT_API_URL" not in os.environ and "prefect" not in sys.modules and _server is None:
+        _start_server(effective)
     return effective
+
+
+_LAUNCHER = """
+import ctypes, os, signal, sys
+parent = int(sys.argv[1])
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: kept across exec
+except (OSError, AttributeError):
+    pass
+if os.getppid() != parent:  # the parent died before the signal was armed
+    sys.exit(1)
+os.execv(sys.executable, [sys.executable, "-m", "uvicorn", *sys.argv[2:]])
+"""
+"""Runs in the server's process: arms the parent-death signal, then becomes the uvicorn server."""
+
+
+def _start_server(home: Path) -> None:
+    """Start Prefect's API server as a child that dies with this process; set ``PREFECT_API_URL``."""
+    global _server
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or not spec.submodule_search_locations:
+        return  # no Prefect: nothing to serve
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (home / "api-server.log").open("ab")
+    _server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _LAUNCHER,
+            str(os.getpid()),
+            "--app-dir",
+            str(Path(next(iter(spec.submodule_search_locations))).parent),
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ],
+        env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+    )
+    log.close()
+    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    atexit.register(stop_server)
+
+
+def wait_for_api(timeout: float = 90.0) -> None:
+    """Wait until the API server started by :func:`configure_prefect` answers (nothing if there is none).
+
+    Raises
+    ------
+    LabosError
+        If it exits or does not answer within ``timeout`` seconds (its log is in the Prefect home).
+    """
+    if _server is None:
+        return
+    url = os.environ["PREFECT_API_URL"] + "/health"
+    deadline = time.monotonic() + timeout
+    while True:
+        if _server.poll() is not None:
+            raise LabosError(
+                f"the Prefect API server exited with code {_server.returncode}; "
+                f"see {Path(os.environ['PREFECT_HOME']) / 'api-server.log'}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:  # 127.0.0.1: our own server
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise LabosError(f"the Prefect API server did not answer on {url} within {timeout:g} s")
+        time.sleep(0.1)
+
+
+def stop_server() -> None:
+    """Stop the API server this process started (at exit; safe to call twice)."""
+    global _server
+    if _server is None:
+        return
+    proc, _server = _server, None
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

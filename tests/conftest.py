@@ -30,7 +30,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 from flows.settings import configure_prefect  # noqa: E402
 
-configure_prefect(_PREFECT_HOME)
+configure_prefect(_PREFECT_HOME, serve=False)  # in-process flows: Prefect's ephemeral server
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -32,6 +32,7 @@ def n_results(db: Path) -> int:
 
 def start(path: Path, data: Path, prefect_home: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PREFECT_HOME": str(prefect_home)}
+    env.pop("PREFECT_API_URL", None)  # the campaign starts its own API server
     return subprocess.Popen(
         [sys.executable, "-m", "labos.cli", "run", str(path), "--data-dir", str(data), "-q"],
         env=env,
@@ -121,3 +122,64 @@ def _campaigns(data: Path):
 def experiments(data: Path, campaign_id: str):
     with Store(data) as store:
         return store.experiments(campaign_id)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigterm_stops_like_ctrl_c_and_closes_the_run(demo_spec, write_yaml, tmp_path):
+    """``systemctl stop`` / ``docker stop``: the finding was an aborted experiment and a run without a stop document."""
+    from labos.data.runs import RunCatalog
+
+    demo_spec["simulation"]["acceleration"] = 3000.0
+    demo_spec["budget"]["max_experiments"] = 200
+    demo_spec["planner"] = {"name": "random", "options": {}}
+    data = tmp_path / "data"
+    proc = start(write_yaml(demo_spec), data, tmp_path / "prefect")
+    try:
+        wait_for(data / "labos.sqlite", 2, proc)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        _kill_group(proc)
+    assert proc.returncode == 130, err
+    assert "stopping after the current experiment" in err and "Traceback" not in err
+    with Store(data) as store:
+        (c,) = store.campaigns()
+        exps = store.experiments(c.id)
+    assert c.status == "stopped" and c.message == "interrupted by the user (SIGTERM)"
+    assert all(e.status in ("completed", "measured", "proposed", "queued") for e in exps)
+    with RunCatalog.open(data, c.id, create=False) as runs:
+        starts = [md for _, md in runs.runs() if md["start"]["plan_name"] == "labos_experiment"]
+    assert len(starts) >= 2 and all(md.get("stop") and md["stop"]["exit_status"] == "success" for md in starts)
+
+
+def test_the_prefect_api_server_dies_with_a_killed_campaign(demo_spec, write_yaml, tmp_path):
+    """kill -9 of the campaign process alone: its API server child must not live on (it did in 15 of 20 kills)."""
+    demo_spec["simulation"]["acceleration"] = 3000.0
+    demo_spec["budget"]["max_experiments"] = 200
+    data = tmp_path / "data"
+    proc = start(write_yaml(demo_spec), data, tmp_path / "prefect")
+    try:
+        wait_for(data / "labos.sqlite", 1, proc)
+        servers = [c for c in _children(proc.pid) if "uvicorn" in Path(f"/proc/{c}/cmdline").read_text()]
+        assert len(servers) == 1, "the campaign runs its own Prefect API server"
+        os.kill(proc.pid, signal.SIGKILL)  # the process only, as the OOM killer would
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _alive(servers[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(servers[0]), "the API server outlived its campaign process"
+    finally:
+        _kill_group(proc)

@@ -99,7 +99,7 @@ def _run(path: Path | None, args: argparse.Namespace, resume_key: str | None = N
         from labos.data.store import open_store
 
         open_store(data_dir, must_exist=True).close()  # a clear error if there is none
-    from flows.settings import configure_prefect
+    from flows.settings import configure_prefect, wait_for_api
 
     configure_prefect(settings.prefect_home or data_dir / "prefect")
     from flows.campaign import attach, campaign_flow
@@ -133,6 +133,7 @@ def _run(path: Path | None, args: argparse.Namespace, resume_key: str | None = N
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        wait_for_api()
         summary = _with_progress(lambda: campaign_flow(attach(session), str(data_dir)), session, args)
     finally:
         for s, handler in previous.items():
