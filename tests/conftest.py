@@ -47,8 +47,14 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test not marked ``e2e`` or ``slow`` is a ``unit`` test (``pytest -m unit``: the fast loop)."""
+    """Every test not marked ``e2e`` or ``slow`` is a ``unit`` test (``pytest -m unit``: the fast loop).
+
+    ``fuzz_long`` tests run only when asked for (``pytest -m fuzz_long``).
+    """
+    long_fuzz = "fuzz_long" in (config.getoption("markexpr") or "")
     for item in items:
+        if not long_fuzz and any(item.iter_markers("fuzz_long")):
+            item.add_marker(pytest.mark.skip(reason="the long fuzz runs with -m fuzz_long"))
         if not any(item.iter_markers("e2e")) and not any(item.iter_markers("slow")):
             item.add_marker(pytest.mark.unit)
 
