@@ -179,3 +179,19 @@ def test_add_refuses_limits_on_inputs_the_instrument_lacks_and_update_logs_chang
     ghost = tmp_path / "ghost.yaml"
     ghost.write_text("name: ghost\nkind: uvvis\nowner: me\n")
     assert main(["instruments", "--data-dir", str(d), "update", str(ghost)]) == 2
+
+
+def test_registry_limits_outside_the_instruments_range_are_refused_by_line(tmp_path, capsys):
+    """Found by the fuzz test: ``high: false`` became 0 and the empty range ended in a traceback."""
+    entry = yaml.safe_load((EXAMPLES / "instruments" / "synth-1.yaml").read_text())
+    for limits, message in [
+        ({"temperature": {"high": False}}, "temperature.high: Input should be a valid number"),
+        (
+            {"temperature": {"high": 5}},
+            "temperature limits (low -, high 5) leave nothing of the instrument's own range",
+        ),
+    ]:
+        f = tmp_path / "e.yaml"
+        f.write_text(yaml.safe_dump({**entry, "limits": limits}))
+        assert main(["instruments", "--data-dir", str(tmp_path / "d"), "add", str(f)]) == 2
+        assert message in capsys.readouterr().err

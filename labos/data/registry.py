@@ -54,8 +54,8 @@ class LimitOverride(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    low: float | None = Field(default=None, allow_inf_nan=False)
-    high: float | None = Field(default=None, allow_inf_nan=False)
+    low: float | None = Field(default=None, allow_inf_nan=False, strict=True)
+    high: float | None = Field(default=None, allow_inf_nan=False, strict=True)
 
     @model_validator(mode="after")
     def _ordered(self) -> LimitOverride:
@@ -215,6 +215,10 @@ class Registry:
         )
 
 
+def _g(v: float | None) -> str:
+    return "-" if v is None else f"{v:g}"
+
+
 class LimitedDriver:
     """Wraps a driver so that ``inputs()`` reports the operator's tighter limits."""
 
@@ -235,6 +239,12 @@ class LimitedDriver:
             if lim is not None:
                 low = max(v for v in (spec.low, lim.low) if v is not None) if lim.low is not None else spec.low
                 high = min(v for v in (spec.high, lim.high) if v is not None) if lim.high is not None else spec.high
+                if low is not None and high is not None and low > high:
+                    own = f"[{_g(spec.low)}, {_g(spec.high)}]"
+                    raise ConfigurationError(
+                        f"registry limits for {self._instrument!r}: {spec.name} limits (low {_g(lim.low)}, "
+                        f"high {_g(lim.high)}) leave nothing of the instrument's own range {own}"
+                    )
                 spec = dataclasses.replace(spec, low=low, high=high)
             out.append(spec)
         return out
