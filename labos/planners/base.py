@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from labos.core.campaign import Objective
 from labos.core.errors import ConfigurationError, OutOfBoundsError
@@ -39,6 +39,12 @@ class PlannerOptions(BaseModel):
     """Base of every planner's options model: unknown options are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allow_repeats: bool = Field(
+        default=False,
+        description="propose a point already measured, failed or pending again (replicates); "
+        "off: such a proposal is replaced by a random feasible point not tried yet",
+    )
 
 
 class BasePlanner:
@@ -86,6 +92,8 @@ class BasePlanner:
             raise ValueError(f"n must be at least 1, got {n}")
         self._journal.append({"op": "ask", "n": n, "pending": [dict(p) for p in pending]})
         points = [self.space.normalise(p) for p in self._ask(n, list(pending))]
+        if not self.options.allow_repeats:
+            points = self._untried(points, pending)
         for p in points:
             problems = self.space.problems(p)
             if problems:
@@ -134,6 +142,45 @@ class BasePlanner:
             else:
                 raise ConfigurationError(f"unknown journal entry {entry.get('op')!r} in planner state")
         return planner
+
+    REPEAT_TOLERANCE: ClassVar[float] = 1e-6
+    """Two points closer than this in every unit-cube coordinate are the same experiment."""
+
+    def _key(self, point: Mapping[str, ParamValue]) -> tuple[float, ...]:
+        unit = np.asarray(self.space.to_unit(point), dtype=float)
+        return tuple(np.round(unit / self.REPEAT_TOLERANCE).astype(np.int64).tolist())
+
+    def _untried(self, points: list[Point], pending: Sequence[Mapping[str, ParamValue]]) -> list[Point]:
+        """``points`` with every repeat of a told, pending or earlier point replaced by an untried random one.
+
+        A model-based planner can propose a point it was told about (skopt re-proposed a
+        point that had just failed, four times out of four, until the campaign gave up).
+        The replacement comes from ``self.rng`` (so a restored planner replays it) and
+        respects the constraints.
+
+        Raises
+        ------
+        ConfigurationError
+            If no untried feasible point turns up in 1,000 draws (a small discrete space
+            that is used up): set ``allow_repeats`` for replicates.
+        """
+        seen = {self._key(o.params) for o in self.observations} | {self._key(p) for p in pending}
+        out: list[Point] = []
+        for p in points:
+            if self._key(p) in seen:
+                for _ in range(1000):
+                    p = self.feasible_points(self.random_points, 1)[0]
+                    if self._key(p) not in seen:
+                        break
+                else:
+                    raise ConfigurationError(
+                        f"planner {self.name!r}: every point it can find has been tried already "
+                        f"({len(seen)} measured, failed or pending); set planner.options.allow_repeats: true "
+                        "to measure points again"
+                    )
+            seen.add(self._key(p))
+            out.append(p)
+        return out
 
     def choose(
         self,

@@ -100,6 +100,7 @@ class SkoptPlanner(BasePlanner):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*balance properties.*", category=UserWarning)
             self._opt = self._make_optimizer(self.space, o, self.seed)
+        self._failed: list[Observation] = []  # failures told before any success: told once one arrives
 
     @staticmethod
     def _make_optimizer(space: SearchSpace, o: SkoptOptions, seed: int) -> Optimizer:
@@ -179,9 +180,24 @@ class SkoptPlanner(BasePlanner):
         return chosen
 
     def _tell(self, observations: list[Observation]) -> None:
+        """Tell skopt every outcome; a failed point as the worst loss seen so far.
+
+        skopt has no notion of a failed evaluation, and dropping failures left its
+        model free to propose the same point again. A failure is told as the worst
+        loss measured (told as soon as there is one), which steers the acquisition away
+        from where experiments fail without inventing a scale.
+        """
+        self._failed.extend(o for o in observations if not o.ok)
         ok = [o for o in observations if o.ok]
-        if not ok:
+        xs = [encode(self.space, o.params) for o in ok]
+        ys = [self.loss(o) for o in ok]
+        if self._failed and (ys or self._opt.yi):
+            worst = max([*ys, *map(float, self._opt.yi)])
+            xs += [encode(self.space, o.params) for o in self._failed]
+            ys += [worst] * len(self._failed)
+            self._failed = []
+        if not xs:
             return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            self._opt.tell([encode(self.space, o.params) for o in ok], [self.loss(o) for o in ok])
+            self._opt.tell(xs, ys)
