@@ -119,7 +119,9 @@ def check_campaign(campaign: Campaign, data_dir: Path | None = None) -> list[Pro
 
 def static_problems(campaign: Campaign) -> list[Problem]:
     """Problems found without building instruments: planner, options, objective metrics."""
-    problems: list[Problem] = []
+    problems: list[Problem] = [
+        Problem("constraints" if i is None else f"constraints[{i}]", msg) for i, msg in campaign.space.infeasibility()
+    ]
     try:
         cls = get_planner_class(campaign.planner.name)
     except LabosError as exc:

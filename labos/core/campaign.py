@@ -7,7 +7,17 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from labos.core.errors import shown
 from labos.core.space import NAME_RE, LinearConstraint, SearchSpace
@@ -279,12 +289,29 @@ class Campaign(_Spec):
             raise ValueError(f"objective names must be unique: {', '.join(dupes)}")
         return v
 
+    @field_validator("constraints")
+    @classmethod
+    def _constraints_name_parameters(cls, v: list[LinearConstraint], info: ValidationInfo) -> list[LinearConstraint]:
+        """Each constraint names numeric parameters of the space (the error at the constraint's own line)."""
+        space = info.data.get("space")
+        if space is None or not v:
+            return v
+        errors = []
+        for i, c in enumerate(v):
+            for msg in space.constraint_problems([c]):
+                text = msg.removeprefix("constraints[0]: ")
+                errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError("constraint", "{problem}", {"problem": text}), loc=(i,), input=str(c)
+                    )
+                )
+        if errors:
+            raise ValidationError.from_exception_data("constraints", errors)
+        return v
+
     @model_validator(mode="after")
     def _constraints(self) -> Campaign:
         if self.constraints:
-            problems = self.space.constraint_problems(self.constraints)
-            if problems:
-                raise ValueError("; ".join(problems))
             # the space carries them to planners and checks; a copy, so a space object
             # shared with another campaign never gains this one's constraints
             object.__setattr__(self, "space", self.space.with_constraints(self.constraints))

@@ -59,8 +59,8 @@ class LinearConstraint(BaseModel):
         return v
 
     def __str__(self) -> str:
-        terms = " + ".join(f"{c:g}*{n}" for n, c in self.coefficients.items()).replace("+ -", "- ")
-        return f"{terms} {self.op} {self.bound:g}"
+        terms = " + ".join(f"{c:.12g}*{n}" for n, c in self.coefficients.items()).replace("+ -", "- ")
+        return f"{terms} {self.op} {self.bound:.12g}"
 
     def value(self, point: Mapping[str, Any]) -> float:
         """The left-hand side at ``point``."""

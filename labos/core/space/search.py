@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -82,6 +82,78 @@ class SearchSpace(RootModel[dict[str, Parameter]]):
         object.__setattr__(out, "__pydantic_private__", dict(self.__pydantic_private__ or {}))
         out._constraints = tuple(constraints)
         return out
+
+    REJECTION_SAMPLES: ClassVar[int] = 10_000
+    """Random points :meth:`infeasibility` draws to find constraints that leave (almost) no room."""
+
+    def infeasibility(self) -> list[tuple[int | None, str]]:
+        """Why the constraints cannot be met, as ``(constraint index or None for the set, message)``.
+
+        Three checks, cheapest first: a constraint that cannot hold anywhere in the
+        parameter ranges (its left side's range, by linear programming over the box and
+        the composition simplices); a set that cannot hold at once (an LP); a set that
+        leaves so little room that none of :attr:`REJECTION_SAMPLES` random points of
+        the space meets it (the planners sample candidates by rejection and would fail).
+        Empty when the constraints are satisfiable with room to sample.
+        """
+        if not self._constraints:
+            return []
+        from scipy.optimize import linprog
+
+        names: list[str] = []
+        bounds: list[tuple[float, float]] = []
+        a_eq: list[list[float]] = []
+        b_eq: list[float] = []
+        for name, p in self.root.items():
+            if isinstance(p, CompositionParameter):
+                start = len(names)
+                names += p.components
+                bounds += [(0.0, p.total)] * len(p.components)
+                a_eq.append([0.0] * start + [1.0] * len(p.components))
+                b_eq.append(p.total)
+            elif isinstance(p, RealParameter | IntegerParameter):
+                names.append(name)
+                bounds.append((float(p.low), float(p.high)))
+        a_eq = [row + [0.0] * (len(names) - len(row)) for row in a_eq]
+        index = {n: i for i, n in enumerate(names)}
+
+        def row(c: LinearConstraint) -> list[float]:
+            r = [0.0] * len(names)
+            for n, coef in c.coefficients.items():
+                r[index[n]] += coef
+            return r
+
+        eq = {"A_eq": a_eq or None, "b_eq": b_eq or None, "bounds": bounds, "method": "highs"}
+        out: list[tuple[int | None, str]] = []
+        for i, c in enumerate(self._constraints):
+            r = row(c)
+            sign = 1.0 if c.op == "<=" else -1.0  # the side that must reach the bound
+            res = linprog([sign * v for v in r], **eq)
+            if res.status == 0:
+                extreme = sign * float(res.fun)
+                if (c.op == "<=" and extreme > c.bound + 1e-9) or (c.op == ">=" and extreme < c.bound - 1e-9):
+                    side = "at least" if c.op == "<=" else "at most"
+                    out.append(
+                        (i, f"{c} can never hold: within the parameter ranges its left side is {side} {extreme:g}")
+                    )
+        if out:
+            return out
+        rows = [row(c) if c.op == "<=" else [-v for v in row(c)] for c in self._constraints]
+        rhs = [c.bound if c.op == "<=" else -c.bound for c in self._constraints]
+        res = linprog([0.0] * len(names), A_ub=rows, b_ub=rhs, **eq)
+        listed = "; ".join(map(str, self._constraints))
+        if res.status == 2:
+            return [(None, f"the constraints cannot all hold at once: {listed}")]
+        rng = np.random.default_rng(0)
+        if not any(self.feasible(self.from_unit(u)) for u in rng.random((self.REJECTION_SAMPLES, self.unit_dim))):
+            return [
+                (
+                    None,
+                    f"the constraints leave almost no room: none of {self.REJECTION_SAMPLES:,} random points of the "
+                    f"space satisfies {listed}; the planners sample by rejection and would fail: widen them",
+                )
+            ]
+        return []
 
     def feasible(self, point: Mapping[str, Any]) -> bool:
         """Whether ``point`` satisfies every constraint (bounds are :meth:`problems`' business)."""
