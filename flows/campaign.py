@@ -27,10 +27,10 @@ from prefect.cache_policies import NO_CACHE
 
 from labos import control
 from labos.core.campaign import Campaign
+from labos.core.errors import LabosError, StoreError
 from labos.core.lifecycle import State
 from labos.core.results import Observation
 from labos.data.report import convergence_plot
-from labos.failures import LabHalted, SoftwareError
 from labos.loop import Step
 from labos.session import CampaignSession
 
@@ -57,8 +57,11 @@ class CampaignSummary:
     """Where the store is: a path, or a database URL (its password left out)."""
     plot: Path | None
     elapsed_s: float
+    """Wall-clock seconds this process spent running the campaign."""
     pareto: tuple[Observation, ...] = ()
     """With several objectives: the non-dominated experiments (see :func:`labos.core.pareto.pareto_front`)."""
+    instrument_time_s: float = 0.0
+    """Instrument time of every experiment, on the instruments' clock (simulated seconds in simulation)."""
 
 
 def attach(session: CampaignSession) -> str:
@@ -177,7 +180,10 @@ def _campaign_loop(campaign_id: str, data_dir: str, plot: bool) -> CampaignSumma
     except KeyboardInterrupt:
         status, message = "stopped", "aborted by the user during an experiment"
         raise
-    except (SoftwareError, LabHalted) as exc:
+    except StoreError as exc:  # the record cannot be written: the CLI's store-problem exit
+        status, message = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    except LabosError as exc:  # a bug (SoftwareError), an instrument in an unknown state, a planner that cannot go on
         status, message = "failed", str(exc)
     except BaseException as exc:
         status, message = "failed", f"{type(exc).__name__}: {exc}"
@@ -241,4 +247,5 @@ def summarise(
         plot=plot_path,
         elapsed_s=elapsed,
         pareto=tuple(session.pareto()) if len(campaign.objectives) > 1 else (),
+        instrument_time_s=sum(r.instrument_time_s or 0.0 for r in records),
     )

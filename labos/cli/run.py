@@ -23,6 +23,7 @@ from labos.cli.common import (
     _status,
     _stored_data_dir,
     examples_dir,
+    route_logs,
 )
 
 
@@ -105,10 +106,7 @@ def _run(path: Path | None, args: argparse.Namespace, resume_key: str | None = N
     from flows.campaign import attach, campaign_flow
     from labos.session import CampaignSession
 
-    if not args.verbose:  # a failed experiment is recorded and summarised; its traceback is noise here
-        import logging
-
-        logging.getLogger("bluesky").setLevel(logging.CRITICAL)
+    route_logs(data_dir / "labos.log")  # a recorded fault's library traceback goes there, not to the terminal
     err = _console(stderr=True)
     if resume_key is not None:
         session = CampaignSession.resume(data_dir, resume_key)
@@ -116,10 +114,11 @@ def _run(path: Path | None, args: argparse.Namespace, resume_key: str | None = N
     else:
         session = CampaignSession.create(campaign, data_dir, str(path))
     c = session.campaign
-    err.print(
-        f"campaign [bold]{c.name}[/] - planner {c.planner.name}, {c.budget.max_experiments} experiments, "
-        f"data in {data_dir}"
-    )
+    if not args.quiet:
+        err.print(
+            f"campaign [bold]{c.name}[/] - planner {c.planner.name}, {c.budget.max_experiments} experiments, "
+            f"data in {data_dir}"
+        )
 
     def on_signal(signum: int, frame: Any) -> None:
         from labos import control
@@ -158,6 +157,7 @@ def _with_progress(run: Any, session: Any, args: Any) -> CampaignSummary:
         BarColumn(),
         TextColumn("best {task.fields[best]}"),
         TextColumn("failed {task.fields[failed]}"),
+        TextColumn("wall"),
         TimeElapsedColumn(),
         console=_console(stderr=True),
         disable=args.quiet,
@@ -196,9 +196,12 @@ def _with_progress(run: Any, session: Any, args: Any) -> CampaignSummary:
 def _print_summary(s: CampaignSummary) -> None:
     con = _console()
     style = "green" if s.status == "completed" else "yellow"
-    con.print(f"\n[bold]{s.name}[/]: [{style}]{s.status}[/] - {s.n_ok} ok, {s.n_failed} failed, {s.elapsed_s:.1f} s")
+    con.print(
+        f"\n[bold]{s.name}[/]: [{style}]{s.status}[/] - {s.n_ok} ok, {s.n_failed} failed; "
+        f"wall time {_duration(s.elapsed_s)}, instrument time {_duration(s.instrument_time_s)}"
+    )
     if s.message:
-        con.print(f"  {s.message}")
+        con.print(f"  {'error: ' if s.status == 'failed' else ''}{s.message}", markup=False)
     if s.best_value is None:
         con.print("  no successful experiment, so no best result")
     else:
@@ -218,7 +221,20 @@ def _print_summary(s: CampaignSummary) -> None:
     if s.plot:
         con.print(f"  plot:        {s.plot}")
     where = f" --data-dir {s.store.parent}" if isinstance(s.store, Path) else ""
+    if isinstance(s.store, Path):
+        con.print(f"  log:         {s.store.parent / 'labos.log'}")
     con.print(f"  details:     labos show {s.campaign_id}{where}")
+
+
+def _duration(seconds: float) -> str:
+    """``42.1 s``, ``12 min``, ``3.5 h`` or ``2.1 d``."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
