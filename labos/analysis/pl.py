@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.signal import savgol_filter
 
 from labos.analysis.uvvis import HC_EV_NM
 from labos.core.errors import AnalysisError
@@ -70,6 +69,8 @@ def pl_peak(wavelength_nm: ArrayLike, counts: ArrayLike, *, min_snr: float = 10.
     order = np.argsort(e)
     e, y = e[order], y[order]
     dark = float(np.median(np.sort(y)[: max(y.size // 10, 3)]))
+    from scipy.signal import savgol_filter  # here: importing scipy.signal costs ~1 s of every start-up
+
     signal = savgol_filter(y, max(7, (y.size // 60) | 1), 2) - dark
     top = int(np.argmax(signal))
     height = float(signal[top])

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.signal import savgol_filter
 
 from labos.core.errors import AnalysisError
 
@@ -87,6 +86,8 @@ def tauc_band_gap(
     order = np.argsort(e)
     e, a = e[order], a[order]
     window = max(11, (wl.size // 40) | 1)
+    from scipy.signal import savgol_filter  # here: importing scipy.signal costs ~1 s of every start-up
+
     a_s = savgol_filter(a, window, 3)
     base = _scattering_background(e, a_s, ONSET[transition])
     a_s = a_s - base

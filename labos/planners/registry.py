@@ -24,13 +24,15 @@ from labos.core.space import SearchSpace
 from labos.planners.base import Planner
 
 ENTRY_POINT_GROUP = "labos.planners"
-_BUILTIN_MODULES = (
-    "labos.planners.random",
-    "labos.planners.sobol",
-    "labos.planners.skopt",
-    "labos.planners.botorch",
-    "labos.planners.physbo",
-)
+_BUILTIN: dict[str, str] = {
+    "random": "labos.planners.random",
+    "sobol": "labos.planners.sobol",
+    "skopt": "labos.planners.skopt",
+    "botorch": "labos.planners.botorch",
+    "physbo": "labos.planners.physbo",
+}
+"""Built-in planners by name and module: looking one up imports its module only (torch for botorch alone)."""
+_BUILTIN_MODULES = tuple(_BUILTIN.values())
 
 _registry: dict[str, type] = {}
 _loaded = False
@@ -91,7 +93,10 @@ def available() -> list[str]:
 
 def get_planner_class(name: str) -> type:
     """Look a planner class up by name; the error lists the known names."""
-    _load()
+    if name not in _registry and name in _BUILTIN:
+        importlib.import_module(_BUILTIN[name])  # a built-in: no need to import every planner and plugin
+    if name not in _registry:
+        _load()
     try:
         return _registry[name]
     except KeyError:

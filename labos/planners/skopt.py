@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
-from skopt import Optimizer
-from skopt.space import Categorical, Dimension, Integer, Real
 
 from labos.core.results import Observation
 from labos.core.space import (
@@ -32,6 +30,10 @@ from labos.core.space import (
 from labos.planners.base import BasePlanner, PlannerOptions
 from labos.planners.registry import register
 
+if TYPE_CHECKING:  # skopt itself is imported when a planner is built: validating a campaign needs none of it
+    from skopt import Optimizer
+    from skopt.space import Dimension
+
 
 class SkoptOptions(PlannerOptions):
     """Options of the ``skopt`` planner (names follow ``skopt.Optimizer``)."""
@@ -47,6 +49,8 @@ class SkoptOptions(PlannerOptions):
 
 def skopt_dimensions(space: SearchSpace) -> list[Dimension]:
     """Skopt dimensions for ``space`` (compositions as stick-breaking coordinates)."""
+    from skopt.space import Categorical, Integer, Real
+
     dims: list[Dimension] = []
     for name, p in space.items():
         if isinstance(p, RealParameter):
@@ -104,6 +108,8 @@ class SkoptPlanner(BasePlanner):
 
     @staticmethod
     def _make_optimizer(space: SearchSpace, o: SkoptOptions, seed: int) -> Optimizer:
+        from skopt import Optimizer
+
         constraint = None
         if space.constraints:  # skopt samples candidates by rejection and optimises by sampling
 
