@@ -25,8 +25,14 @@ __all__ = ["build_parser", "main"]
 # ---------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
+    from labos import __version__
+
     parser = argparse.ArgumentParser(prog="labos", description="Run closed-loop campaigns on (simulated) labs.")
+    parser.add_argument("--version", action="version", version=f"labos {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # --data-dir is accepted after an action too (labos instruments add x.yaml --data-dir D)
+    data_dir_after = argparse.ArgumentParser(add_help=False)
+    data_dir_after.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     def run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", help="where the store and plots go (overrides the campaign's data_dir)")
@@ -107,20 +113,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("instruments", help="the facility's instrument registry")
     p.add_argument("--data-dir", help="the data directory holding labos.sqlite (default: labos-data)")
     rsub = p.add_subparsers(dest="instruments_command", required=True, metavar="ACTION")
-    q = rsub.add_parser("add", help="register instruments from YAML files")
+    after = [data_dir_after]
+    q = rsub.add_parser("add", help="register instruments from YAML files", parents=after)
     q.add_argument("files", nargs="+")
-    q = rsub.add_parser("update", help="replace registered instruments' entries from YAML files (logged)")
+    q = rsub.add_parser(
+        "update", help="replace registered instruments' entries from YAML files (logged)", parents=after
+    )
     q.add_argument("files", nargs="+")
-    rsub.add_parser("list", help="every registered instrument")
-    q = rsub.add_parser("show", help="one instrument, with its maintenance log")
+    rsub.add_parser("list", help="every registered instrument", parents=after)
+    q = rsub.add_parser("show", help="one instrument, with its maintenance log", parents=after)
     q.add_argument("name")
-    rsub.add_parser("status", help="live health check of every enabled instrument (exit 1 if any fails)")
-    q = rsub.add_parser("disable", help="take an instrument offline (campaigns will not use it)")
+    q.add_argument("--json", action="store_true", help="the entry as JSON")
+    q = rsub.add_parser(
+        "inputs", help="an instrument's inputs and limits (the registry's limits applied)", parents=after
+    )
+    q.add_argument("name")
+    rsub.add_parser("status", help="live health check of every enabled instrument (exit 1 if any fails)", parents=after)
+    q = rsub.add_parser("disable", help="take an instrument offline (campaigns will not use it)", parents=after)
     q.add_argument("name")
     q.add_argument("--reason", required=True, help="why, e.g. 'lamp replacement until Friday'")
-    q = rsub.add_parser("enable", help="put an instrument back in service")
+    q = rsub.add_parser("enable", help="put an instrument back in service", parents=after)
     q.add_argument("name")
-    q = rsub.add_parser("remove", help="delete an instrument from the registry")
+    q = rsub.add_parser("remove", help="delete an instrument from the registry", parents=after)
     q.add_argument("name")
     p.set_defaults(func=cmd_instruments)
 
@@ -147,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--interface", action="append", help="address to serve on (default 127.0.0.1; repeatable)")
     q.set_defaults(func=cmd_ioc)
 
-    p = sub.add_parser("planners", help="list the registered planners")
+    p = sub.add_parser("planners", help="list the registered planners, or one planner's options")
+    p.add_argument("name", nargs="?", help="a planner: show its options with types, defaults and descriptions")
     p.set_defaults(func=cmd_planners)
     return parser
 

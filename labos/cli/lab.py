@@ -54,11 +54,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _registry(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The store and its registry; only ``add`` and ``update`` create a store where there is none.
+
+    One rule for every command that reads what is stored (``show``, ``export``, ``instruments
+    list``, ...): a data directory without a store is an error naming it, never a new
+    empty store.
+    """
     from labos.data.registry import Registry
     from labos.data.store import open_store
 
     data_dir = _stored_data_dir(args)
-    store = open_store(data_dir)
+    store = open_store(data_dir, must_exist=args.instruments_command not in ("add", "update"))
     return store, Registry(store)
 
 
@@ -101,14 +107,20 @@ def cmd_instruments(args: argparse.Namespace) -> int:
             con.print(table)
         elif action == "show":
             r = reg.require(args.name)
+            if args.json:
+                con.print(json.dumps(r.entry.model_dump(mode="json"), indent=2), markup=False)
+                return EXIT_OK
             con.print(f"[bold]{r.entry.name}[/] - {'enabled' if r.enabled else 'disabled: ' + str(r.reason)}")
-            con.print(json.dumps(r.entry.model_dump(mode="json"), indent=2), markup=False)
+            _show_entry(r.entry, con)
+            con.print("maintenance log:")
             for h in reg.history(args.name):
                 when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h["time"]))
                 who = f" by {h['who']}" if h["who"] else ""
                 con.print(f"  {when} {h['action']}{who}" + (f": {h['detail']}" if h["detail"] else ""), markup=False)
         elif action == "status":
             return _instrument_status(reg, _stored_data_dir(args), con)
+        elif action == "inputs":
+            return _instrument_inputs(reg.require(args.name), _stored_data_dir(args), con)
         elif action == "disable":
             reg.set_enabled(args.name, False, args.reason)
             con.print(f"{args.name} disabled: {args.reason}", markup=False)
@@ -118,6 +130,57 @@ def cmd_instruments(args: argparse.Namespace) -> int:
         elif action == "remove":
             reg.remove(args.name)
             con.print(f"{args.name} removed", markup=False)
+    return EXIT_OK
+
+
+def _show_entry(entry: Any, con: Console) -> None:
+    """A registry entry as aligned ``field: value`` lines."""
+    data = entry.model_dump(mode="json")
+    for key in ("kind", "driver", "owner", "location", "capabilities", "options", "limits", "calibration"):
+        value = data.get(key)
+        if value in (None, [], {}):
+            continue
+        if isinstance(value, list):
+            text = ", ".join(map(str, value))
+        elif isinstance(value, dict):
+            text = ", ".join(f"{k}={json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in value.items())
+        else:
+            text = str(value)
+        con.print(f"  {key + ':':14s}{text}", markup=False)
+
+
+def _instrument_inputs(r: Any, data_dir: Path, con: Console) -> int:
+    """The inputs and limits a campaign step may set on a registered instrument (registry limits applied)."""
+    from rich.table import Table
+
+    from labos.core.campaign import SimulationSpec
+    from labos.data.registry import LimitedDriver
+    from labos.devices.drivers import DriverContext
+    from labos.devices.lab import build_driver
+
+    ctx = DriverContext(seed=0, simulation=SimulationSpec().model_dump(), data_dir=data_dir, check_only=True)
+    try:
+        driver = build_driver(r.entry.name, r.entry.instrument_spec(), ctx)
+        try:
+            specs = LimitedDriver(driver, r.entry.limits, r.entry.name).inputs() if r.entry.limits else driver.inputs()
+        finally:
+            driver.close()
+    finally:
+        ctx.close()
+    table = Table(
+        "input", "kind", "low", "high", "unit", "choices", "default", title=f"{r.entry.name} ({r.entry.kind})"
+    )
+    for s in specs:
+        table.add_row(
+            s.name,
+            s.kind,
+            "" if s.low is None else f"{s.low:g}",
+            "" if s.high is None else f"{s.high:g}",
+            s.unit or "",
+            ", ".join(map(str, s.choices)),
+            "" if s.default is None else str(s.default),
+        )
+    con.print(table)
     return EXIT_OK
 
 
