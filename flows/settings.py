@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import logging
 import os
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from labos.core.errors import LabosError
 
@@ -152,3 +154,38 @@ def stop_server() -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+_routed: list[Any] = []
+"""The file handler :func:`route_logs` installed last (replaced by the next call)."""
+
+
+def route_logs(log_file: Path, streams: bool = True) -> None:
+    """Send library logs (Prefect, bluesky, ophyd, labos's own loggers) to ``log_file`` from now on.
+
+    The terminal keeps labos's own lines: a fault, a stop or a shutdown that labos
+    handles and records is not a third-party traceback on the screen. Console handlers
+    (Prefect's, and with ``streams`` plain stream handlers too, on the root logger and on
+    loggers that do not propagate) are replaced by one file handler, which stays until
+    the process ends (Prefect still logs while it shuts down) or the next call replaces
+    it. From Python (a notebook), ``streams=False`` leaves the user's own handlers alone.
+    """
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    loggers = [root] + [lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        replaced = False
+        for h in list(lg.handlers):
+            console = (streams and type(h) is logging.StreamHandler) or (
+                type(h).__module__.startswith("prefect.") and isinstance(h, logging.StreamHandler)
+            )
+            if h in _routed or (console and not isinstance(h, logging.FileHandler)):
+                lg.removeHandler(h)
+                replaced = True
+        if replaced or lg is root:
+            lg.addHandler(handler)
+    for old in _routed:
+        old.close()
+    _routed[:] = [handler]
+    logging.captureWarnings(True)

@@ -41,42 +41,6 @@ def examples_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "examples"
 
 
-_routed: list[Any] = []
-"""The file handler :func:`route_logs` installed last (replaced by the next call)."""
-
-
-def route_logs(log_file: Path) -> None:
-    """Send library logs (Prefect, bluesky, ophyd, labos's own loggers) to ``log_file`` from now on.
-
-    The terminal keeps labos's own lines: a fault, a stop or a shutdown that labos
-    handles and records is not a third-party traceback on the screen. Console handlers
-    (plain stream handlers and Prefect's, on the root logger and on loggers that do not
-    propagate) are replaced by one file handler, which stays until the process ends
-    (Prefect still logs while it shuts down) or the next call replaces it.
-    """
-    import logging
-
-    handler = logging.FileHandler(log_file, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    loggers = [root] + [lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
-    for lg in loggers:
-        replaced = False
-        for h in list(lg.handlers):
-            console = type(h) is logging.StreamHandler or (
-                type(h).__module__.startswith("prefect.") and isinstance(h, logging.StreamHandler)
-            )
-            if h in _routed or (console and not isinstance(h, logging.FileHandler)):
-                lg.removeHandler(h)
-                replaced = True
-        if replaced or lg is root:
-            lg.addHandler(handler)
-    for old in _routed:
-        old.close()
-    _routed[:] = [handler]
-    logging.captureWarnings(True)
-
-
 def _data_dir(path: str | Path) -> Path:
     data_dir = Path(path)
     try:

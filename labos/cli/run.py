@@ -23,7 +23,6 @@ from labos.cli.common import (
     _status,
     _stored_data_dir,
     examples_dir,
-    route_logs,
 )
 
 
@@ -100,7 +99,7 @@ def _run(path: Path | None, args: argparse.Namespace, resume_key: str | None = N
         from labos.data.store import open_store
 
         open_store(data_dir, must_exist=True).close()  # a clear error if there is none
-    from flows.settings import configure_prefect, wait_for_api
+    from flows.settings import configure_prefect, route_logs, wait_for_api
 
     configure_prefect(settings.prefect_home or data_dir / "prefect")
     from flows.campaign import attach, campaign_flow
