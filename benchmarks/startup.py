@@ -59,13 +59,18 @@ def main() -> None:
     spec = demo_spec(args.experiments, work / "cli")
     path = work / "demo.yaml"
     path.write_text(yaml.safe_dump(spec))
-    t0 = time.time()
-    proc = subprocess.run([*LABOS, "run", str(path), "-q"], env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"labos run failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    with sqlite3.connect(work / "cli" / "labos.sqlite") as db:
-        first, last, n = db.execute("SELECT MIN(started), MAX(finished), COUNT(*) FROM experiments").fetchone()
-    to_first = first - t0
+    starts = []
+    for _ in range(2):  # a fresh data directory (Prefect's database created), then the same one again
+        t0 = time.time()
+        proc = subprocess.run([*LABOS, "run", str(path), "-q"], env=env, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"labos run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        with sqlite3.connect(work / "cli" / "labos.sqlite") as db:
+            first, last, n = db.execute(
+                "SELECT MIN(started), MAX(finished), COUNT(*) FROM experiments WHERE started >= ?", (t0,)
+            ).fetchone()
+        starts.append(first - t0)
+    to_first_cold, to_first = starts
     flow_per = (last - first) / n
 
     rows = [
@@ -78,7 +83,8 @@ def main() -> None:
             "`labos show` (a store of one campaign)",
             f"{wall([*LABOS, 'show', '--data-dir', str(work / 'cli')], args.repeats, env):.2f} s",
         ),
-        ("`labos run`: command to first experiment", f"{to_first:.2f} s"),
+        ("`labos run`: command to first experiment, new data directory", f"{to_first_cold:.2f} s"),
+        ("`labos run`: command to first experiment, its second run", f"{to_first:.2f} s"),
         ("`labos run`: loop time per experiment (Prefect flow)", f"{flow_per * 1000:.0f} ms"),
     ]
     os.environ.update({"LABOS_THREADS": "1"})

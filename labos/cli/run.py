@@ -131,6 +131,7 @@ def _run(path: Path | None, args: argparse.Namespace, resume_key: str | None = N
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        session.catalog  # noqa: B018 - open the run catalog (tiled: seconds) while Prefect's server starts
         wait_for_api()
         summary = _with_progress(lambda: campaign_flow(attach(session), str(data_dir)), session, args)
     finally:

@@ -33,11 +33,19 @@ def quiet() -> Iterator[None]:
 
 
 @functools.cache
-def _template() -> Path:
-    """An empty, initialised tiled catalog made once per process (tiled's own ``catalog init``, ~3 s).
+def _template(where: Path) -> Path:
+    """An empty, initialised tiled catalog (tiled's own ``catalog init``, ~4 s), made once per data directory.
 
-    New campaigns get a copy of it, so only a process's first new catalog pays for the init.
+    It is kept beside the campaigns' catalogs, named by tiled's version (a new tiled
+    makes a new one), and new campaigns get a copy: only the first campaign of a data
+    directory pays for the init. Written beside and renamed into place, so a process
+    killed half-way leaves no half-made template.
     """
+    from importlib.metadata import version
+
+    template = where / f".catalog-template-tiled-{version('tiled')}.db"
+    if template.exists():
+        return template
     tmp = Path(tempfile.mkdtemp(prefix="labos-tiled-"))
     atexit.register(shutil.rmtree, tmp, True)
     cmd = [sys.executable, "-m", "tiled", "catalog", "init", f"sqlite:///{tmp / 'catalog.db'}"]
@@ -45,7 +53,11 @@ def _template() -> Path:
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
         raise RunStoreError(f"could not create a tiled catalog: {' '.join(tail) or 'tiled catalog init failed'}")
-    return tmp / "catalog.db"
+    where.mkdir(parents=True, exist_ok=True)
+    staged = template.with_name(f"{template.name}.{os.getpid()}.new")
+    shutil.copyfile(tmp / "catalog.db", staged)
+    os.replace(staged, template)
+    return template
 
 
 def _init_catalog(directory: Path) -> None:
@@ -56,7 +68,7 @@ def _init_catalog(directory: Path) -> None:
     tmp = directory.with_name(directory.name + ".new")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "data").mkdir(parents=True)
-    shutil.copyfile(_template(), tmp / "catalog.db")
+    shutil.copyfile(_template(directory.parent), tmp / "catalog.db")
     os.replace(tmp, directory)
 
 
