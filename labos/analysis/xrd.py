@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import nnls
-from scipy.special import comb
 
 from labos.analysis.phases import HC_KEV_ANGSTROM, PHASES, gaussian_pattern
 from labos.core.errors import AnalysisError
@@ -62,6 +60,8 @@ class PhaseFit:
 
 
 def _background_basis(x: NDArray[np.float64], degree: int = 5) -> NDArray[np.float64]:
+    from math import comb
+
     t = (x - x[0]) / (x[-1] - x[0])
     return np.stack([comb(degree, k) * t**k * (1 - t) ** (degree - k) for k in range(degree + 1)], axis=1)
 
@@ -77,6 +77,8 @@ def _fit(
     shift: float,
     cells: Sequence[float] | None = None,
 ) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+    from scipy.optimize import nnls  # here: scipy.optimize costs ~0.4 s of every command's start-up
+
     cells = cells if cells is not None else [1.0] * len(names)
     peaks = np.stack(
         [gaussian_pattern(x, PHASES[n], energy, fwhm, shift, c) for n, c in zip(names, cells, strict=True)], axis=1
