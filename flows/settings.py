@@ -19,6 +19,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -189,3 +190,13 @@ def route_logs(log_file: Path, streams: bool = True) -> None:
         old.close()
     _routed[:] = [handler]
     logging.captureWarnings(True)
+    if streams:  # a library thread that dies (the RunEngine's loop after a double Ctrl-C) is logged, not printed
+        threading.excepthook = _log_thread_exception
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    """:data:`threading.excepthook` of the command line: an uncaught exception in a thread goes to the log."""
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread is not None else "a thread"
+    logging.getLogger("labos.threads").error("uncaught exception in %s", name, exc_info=args.exc_value)

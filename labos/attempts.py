@@ -16,6 +16,7 @@ from typing import Any
 from bluesky import RunEngine
 from bluesky.utils import RunEngineInterrupted
 
+from labos import control
 from labos.core.campaign import Campaign
 from labos.core.errors import InstrumentStateUnknown, StoreError
 from labos.core.lifecycle import Cause, State
@@ -92,7 +93,8 @@ class AttemptRunner:
         self._run.reset()
         failure: Failure | None = None
         try:
-            self.RE(experiment_plan(self.lab.devices, steps, sample_id, md))
+            with control.abortable(lambda reason: self.RE.abort(reason)):
+                self.RE(experiment_plan(self.lab.devices, steps, sample_id, md))
         except KeyboardInterrupt:
             self._end(experiment_id, attempt, Failure("aborted by the user", Cause.INTERRUPTED, False))
             raise

@@ -10,11 +10,14 @@ campaign ends with status ``stopped``, its queue kept for ``labos resume``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable, Iterator
 
 _lock = threading.RLock()  # re-entrant: a signal handler may run while the main thread holds it
 _all: list[str] = []
 _by_campaign: dict[str, str] = {}
+_aborts: list[Callable[[str], None]] = []
 
 
 def request_stop(reason: str, campaign_id: str | None = None) -> bool:
@@ -44,3 +47,36 @@ def clear() -> None:
     with _lock:
         _all.clear()
         _by_campaign.clear()
+
+
+@contextlib.contextmanager
+def abortable(abort: Callable[[str], None]) -> Iterator[None]:
+    """While an experiment runs, :func:`abort_running` calls ``abort(reason)`` (the RunEngine's ``abort``)."""
+    with _lock:
+        _aborts.append(abort)
+    try:
+        yield
+    finally:
+        with _lock:
+            _aborts.remove(abort)
+
+
+def abort_running(reason: str) -> bool:
+    """Abort the experiments running in this process now: what a second Ctrl-C does.
+
+    Each is aborted through its RunEngine (``RE.abort``: the instruments stopped, the
+    run closed with ``exit_status="abort"``, the attempt recorded ``interrupted``), not
+    by an exception thrown into whatever the process was doing. Returns ``False`` when
+    none could be aborted that way (none running, or its RunEngine not in a state to
+    abort): the caller then raises ``KeyboardInterrupt`` instead.
+    """
+    with _lock:
+        aborts = list(_aborts)
+    done = False
+    for abort in aborts:
+        try:
+            abort(reason)
+            done = True
+        except Exception:  # noqa: BLE001 - not abortable now (idle, panicked): the caller falls back
+            pass
+    return done
