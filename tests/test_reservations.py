@@ -8,6 +8,7 @@ place, leaving its sample in the gripper.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -27,6 +28,19 @@ def _arms(ctx: DriverContext) -> tuple[RobotArm, RobotArm]:
         RobotArm(driver=create_driver("robot", name, {"stations": STATIONS}, ctx), name=name, timeout_s=30)
         for name in ("arm1", "arm2")
     )
+
+
+@pytest.fixture
+def two_arms() -> Iterator[tuple[RobotArm, RobotArm]]:
+    """Two arms over one simulated world, samples s1 in doser/a and s2 in doser/b."""
+    ctx = DriverContext(0, {"landscape": "batio3-solid-state", "acceleration": 200.0})
+    arms = _arms(ctx)
+    for sid, slot in (("s1", "doser/a"), ("s2", "doser/b")):
+        arms[0].driver.world.book.add(SimSample(id=sid, landscape="batio3-solid-state", state={}, location=slot))
+    yield arms
+    for arm in arms:
+        arm.destroy()
+    ctx.close()
 
 
 def _race(arms: tuple[RobotArm, RobotArm], requests: list[dict]) -> list[BaseException | None]:
@@ -51,12 +65,9 @@ def _race(arms: tuple[RobotArm, RobotArm], requests: list[dict]) -> list[BaseExc
     return outcome
 
 
-def test_two_arms_racing_for_one_slot_one_moves_the_other_is_refused_before_picking():
-    ctx = DriverContext(0, {"landscape": "batio3-solid-state", "acceleration": 200.0})
-    arms = _arms(ctx)
+def test_two_arms_racing_for_one_slot_one_moves_the_other_is_refused_before_picking(two_arms):
+    arms = two_arms
     book = arms[0].driver.world.book
-    for sid, slot in (("s1", "doser/a"), ("s2", "doser/b")):
-        book.add(SimSample(id=sid, landscape="batio3-solid-state", state={}, location=slot))
     outcome = _race(
         arms,
         [
@@ -73,17 +84,11 @@ def test_two_arms_racing_for_one_slot_one_moves_the_other_is_refused_before_pick
     assert book.at(("doser/a", "doser/b")[loser]) == ("s1", "s2")[loser]  # never picked
     assert arms[loser].driver.holding() is None and arms[winner].driver.holding() is None
     assert book.reserved("furnace/boat1") is None  # the claim ended when the sample arrived
-    for arm in arms:
-        arm.destroy()
-    ctx.close()
 
 
-def test_two_arms_filling_a_rack_at_once_get_different_slots():
-    ctx = DriverContext(0, {"landscape": "batio3-solid-state", "acceleration": 200.0})
-    arms = _arms(ctx)
+def test_two_arms_filling_a_rack_at_once_get_different_slots(two_arms):
+    arms = two_arms
     book = arms[0].driver.world.book
-    for sid, slot in (("s1", "doser/a"), ("s2", "doser/b")):
-        book.add(SimSample(id=sid, landscape="batio3-solid-state", state={}, location=slot))
     outcome = _race(
         arms,
         [
@@ -93,9 +98,6 @@ def test_two_arms_filling_a_rack_at_once_get_different_slots():
     )
     assert outcome == [None, None]
     assert {book.get("s1").location, book.get("s2").location} == {"rack/01", "rack/02"}
-    for arm in arms:
-        arm.destroy()
-    ctx.close()
 
 
 def test_a_reservation_is_one_step_across_connections_and_lapses(tmp_path):
