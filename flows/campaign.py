@@ -113,11 +113,8 @@ def tell(campaign_id: str, data_dir: str) -> list[str]:
 
 
 def _graceful(signum: int, frame: Any) -> None:
-    """Stop between experiments; a second signal aborts the running one."""
-    if not control.request_stop(f"interrupted by {signal.Signals(signum).name}") and not control.abort_running(
-        f"aborted by a second {signal.Signals(signum).name}"
-    ):
-        raise KeyboardInterrupt
+    """Stop between experiments; a second signal aborts the running one (:func:`labos.control.on_signal`)."""
+    control.on_signal(signum)
 
 
 @contextlib.contextmanager

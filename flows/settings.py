@@ -149,6 +149,11 @@ def stop_server() -> None:
     if _server is None:
         return
     proc, _server = _server, None
+    stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Terminate a child process; kill it if it does not stop within 10 s."""
     proc.terminate()
     try:
         proc.wait(timeout=10)

@@ -11,6 +11,7 @@ campaign ends with status ``stopped``, its queue kept for ``labos resume``.
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 from collections.abc import Callable, Iterator
 
@@ -80,3 +81,19 @@ def abort_running(reason: str) -> bool:
         except Exception:  # noqa: BLE001 - not abortable now (idle, panicked): the caller falls back
             pass
     return done
+
+
+def on_signal(signum: int) -> bool:
+    """What SIGINT and SIGTERM do to the campaigns of this process; whether this was the first signal.
+
+    The first asks them to stop between experiments; a second aborts the running
+    experiment through its RunEngine (:func:`abort_running`: instruments stopped, run
+    closed), and only when none can be aborted that way raises ``KeyboardInterrupt``
+    (an exception thrown into the process lands wherever it was, a tiled write say).
+    """
+    name = signal.Signals(signum).name
+    if request_stop(f"interrupted by the user ({name})"):
+        return True
+    if not abort_running(f"aborted by the user (a second {name})"):
+        raise KeyboardInterrupt
+    return False

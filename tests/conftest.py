@@ -36,16 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate a server started by a test; kill it if it does not stop within 10 s."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test not marked ``e2e`` or ``slow`` is a ``unit`` test (``pytest -m unit``: the fast loop).
 

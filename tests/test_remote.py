@@ -12,6 +12,7 @@ import pytest
 import yaml
 from bluesky import RunEngine
 
+from flows.settings import stop_process
 from labos.analysis.registry import analyse
 from labos.core.campaign import SimulationSpec, WorkflowSpec
 from labos.core.errors import ConfigurationError, DeviceFault, InstrumentStateUnknown, OutOfBoundsError
@@ -21,7 +22,6 @@ from labos.devices.drivers import DriverContext
 from labos.devices.keys import generate
 from labos.devices.remote import create_driver
 from labos.plans import experiment_plan, resolve_steps
-from tests.conftest import stop_process
 
 pytestmark = pytest.mark.e2e
 

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from flows.settings import stop_process
 from labos.core.campaign import Campaign
 from labos.core.errors import StoreError
 from labos.data.lock import CampaignBusy
 from labos.data.runs import RunCatalog, RunStoreError
 from labos.session import CampaignSession
-from tests.conftest import free_port, stop_process
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flows.settings import stop_process
 from labos.cli import main
 from labos.core.errors import DeviceFault
 from labos.data.runs import RunCatalog
 from labos.data.store import Store
 from labos.devices.epics import EpicsBeamline, loopback_environment
 from labos.devices.keys import generate
-from tests.conftest import EXAMPLES, stop_process
+from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.e2e
 LAB = EXAMPLES / "solid-state-lab"

@@ -122,12 +122,8 @@ def _run(path: Path | None, args: argparse.Namespace, resume_key: str | None = N
     def on_signal(signum: int, frame: Any) -> None:
         from labos import control
 
-        if not control.request_stop(f"interrupted by the user ({signal.Signals(signum).name})"):
-            # a second signal: abort the running experiment through its RunEngine (instruments stopped, run
-            # closed); an exception thrown into the process would land wherever it was, a tiled write say
-            if not control.abort_running(f"aborted by the user (a second {signal.Signals(signum).name})"):
-                raise KeyboardInterrupt
-            return
+        if not control.on_signal(signum):
+            return  # a second signal: the running experiment is aborted
         err.print(
             "stopping after the current experiment (it will be recorded); press Ctrl-C again to abort it",
             markup=False,
