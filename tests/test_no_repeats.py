@@ -34,7 +34,8 @@ def _key(p):
 def _planners():
     from labos.planners.physbo import nimo_available
 
-    return [n for n in available() if n != "physbo" or nimo_available()]
+    # the agent asks a language model: its no-repeat rule is tested with scripted replies in test_agents.py
+    return [n for n in available() if (n != "physbo" or nimo_available()) and n != "agent"]
 
 
 @pytest.mark.slow

@@ -71,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="list campaigns, or show one campaign's experiments")
     p.add_argument("campaign", nargs="?", help="campaign id or name (latest of that name)")
     p.add_argument("--data-dir", help="the data directory holding labos.sqlite (default: labos-data)")
+    p.add_argument(
+        "--agent-log",
+        action="store_true",
+        help="per experiment: the agent's hypothesis, proposal and its source, result and verdict",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="with --agent-log: every model exchange in full, one JSON object per line"
+    )
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("stop", help="ask a running campaign to stop after its current experiment (from any process)")

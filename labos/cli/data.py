@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labos.core.errors import LabosError
 from labos.core.settings import Settings
@@ -42,6 +42,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             raise LabosError(f"no campaign {args.campaign!r} in {store.db.where}; campaigns: {known}")
         campaign = Campaign.model_validate(rec.spec)
         exps = store.experiments(rec.id)
+        events = store.events(rec.id) if getattr(args, "agent_log", False) else []
+    if getattr(args, "agent_log", False):
+        return _agent_log(campaign, rec.id, exps, events, getattr(args, "json", False))
     obj = campaign.primary
     status = _status(rec, data_dir)
     if status == "interrupted":
@@ -65,6 +68,66 @@ def cmd_show(args: argparse.Namespace) -> int:
         con.print(f"best: #{best.seq} {obj.name} = {best.objectives[obj.name]:.5g} with {_fmt_params(best.params)}")
     else:
         con.print("best: none yet (no successful experiment)")
+    return EXIT_OK
+
+
+def _agent_log(campaign: Any, campaign_id: str, exps: list[Any], events: list[dict[str, Any]], as_json: bool) -> int:
+    """``labos show CAMPAIGN --agent-log``: hypothesis -> proposal -> result -> verdict per experiment."""
+    import json
+
+    mine = [e for e in events if e["kind"].startswith("planner.")]
+    if as_json:
+        for e in mine:
+            print(json.dumps({"campaign": campaign_id, **e}, default=str))
+        return EXIT_OK
+    con = _console()
+    con.print(f"[bold]{campaign.name}[/] ({campaign_id}) - planner {campaign.planner.name}")
+    if not mine:
+        con.print("no agent log: the planner of this campaign records no hypotheses or model exchanges")
+        return EXIT_OK
+    calls: dict[str, list[dict[str, Any]]] = {}
+    for e in mine:
+        if e["kind"] == "planner.call":
+            for eid in e["payload"].get("experiments", []):
+                calls.setdefault(eid, []).append(e["payload"])
+    by_exp: dict[str, dict[str, Any]] = {}
+    for e in mine:
+        if e["experiment_id"] and e["kind"] in ("planner.proposal", "planner.verdict"):
+            by_exp.setdefault(e["experiment_id"], {})[e["kind"].removeprefix("planner.")] = e["payload"]
+    obj = campaign.primary
+    for x in exps:
+        info = by_exp.get(x.id, {})
+        prop = info.get("proposal", {})
+        exchanged = [c for c in calls.get(x.id, []) if c.get("purpose") in ("propose", "hypothesis")]
+        bad = sum(c.get("outcome") != "valid" for c in exchanged)
+        model = next((c.get("model", {}).get("model") for c in exchanged if c.get("model")), None)
+        via = f"; {len(exchanged)} model call(s), {bad} rejected" if exchanged else ""
+        con.print(f"[bold]#{x.seq}[/] source: {prop.get('source', '-')}" + (f" ({model}{via})" if model else via))
+        if prop.get("hypothesis"):
+            con.print(f"  hypothesis: {prop['hypothesis']}", markup=False)
+        elif prop.get("untested_hypothesis"):
+            con.print(
+                f"  hypothesis: - (the model's, about points not chosen: {prop['untested_hypothesis']})", markup=False
+            )
+        else:
+            con.print("  hypothesis: -", markup=False)
+        con.print(f"  proposal:   {_fmt_params(x.params)}", markup=False)
+        for c in exchanged:
+            if c.get("outcome") != "valid":
+                why = "; ".join(c.get("errors", [])) or c.get("outcome")
+                con.print(f"    rejected reply (attempt {c.get('attempt', 0) + 1}): {why}", markup=False)
+            if c.get("instruction_like_data"):
+                con.print(
+                    f"    instruction-like recorded text quoted as data: {c['instruction_like_data']}", markup=False
+                )
+        if x.objectives:
+            result = f"{x.status}, {obj.name} = {_fmt(x.objectives.get(obj.name))}"
+        else:
+            result = x.status + (f" ({x.error})" if x.error else "")
+        con.print(f"  result:     {result}", markup=False)
+        v = info.get("verdict")
+        verdict = f"{v['verdict']} - {v['reason']}" if v else ("not judged yet" if prop.get("hypothesis") else "-")
+        con.print(f"  verdict:    {verdict}", markup=False)
     return EXIT_OK
 
 

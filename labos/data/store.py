@@ -200,10 +200,14 @@ class Store(StoreReads):
         campaign_id: str,
         proposals: Sequence[tuple[str, int, str, Mapping[str, Any]]],
         planner_state: Mapping[str, Any] | None,
+        planner_log: Sequence[tuple[str, str | None, Mapping[str, Any]]] = (),
     ) -> None:
         """Record proposals ``(experiment_id, seq, planner, params)`` and the planner state that made them.
 
-        One transaction: a planner never believes it proposed something the store lacks.
+        ``planner_log`` holds what the planner reported about them, as ``(kind,
+        experiment_id or None, payload)`` decision-log entries (an agent's exchanges with
+        its model, each proposal's source and hypothesis). One transaction: a planner
+        never believes it proposed something the store lacks.
         """
         now = time.time()
         with self.transaction() as c:
@@ -214,6 +218,8 @@ class Store(StoreReads):
                     (eid, campaign_id, seq, planner, dumps(params), State.PROPOSED.value, now),
                 )
                 self._event(c, campaign_id, "proposed", eid, {"params": params, "planner": planner}, now)
+            for kind, about, payload in planner_log:
+                self._event(c, campaign_id, kind, about, payload, now)
             self._planner_state(c, campaign_id, planner_state)
 
     def transition(self, experiment_id: str, target: State, **fields: Any) -> None:
@@ -302,14 +308,25 @@ class Store(StoreReads):
                 self._add_run_uid(c, experiment_id, run_uid)
 
     def mark_told(
-        self, campaign_id: str, experiment_ids: Sequence[str], planner_state: Mapping[str, Any] | None
+        self,
+        campaign_id: str,
+        experiment_ids: Sequence[str],
+        planner_state: Mapping[str, Any] | None,
+        planner_log: Sequence[tuple[str, str | None, Mapping[str, Any]]] = (),
     ) -> None:
-        """The planner learned these outcomes: flag them and store its new state (one transaction)."""
+        """The planner learned these outcomes: flag them and store its new state (one transaction).
+
+        ``planner_log``: decision-log entries the planner reported while learning (an
+        agent's verdicts on its hypotheses), as in :meth:`add_proposals`.
+        """
+        now = time.time()
         with self.transaction() as c:
             for eid in experiment_ids:
                 c.execute("UPDATE experiments SET told=1 WHERE id=?", (eid,))
             self._planner_state(c, campaign_id, planner_state)
-            self._event(c, campaign_id, "told", None, {"experiments": list(experiment_ids)}, time.time())
+            self._event(c, campaign_id, "told", None, {"experiments": list(experiment_ids)}, now)
+            for kind, about, payload in planner_log:
+                self._event(c, campaign_id, kind, about, payload, now)
 
     def _planner_state(self, c: Tx, campaign_id: str, state: Mapping[str, Any] | None) -> None:
         if state is not None:

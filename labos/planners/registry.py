@@ -30,6 +30,7 @@ _BUILTIN: dict[str, str] = {
     "skopt": "labos.planners.skopt",
     "botorch": "labos.planners.botorch",
     "physbo": "labos.planners.physbo",
+    "agent": "labos.agents.planner",
 }
 """Built-in planners by name and module: looking one up imports its module only (torch for botorch alone)."""
 _BUILTIN_MODULES = tuple(_BUILTIN.values())
