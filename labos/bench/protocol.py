@@ -39,12 +39,22 @@ class RunResult:
     run: int
     seed: int
     top_count: list[int]
-    """Top candidates found after 1, 2, ... experiments (until all are found)."""
+    """Top candidates found after 1, 2, ... experiments (until all are found, or the cycle cap)."""
     ask_seconds: float
+    capped: bool = False
+    """The run stopped at the cycle cap before finding every top candidate."""
+    stats: dict[str, float] | None = None
+    """What the planner counted about itself (an agent: model calls, first-try valid replies, fallbacks)."""
 
 
-def run_once(pool: Pool, planner: PlannerSpec, run: int, seed: int, stop_when_done: bool = True) -> RunResult:
-    """Run the protocol once; ``seed`` + ``run`` seeds both the initial picks and the planner."""
+def run_once(
+    pool: Pool, planner: PlannerSpec, run: int, seed: int, stop_when_done: bool = True, max_cycles: int | None = None
+) -> RunResult:
+    """Run the protocol once; ``seed`` + ``run`` seeds both the initial picks and the planner.
+
+    ``max_cycles`` caps the experiments of a run (initial ones included), for planners too
+    slow to exhaust a pool: levels not reached by then are reported as not reached.
+    """
     rng = np.random.default_rng([seed, run])
     points = pool_points(pool)
     p = create_planner(planner, pool.space, [Objective(name="y")], seed=int(rng.integers(2**31)))
@@ -58,6 +68,8 @@ def run_once(pool: Pool, planner: PlannerSpec, run: int, seed: int, stop_when_do
     remaining = sorted(set(range(pool.n)) - set(measured))
     ask_time = 0.0
     while remaining and not (stop_when_done and found == pool.n_top):
+        if max_cycles is not None and len(counts) >= max_cycles:
+            break
         t0 = time.perf_counter()
         (k,) = p.choose([points[i] for i in remaining], 1)  # type: ignore[attr-defined]
         ask_time += time.perf_counter() - t0
@@ -65,15 +77,26 @@ def run_once(pool: Pool, planner: PlannerSpec, run: int, seed: int, stop_when_do
         p.tell([Observation(params=points[i], objectives={"y": float(pool.y[i])})])
         found += i in pool.top
         counts.append(found)
-    return RunResult(planner=planner.name, run=run, seed=seed, top_count=counts, ask_seconds=ask_time)
+    stats = getattr(p, "stats", None)
+    return RunResult(
+        planner=planner.name,
+        run=run,
+        seed=seed,
+        top_count=counts,
+        ask_seconds=ask_time,
+        capped=found < pool.n_top and len(counts) < pool.n,
+        stats=dict(stats) if isinstance(stats, dict) else None,
+    )
 
 
 def top_fraction_curves(results: list[RunResult], n: int, n_top: int) -> NDArray[np.float64]:
-    """``runs x N`` array of Top%(i); runs that stopped early stay at 1.0."""
+    """``runs x N`` array of Top%(i); runs that found everything stay at 1.0, capped runs are NaN after the cap."""
     out = np.ones((len(results), n))
     for r, res in enumerate(results):
         c = np.asarray(res.top_count, dtype=float) / n_top
         out[r, : c.size] = c
+        if res.capped:
+            out[r, c.size :] = np.nan
     return out
 
 
@@ -85,14 +108,17 @@ def aggregate(curves: NDArray[np.float64]) -> NDArray[np.float64]:
     for s in range(100):
         perm = np.random.RandomState(s).permutation(runs)  # the notebook's legacy seeding, kept for parity
         fold_means.extend(curves[f].mean(axis=0) for f in np.array_split(perm, folds))
-    median: NDArray[np.float64] = np.median(np.asarray(fold_means), axis=0)
+    means = np.asarray(fold_means)
+    cap = int(np.argmax(np.isnan(means).any(axis=0))) if np.isnan(means).any() else means.shape[1]
+    median: NDArray[np.float64] = np.full(means.shape[1], np.nan)
+    median[:cap] = np.median(means[:, :cap], axis=0)  # past a cap the curve is unknown
     rounded: NDArray[np.float64] = np.round(median / 0.005) * 0.005
     return rounded
 
 
 def first_reaching(curve: NDArray[np.float64], a: float) -> int | None:
     """1-based experiment count at which ``curve`` first reaches ``a`` (None if never)."""
-    hits = np.nonzero(curve >= a - 1e-12)[0]
+    hits = np.nonzero(np.nan_to_num(curve, nan=-1.0) >= a - 1e-12)[0]
     return int(hits[0]) + 1 if hits.size else None
 
 
@@ -101,11 +127,26 @@ def metrics(results: list[RunResult], n: int, n_top: int) -> dict[str, Any]:
     curves = top_fraction_curves(results, n, n_top)
     median = aggregate(curves)
     i = np.arange(1, n + 1)
-    ef = median / (i / n)
+    ef = np.nan_to_num(median / (i / n), nan=0.0)
+    known = int(np.sum(~np.isnan(median)))
     out: dict[str, Any] = {"runs": len(results), "ef_max": float(ef.max()), "ef_argmax": int(np.argmax(ef)) + 1}
+    if known < n:
+        out["cycle_cap"] = known
+        out.update({"top_at_cap": float(median[known - 1])})
     for a in LEVELS:
         cycles = first_reaching(median, a)
         out[f"cycles_{a}"] = cycles
         out[f"af_{a}"] = math.ceil(a * n) / cycles if cycles else None
     out["ask_seconds_mean"] = float(np.mean([r.ask_seconds / max(len(r.top_count) - 2, 1) for r in results]))
+    stats = [r.stats for r in results if r.stats]
+    if stats:  # an agent's own accounting, summed over runs
+        tot = {k: sum(float(s.get(k, 0.0)) for s in stats) for k in stats[0]}
+        out["agent"] = {
+            "asks": int(tot.get("asks", 0)),
+            "model_calls": int(tot.get("calls", 0)),
+            "first_try_valid_pct": 100.0 * tot.get("first_try_valid", 0) / max(tot.get("asks", 0), 1),
+            "fallback_pct": 100.0 * tot.get("fallback_points", 0) / max(tot.get("points", 0), 1),
+            "agent_points_pct": 100.0 * tot.get("agent_points", 0) / max(tot.get("points", 0), 1),
+            "model_seconds_per_ask": tot.get("model_seconds", 0.0) / max(tot.get("asks", 0), 1),
+        }
     return out

@@ -62,6 +62,21 @@ def write_outputs(
             f"| {r['dataset']} | {r['planner']} | {r['runs']} | {r['N']} | {cycles} | {afs} | "
             f"{_fmt(r['ef_max'])} | {_fmt(ref)} |"
         )
+    agents = [r for r in rows if r.get("agent")]
+    if agents:
+        lines += [
+            "",
+            "| dataset | planner | Top% at cap | first reply valid | fallback points | model's points | "
+            "model s/ask | ask s (all) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in agents:
+            a = r["agent"]
+            lines.append(
+                f"| {r['dataset']} | {r['planner']} | {_fmt(r.get('top_at_cap'))} | "
+                f"{a['first_try_valid_pct']:.0f} % | {a['fallback_pct']:.0f} % | {a['agent_points_pct']:.0f} % | "
+                f"{a['model_seconds_per_ask']:.2f} | {_fmt(r['ask_seconds_mean'])} |"
+            )
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
     import matplotlib

@@ -74,12 +74,14 @@ def _pool(path: str) -> Pool:
     return load_dataset(path)
 
 
-def _work(path: str, planner: dict[str, Any], label: str, run: int, seed: int) -> tuple[str, str, RunResult]:
+def _work(
+    path: str, planner: dict[str, Any], label: str, run: int, seed: int, max_cycles: int | None = None
+) -> tuple[str, str, RunResult]:
     from labos.core.settings import apply_thread_limits
 
     apply_thread_limits(1)
     pool = _pool(path)
-    return path, label, run_once(pool, PlannerSpec.model_validate(planner), run, seed)
+    return path, label, run_once(pool, PlannerSpec.model_validate(planner), run, seed, max_cycles=max_cycles)
 
 
 def run_benchmark(
@@ -91,8 +93,11 @@ def run_benchmark(
     jobs: int,
     out: Path,
     progress: Callable[[int, int], None] | None = None,
+    max_cycles: int | None = None,
 ) -> dict[str, Any]:
     """Run every planner ``runs`` times on every dataset; write the outputs under ``out``.
+
+    ``max_cycles`` caps every run (see :func:`labos.bench.protocol.run_once`).
 
     Returns the summary (also written to ``out/summary.json``).
     """
@@ -104,13 +109,13 @@ def run_benchmark(
     done = 0
     if jobs <= 1:
         for d, p, r in tasks:
-            results[(d, p.label)].append(run_once(pools[d], p.spec, r, seed))
+            results[(d, p.label)].append(run_once(pools[d], p.spec, r, seed, max_cycles=max_cycles))
             done += 1
             if progress:
                 progress(done, len(tasks))
     else:
         with ProcessPoolExecutor(max_workers=jobs) as ex:
-            futures = [ex.submit(_work, d, p.spec.model_dump(), p.label, r, seed) for d, p, r in tasks]
+            futures = [ex.submit(_work, d, p.spec.model_dump(), p.label, r, seed, max_cycles) for d, p, r in tasks]
             for fut in as_completed(futures):
                 d, label, res = fut.result()
                 results[(d, label)].append(res)
@@ -119,7 +124,7 @@ def run_benchmark(
                     progress(done, len(tasks))
     for runs_of in results.values():
         runs_of.sort(key=lambda r: r.run)
-    summary: dict[str, Any] = {"seed": seed, "runs": runs, "datasets": {}}
+    summary: dict[str, Any] = {"seed": seed, "runs": runs, "max_cycles": max_cycles, "datasets": {}}
     for d, pool in pools.items():
         entry: dict[str, Any] = {
             "name": pool.spec.name,

@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="base seed; same seed, same numbers")
     p.add_argument("--jobs", type=int, default=0, help="worker processes (default: all cores)")
     p.add_argument("--out", default="bench-out", help="output directory")
+    p.add_argument(
+        "--max-cycles",
+        type=int,
+        default=None,
+        help="stop each run after this many experiments (slow planners, large pools): levels not reached are '-'",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_bench)
 

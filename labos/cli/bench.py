@@ -32,6 +32,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not entries:
         raise LabosError("no planner to benchmark")
     jobs = args.jobs or default_jobs()
+    if args.max_cycles is not None and args.max_cycles < 3:
+        raise LabosError(
+            f"--max-cycles must be at least 3 (two initial experiments and one chosen), got {args.max_cycles}"
+        )
     out = Path(args.out)
     err.print(
         f"benchmark: {len(args.datasets)} dataset(s) x {len(entries)} planner(s) x {args.runs} runs, "
@@ -49,6 +53,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             jobs=jobs,
             out=out,
             progress=lambda done, total: bar.update(task, completed=done),
+            max_cycles=args.max_cycles,
         )
     _console().print((out / "results.md").read_text(), markup=False)
     _console().print(f"summary: {out / 'summary.json'}; curves: {out}/*_top.png", markup=False)
