@@ -173,6 +173,15 @@ def test_after_max_retries_the_fallback_proposes_inside_the_space() -> None:
     assert all(e["outcome"] == "invalid" for e in log if e["kind"] == "call")
 
 
+def test_a_runaway_reply_is_cut_and_refused() -> None:
+    huge = json.dumps({"hypothesis": "x" * 100_000, "proposals": [GOOD]})
+    p, _ = planner([huge], max_retries=0)
+    (point,) = p.ask(1)
+    assert SPACE.problems(point) == []
+    call = p.take_log()[0]
+    assert len(call["reply"]) == 20_000 and call["outcome"] == "invalid" and "not valid JSON" in call["errors"][0]
+
+
 @pytest.mark.parametrize("failure", [BackendError("timed out"), BackendError("HTTP 503 after 3 retries")])
 def test_a_model_that_does_not_answer_means_fallback_not_a_crash(failure: BackendError) -> None:
     p, _ = planner([failure])

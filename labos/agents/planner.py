@@ -63,6 +63,8 @@ from labos.planners.base import BasePlanner, PlannerOptions
 from labos.planners.registry import create_planner, register
 
 Mode = Literal["agent", "hybrid", "advisor"]
+MAX_REPLY = 20_000
+"""Longest reply kept (characters); a longer one is cut, which makes it invalid JSON, so it is rejected."""
 
 
 class AgentOptions(PlannerOptions):
@@ -208,7 +210,7 @@ class AgentPlanner(BasePlanner):
         self.opts: AgentOptions = self.options  # type: ignore[assignment]
         spec = PlannerSpec(name=self.opts.fallback, options=self.opts.fallback_options)
         self.fallback: BasePlanner = create_planner(spec, self.space, self.objectives, self.seed)  # type: ignore[assignment]
-        self._replay: ReplayBackend | None = None
+        self._replaying: ReplayBackend | None = None
         self._model_info: dict[str, Any] | None = None
         self._calls = 0
         self._log: list[dict[str, Any]] = []
@@ -237,7 +239,7 @@ class AgentPlanner(BasePlanner):
         self._calls += 1
         self.stats["calls"] += 1
         temperature = self.opts.temperature if attempt == 0 else max(self.opts.temperature, self.opts.retry_temperature)
-        backend: ChatBackend = self._replay or self._live()
+        backend: ChatBackend = self._replaying or self._live()
         if self._model_info is None:
             self._model_info = backend.describe()
         constraint = Constraint(gbnf(self.space, purpose, n), reply_schema(self.space, purpose, n))
@@ -258,6 +260,8 @@ class AgentPlanner(BasePlanner):
             self._log.append({**entry, "outcome": "error", "errors": [str(exc)]})
             return None
         self.stats["model_seconds"] += reply.latency_s
+        if len(reply.text) > MAX_REPLY:  # a runaway or hostile server: kept short, and no longer valid JSON
+            reply.text = reply.text[:MAX_REPLY]
         self._replies.append(
             {
                 "text": reply.text,
@@ -549,22 +553,15 @@ class AgentPlanner(BasePlanner):
     @classmethod
     def restore(cls, space: SearchSpace, objectives: Sequence[Objective], state: Mapping[str, Any]) -> AgentPlanner:
         """Rebuild the agent by replaying its journal with the recorded replies (no model is called)."""
-        if state.get("format") != 1 or state.get("planner") != cls.name:
-            raise ConfigurationError(
-                f"cannot restore a {state.get('planner')!r} planner state (format {state.get('format')}) "
-                f"into planner {cls.name!r}"
-            )
+        cls._check_state(state)
         planner = cls(space, objectives, seed=int(state["seed"]), options=state["options"])
         recorded = [r for e in state["journal"] for r in e.get("replies", [])]
-        planner._replay = ReplayBackend(recorded, state.get("model") or {})
-        for entry in state["journal"]:
-            if entry["op"] == "ask":
-                planner.ask(int(entry["n"]), pending=entry["pending"])
-            elif entry["op"] == "tell":
-                planner.tell([Observation.model_validate(o) for o in entry["observations"]])
-            else:
-                raise ConfigurationError(f"unknown journal entry {entry.get('op')!r} in planner state")
-        planner._replay = None
+        planner._replaying = ReplayBackend(recorded, state.get("model") or {})
+        replay = planner._replaying
+        planner._replay(state["journal"])
+        if not replay.exhausted:
+            raise ConfigurationError("the agent's recorded replies do not match its journal (a corrupt state)")
+        planner._replaying = None
         planner._log.clear()
         planner._model_info = state.get("model")
         return planner

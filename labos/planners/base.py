@@ -128,20 +128,28 @@ class BasePlanner:
     @classmethod
     def restore(cls, space: SearchSpace, objectives: Sequence[Objective], state: Mapping[str, Any]) -> BasePlanner:
         """Rebuild a planner from :meth:`state` (the same space and objectives are needed)."""
+        cls._check_state(state)
+        planner = cls(space, objectives, seed=int(state["seed"]), options=state["options"])
+        planner._replay(state["journal"])
+        return planner
+
+    @classmethod
+    def _check_state(cls, state: Mapping[str, Any]) -> None:
         if state.get("format") != 1 or state.get("planner") != cls.name:
             raise ConfigurationError(
                 f"cannot restore a {state.get('planner')!r} planner state (format {state.get('format')}) "
                 f"into planner {cls.name!r}"
             )
-        planner = cls(space, objectives, seed=int(state["seed"]), options=state["options"])
-        for entry in state["journal"]:
+
+    def _replay(self, journal: Sequence[Mapping[str, Any]]) -> None:
+        """Make the ``ask``/``tell`` calls of a stored journal again, in order."""
+        for entry in journal:
             if entry["op"] == "ask":
-                planner.ask(int(entry["n"]), pending=entry["pending"])
+                self.ask(int(entry["n"]), pending=entry["pending"])
             elif entry["op"] == "tell":
-                planner.tell([Observation.model_validate(o) for o in entry["observations"]])
+                self.tell([Observation.model_validate(o) for o in entry["observations"]])
             else:
                 raise ConfigurationError(f"unknown journal entry {entry.get('op')!r} in planner state")
-        return planner
 
     REPEAT_TOLERANCE: ClassVar[float] = 1e-6
     """Two points closer than this in every unit-cube coordinate are the same experiment."""
