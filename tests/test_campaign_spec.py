@@ -119,7 +119,7 @@ def test_deep_checks_name_planner_options_and_instrument_limits(demo_spec, write
 def test_unknown_planner_lists_known_ones(demo_spec, write_yaml):
     demo_spec["planner"] = {"name": "bayes"}
     with pytest.raises(
-        SpecError, match=r"unknown planner 'bayes'; known planners: botorch, physbo, random, skopt, sobol"
+        SpecError, match=r"unknown planner 'bayes'; known planners: agent, botorch, physbo, random, skopt, sobol"
     ):
         load_campaign(write_yaml(demo_spec))
 

@@ -15,6 +15,7 @@ its fallback planner, so a dead endpoint never crashes a campaign.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import time
@@ -121,10 +122,19 @@ class LlamaCppBackend:
         self._llama_cpp = llama_cpp
         self.model_path = str(model_path)
         self.max_tokens = max_tokens
-        self.llm = llama_cpp.Llama(
+        self.llm: Any = llama_cpp.Llama(
             model_path=self.model_path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, verbose=False
         )
         self._grammars: dict[str, Any] = {}
+        # free the model while the interpreter is whole: llama-cpp-python's own __del__ at
+        # shutdown finds its C bindings already gone and prints a traceback
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Free the model (idempotent)."""
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is not None:
+            llm.close()
 
     def describe(self) -> dict[str, Any]:
         """Backend, model file name and its SHA-256."""
@@ -148,10 +158,12 @@ class LlamaCppBackend:
         # Evaluate the whole prompt afresh: reusing a cached prefix splits the evaluation into
         # other batches, and the floating-point sums differ just enough to change a token, so
         # temperature 0 with a seed would no longer reproduce a reply.
+        if self.llm is None:
+            raise BackendError("the model was closed")
         self.llm.reset()
         try:
             out: Any = self.llm.create_chat_completion(
-                messages=list(messages),  # type: ignore[arg-type]
+                messages=list(messages),
                 grammar=self._grammar(constraint.grammar),
                 temperature=temperature,
                 seed=seed,
