@@ -303,11 +303,9 @@ class AgentPlanner(BasePlanner):
         )
 
     @staticmethod
-    def _retry(messages: list[Message], reply: Reply, errors: list[str], need: int) -> list[Message]:
-        feedback = (
-            "Your reply was rejected: " + "; ".join(errors[:8]) + f". Reply again with {need} corrected "
-            "proposal(s), inside the search space and different from every earlier point."
-        )
+    def _retry(messages: list[Message], reply: Reply, errors: list[str], ask: str = "") -> list[Message]:
+        """The conversation with the rejected reply and its errors appended, asking again."""
+        feedback = "Your reply was rejected: " + "; ".join(errors[:8]) + (f". {ask}" if ask else "")
         return [*messages, {"role": "assistant", "content": reply.text}, {"role": "user", "content": feedback}]
 
     def _propose(
@@ -338,7 +336,11 @@ class AgentPlanner(BasePlanner):
             got += [(p, "agent" if attempt == 0 else "agent-after-retry") for p in points]
             if len(got) >= enough:
                 break
-            messages = self._retry(messages, reply, errors, k - len(got))
+            ask = (
+                f"Reply again with {k - len(got)} corrected proposal(s), inside the search space and "
+                "different from every earlier point."
+            )
+            messages = self._retry(messages, reply, errors, ask)
         return hypothesis, got
 
     def _seen(self, keys: set[tuple[float, ...]], point: Mapping[str, Any]) -> bool:
@@ -357,11 +359,7 @@ class AgentPlanner(BasePlanner):
                 self.stats["first_try_valid"] += 1
             if text is not None:
                 return text
-            messages = [
-                *messages,
-                {"role": "assistant", "content": reply.text},
-                {"role": "user", "content": "Your reply was rejected: " + "; ".join(errors)},
-            ]
+            messages = self._retry(messages, reply, errors)
         return None
 
     def _record(self, points: Sequence[Point], sources: Sequence[str], hypothesis: str | None) -> None:
@@ -423,8 +421,10 @@ class AgentPlanner(BasePlanner):
         own = self.fallback.ask(n, pending)
         k = max(self.opts.candidates, n)
         hypothesis, got = self._propose(k, pending, own if self.opts.predictions else [], enough=1)
-        union = own + [p for p, _ in got if self._key(p) not in {self._key(q) for q in own}]
-        srcs = ["bo" if got else "fallback"] * len(own) + [s for p, s in got if p in union[len(own) :]]
+        own_keys = {self._key(q) for q in own}
+        extra = [(p, s) for p, s in got if self._key(p) not in own_keys]
+        union = own + [p for p, _ in extra]
+        srcs = ["bo" if got else "fallback"] * len(own) + [s for _, s in extra]
         picks = self.fallback.choose(union, n, pending) if len(union) > n else list(range(n))
         points = [union[i] for i in picks]
         self._record(points, [srcs[i] for i in picks], hypothesis)
@@ -525,11 +525,7 @@ class AgentPlanner(BasePlanner):
             self._judged(errors)
             if judged is not None:
                 return judged[0], judged[1], "agent" if attempt == 0 else "agent-after-retry"
-            messages = [
-                *messages,
-                {"role": "assistant", "content": reply.text},
-                {"role": "user", "content": "Your reply was rejected: " + "; ".join(errors)},
-            ]
+            messages = self._retry(messages, reply, errors)
         return "inconclusive", "the model gave no valid verdict", "fallback"
 
     # --------------------------------------------------------------- state

@@ -123,7 +123,7 @@ def results_table(
         if len(picked) >= rows:
             break
         picked.add(i)
-    names = _coords(space)
+    names = space.names
     head = "| # | " + " | ".join(names) + " | " + " | ".join(o.name for o in objectives) + " | outcome |"
     out = [head]
     for i in sorted(picked):
@@ -139,13 +139,6 @@ def results_table(
     if len(observations) > len(picked):
         out.append(f"({len(observations) - len(picked)} more experiments not shown)")
     return out
-
-
-def _coords(space: SearchSpace) -> list[str]:
-    names: list[str] = []
-    for name, p in space.items():
-        names.extend(p.components if isinstance(p, CompositionParameter) else [name])
-    return names
 
 
 def example_point(space: SearchSpace) -> dict[str, Any]:
