@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labos.analysis.registry import metric_names
 from labos.core.campaign import Campaign
 from labos.core.errors import LabosError, Problem
 from labos.core.space import CategoricalParameter, CompositionParameter, IntegerParameter, RealParameter
+from labos.devices.build import InstrumentError, build_drivers
 from labos.devices.drivers import InputSpec
-from labos.devices.lab import InstrumentError, Lab, build_lab
-from labos.planners.registry import get_planner_class, option_problems
+from labos.planners.registry import option_problems, planner_traits
+
+if TYPE_CHECKING:
+    from labos.devices.lab import Lab
+
+Inputs = Mapping[str, Mapping[str, InputSpec]]
+"""Each instrument's inputs by name (:attr:`Lab.inputs <labos.devices.lab.Lab.inputs>`)."""
 
 
-def parameter_consumers(campaign: Campaign, lab: Lab) -> tuple[dict[int, dict[str, str]], list[Problem]]:
+def parameter_consumers(campaign: Campaign, inputs: Inputs) -> tuple[dict[int, dict[str, str]], list[Problem]]:
     """Which step takes which parameter (``{step index: {input: parameter}}``), and the problems found.
 
     A step's instrument takes every parameter named like one of its inputs, plus those
@@ -34,12 +41,14 @@ def parameter_consumers(campaign: Campaign, lab: Lab) -> tuple[dict[int, dict[st
         for f in (p.components if isinstance(p, CompositionParameter) else [name])
     }
     for i, step in enumerate(campaign.workflow.steps):
-        inputs: Mapping[str, InputSpec] = lab[step.instrument].inputs
-        mapping = {n: n for n in flat if n in inputs and n not in step.parameters.values()}
+        step_inputs = inputs[step.instrument]
+        mapping = {n: n for n in flat if n in step_inputs and n not in step.parameters.values()}
         for inp, param in step.parameters.items():
             where = f"workflow.steps[{i}].parameters.{inp}"
-            if inp not in inputs:
-                problems.append(Problem(where, f"{step.instrument} has no input {inp!r}; inputs: {', '.join(inputs)}"))
+            if inp not in step_inputs:
+                problems.append(
+                    Problem(where, f"{step.instrument} has no input {inp!r}; inputs: {', '.join(step_inputs)}")
+                )
             elif param not in flat:
                 problems.append(Problem(where, f"no parameter {param!r} in the space; parameters: {', '.join(flat)}"))
             else:
@@ -54,11 +63,11 @@ def parameter_consumers(campaign: Campaign, lab: Lab) -> tuple[dict[int, dict[st
         consumers[i] = mapping
         for inp, param in mapping.items():
             top = owner[param]
-            problems.extend(_limit_problems(top, param, campaign.space.root[top], inputs[inp], step.instrument))
+            problems.extend(_limit_problems(top, param, campaign.space.root[top], step_inputs[inp], step.instrument))
     used = {p for m in consumers.values() for p in m.values()}
     for f in flat:
         if f not in used:
-            accepted = sorted({i for s in campaign.workflow.steps for i in lab[s.instrument].inputs})
+            accepted = sorted({i for s in campaign.workflow.steps for i in inputs[s.instrument]})
             problems.append(
                 Problem(
                     f"space.{owner[f]}",
@@ -106,14 +115,19 @@ def check_campaign(campaign: Campaign, data_dir: Path | None = None) -> list[Pro
     """Every problem of ``campaign`` beyond its schema (empty when it can run).
 
     ``data_dir`` (default: the campaign's) is where registered instruments are looked up.
-    The instruments are built for the check and closed again.
+    The instruments' drivers are built for the check (without their ophyd devices) and
+    closed again.
     """
     problems = static_problems(campaign)
-    lab, lab_errors = open_lab(campaign, data_dir or campaign.data_dir, check_only=True)
-    problems.extend(lab_errors)
-    if lab is not None:
-        with lab:
-            problems.extend(lab_problems(campaign, lab))
+    try:
+        drivers = build_drivers(
+            campaign.workflow, campaign.simulation, campaign.seed, data_dir or campaign.data_dir, check_only=True
+        )
+    except LabosError as exc:
+        problems.append(_build_problem(exc))
+        return problems
+    with drivers:
+        problems.extend(lab_problems(campaign, drivers.inputs))
     return problems
 
 
@@ -123,13 +137,13 @@ def static_problems(campaign: Campaign) -> list[Problem]:
         Problem("constraints" if i is None else f"constraints[{i}]", msg) for i, msg in campaign.space.infeasibility()
     ]
     try:
-        cls = get_planner_class(campaign.planner.name)
+        _, multi_objective = planner_traits(campaign.planner.name)
     except LabosError as exc:
         problems.append(Problem("planner.name", str(exc)))
     else:
         for opt, msg in option_problems(campaign.planner.name, campaign.planner.options):
             problems.append(Problem(f"planner.options.{opt}", msg))
-        if not getattr(cls, "multi_objective", True) and len(campaign.objectives) > 1:
+        if not multi_objective and len(campaign.objectives) > 1:
             problems.append(
                 Problem(
                     "objectives",
@@ -160,28 +174,35 @@ def open_lab(
 
     ``check_only``: only to check the campaign, writing nothing (see :func:`~labos.devices.lab.build_lab`).
     """
+    from labos.devices.lab import build_lab
+
     try:
         lab = build_lab(campaign.workflow, campaign.simulation, campaign.seed, data_dir, run_key, check_only)
         return lab, []
-    except InstrumentError as exc:
-        where = exc.path or f"workflow.instruments.{exc.instrument}" + (f".options.{exc.option}" if exc.option else "")
-        return None, [Problem(where, str(exc))]
     except LabosError as exc:
-        return None, [Problem("workflow.instruments", str(exc))]
+        return None, [_build_problem(exc)]
 
 
-def lab_problems(campaign: Campaign, lab: Lab) -> list[Problem]:
-    """Problems found against the built instruments: parameters and step options vs their inputs."""
-    _, problems = parameter_consumers(campaign, lab)
+def _build_problem(exc: LabosError) -> Problem:
+    """An instrument that could not be built, located at its entry (or the setting named)."""
+    if isinstance(exc, InstrumentError):
+        where = exc.path or f"workflow.instruments.{exc.instrument}" + (f".options.{exc.option}" if exc.option else "")
+        return Problem(where, str(exc))
+    return Problem("workflow.instruments", str(exc))
+
+
+def lab_problems(campaign: Campaign, inputs: Inputs) -> list[Problem]:
+    """Problems found against the instruments' inputs: parameters and step options."""
+    _, problems = parameter_consumers(campaign, inputs)
     for i, step in enumerate(campaign.workflow.steps):
-        inputs = lab[step.instrument].inputs
+        step_inputs = inputs[step.instrument]
         for key, value in step.options.items():
-            spec = inputs.get(key)
+            spec = step_inputs.get(key)
             if spec is None:
                 problems.append(
                     Problem(
                         f"workflow.steps[{i}].options.{key}",
-                        f"{step.instrument} has no input {key!r}; inputs: {', '.join(inputs)}",
+                        f"{step.instrument} has no input {key!r}; inputs: {', '.join(step_inputs)}",
                     )
                 )
             elif (msg := spec.problem(value)) is not None:

@@ -68,7 +68,7 @@ class CampaignSession(AttemptRunner):
         self.store = store
         self.lab: Lab | None = lab
         self.lock = CampaignLock(data_dir, campaign_id)
-        self.consumers, _ = parameter_consumers(campaign, lab)
+        self.consumers, _ = parameter_consumers(campaign, lab.inputs)
         self.planner: Planner = create_planner(campaign.planner, campaign.space, campaign.objectives, campaign.seed)
         self.RE = RunEngine({}, context_managers=[])
         self._catalog: RunCatalog | None = None  # opened on first use (tiled costs seconds to import)
@@ -84,7 +84,7 @@ class CampaignSession(AttemptRunner):
         lab, lab_errors = open_lab(campaign, data_dir, campaign_id)  # built once: checked, then used
         problems.extend(lab_errors)
         if lab is not None:
-            problems.extend(lab_problems(campaign, lab))
+            problems.extend(lab_problems(campaign, lab.inputs))
         if problems:
             if lab is not None:
                 lab.close()

@@ -9,8 +9,8 @@ import pytest
 from labos.core.campaign import SimulationSpec, WorkflowSpec
 from labos.core.errors import ConfigurationError, DeviceFault, OutOfBoundsError, RegistryError
 from labos.devices import Synthesizer, UVVisSpectrometer, build_lab
+from labos.devices.build import InstrumentError
 from labos.devices.drivers import DriverContext
-from labos.devices.lab import InstrumentError
 from simulators import create_driver
 from simulators.clock import SimClock
 

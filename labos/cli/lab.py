@@ -155,8 +155,8 @@ def _instrument_inputs(r: Any, data_dir: Path, con: Console) -> int:
 
     from labos.core.campaign import SimulationSpec
     from labos.data.registry import LimitedDriver
+    from labos.devices.build import build_driver
     from labos.devices.drivers import DriverContext
-    from labos.devices.lab import build_driver
 
     ctx = DriverContext(seed=0, simulation=SimulationSpec().model_dump(), data_dir=data_dir, check_only=True)
     try:
@@ -189,8 +189,8 @@ def _instrument_status(reg: Any, data_dir: Path, con: Console) -> int:
     from rich.table import Table
 
     from labos.core.campaign import SimulationSpec
+    from labos.devices.build import build_driver
     from labos.devices.drivers import DriverContext
-    from labos.devices.lab import build_driver
 
     table = Table("name", "kind", "state", "health", "latency", "detail")
     unhealthy = 0

@@ -267,7 +267,7 @@ def check_entry(entry: InstrumentEntry, data_dir: Path | None) -> str | None:
         outside the instrument's own range.
     """
     from labos.core.campaign import SimulationSpec
-    from labos.devices.lab import build_driver
+    from labos.devices.build import build_driver
 
     context = DriverContext(seed=0, simulation=SimulationSpec().model_dump(), data_dir=data_dir)
     try:
@@ -306,7 +306,7 @@ def load_entry(path: str | Path) -> InstrumentEntry:
 
 def create_driver(kind: str, name: str, options: Mapping[str, Any], context: DriverContext) -> Any:
     """Entry point ``labos.drivers: registry``: the registered instrument a campaign asks for."""
-    from labos.devices.lab import build_driver
+    from labos.devices.build import build_driver
 
     opts = dict(options)
     wanted = opts.pop("name", None)

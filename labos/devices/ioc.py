@@ -195,7 +195,7 @@ def serve_beamline(config: IOCConfig, interfaces: list[str] | None = None, base:
     from caproto.asyncio.server import run
     from caproto.sync import repeater
 
-    from labos.devices.lab import build_driver
+    from labos.devices.build import build_driver
 
     # beacons need a repeater to land on; run one here unless one already listens
     threading.Thread(target=repeater.run, kwargs={"host": "127.0.0.1"}, name="ca-repeater", daemon=True).start()

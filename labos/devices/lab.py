@@ -1,70 +1,32 @@
-"""Build the instruments a campaign's workflow names, through registered drivers.
-
-Drivers are found by name in the entry-point group ``labos.drivers``; the simulated
-lab registers itself there as ``sim``. Runtime code never imports ``simulators``
-directly.
-"""
+"""The ophyd devices of a campaign's workflow, each wrapping the driver built for it (:mod:`labos.devices.build`)."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from ophyd import Device
 
-from labos.core.campaign import InstrumentSpec, SimulationSpec, WorkflowSpec
-from labos.core.errors import ConfigurationError, LabosError, RegistryError
+from labos.core.campaign import SimulationSpec, WorkflowSpec
 from labos.devices.beamline import XRDBeamline
-from labos.devices.drivers import (
-    BeamlineDriver,
-    DriverContext,
-    DriverFactory,
-    FurnaceDriver,
-    RobotDriver,
-    SpectrometerDriver,
-    SynthesizerDriver,
-)
+from labos.devices.build import PROTOCOLS, build_drivers
+from labos.devices.drivers import DriverContext, InputSpec
 from labos.devices.furnace import Furnace
 from labos.devices.robot import RobotArm
 from labos.devices.spectrometer import UVVisSpectrometer
 from labos.devices.synthesizer import Synthesizer
 
-DRIVER_GROUP = "labos.drivers"
-
 DEVICE_CLASSES: dict[str, tuple[type[Device], type]] = {
-    "synthesizer": (Synthesizer, SynthesizerDriver),
-    "uvvis": (UVVisSpectrometer, SpectrometerDriver),
-    "robot": (RobotArm, RobotDriver),
-    "furnace": (Furnace, FurnaceDriver),
-    "xrd": (XRDBeamline, BeamlineDriver),
+    "synthesizer": (Synthesizer, PROTOCOLS["synthesizer"]),
+    "uvvis": (UVVisSpectrometer, PROTOCOLS["uvvis"]),
+    "robot": (RobotArm, PROTOCOLS["robot"]),
+    "furnace": (Furnace, PROTOCOLS["furnace"]),
+    "xrd": (XRDBeamline, PROTOCOLS["xrd"]),
 }
-
-
-@cache
-def _driver_entry_points() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=DRIVER_GROUP)}
-
-
-def driver_names() -> list[str]:
-    """Registered driver names."""
-    return sorted(_driver_entry_points())
-
-
-def get_driver_factory(name: str) -> DriverFactory:
-    """The factory registered as ``name``; the error lists the known names."""
-    eps = _driver_entry_points()
-    if name not in eps:
-        raise RegistryError(f"unknown driver {name!r}; known drivers: {', '.join(sorted(eps)) or 'none'}")
-    try:
-        factory: DriverFactory = eps[name].load()
-    except Exception as exc:
-        raise ConfigurationError(f"driver {name!r} ({eps[name].value}) failed to load: {exc}") from exc
-    return factory
+"""Each instrument kind's ophyd device class and the driver protocol it speaks."""
 
 
 @dataclass
@@ -77,6 +39,11 @@ class Lab:
 
     def __getitem__(self, name: str) -> Device:
         return self.devices[name]
+
+    @property
+    def inputs(self) -> dict[str, dict[str, InputSpec]]:
+        """Each instrument's inputs by name."""
+        return {name: dev.inputs for name, dev in self.devices.items()}
 
     def close(self) -> None:
         """Close every driver (idempotent); problems are warned about, not raised."""
@@ -100,25 +67,6 @@ class Lab:
         self.close()
 
 
-def build_driver(name: str, spec: InstrumentSpec, context: DriverContext) -> Any:
-    """Create the driver for instrument ``name``, checking it speaks its kind's protocol."""
-    _, protocol = DEVICE_CLASSES[spec.kind]
-    factory = get_driver_factory(spec.driver)
-    driver = factory(spec.kind, name, dict(spec.options), context)
-    if not isinstance(driver, protocol):
-        raise ConfigurationError(
-            f"instrument {name!r}: driver {spec.driver!r} returned {type(driver).__name__}, "
-            f"which does not implement {protocol.__name__}"
-        )
-    return driver
-
-
-def build_device(name: str, spec: InstrumentSpec, context: DriverContext) -> Device:
-    """Create the driver for ``spec`` and wrap it in the matching ophyd device."""
-    device_cls, _ = DEVICE_CLASSES[spec.kind]
-    return device_cls(driver=build_driver(name, spec, context), name=name, timeout_s=spec.timeout_s)
-
-
 def build_lab(
     workflow: WorkflowSpec,
     simulation: SimulationSpec | Mapping[str, Any],
@@ -127,35 +75,20 @@ def build_lab(
     run_key: str | None = None,
     check_only: bool = False,
 ) -> Lab:
-    """Build every instrument of ``workflow``; on failure, close what was built.
+    """Build every instrument of ``workflow`` (see :func:`~labos.devices.build.build_drivers`) as an ophyd device.
 
-    ``check_only`` builds the instruments only to check a campaign against them: the
-    drivers then create and write nothing (see :attr:`DriverContext.check_only`).
+    On failure, what was built is closed.
     """
-    sim = simulation.model_dump() if isinstance(simulation, SimulationSpec) else dict(simulation)
-    context = DriverContext(seed=seed, simulation=sim, data_dir=data_dir, run_key=run_key, check_only=check_only)
-    lab = Lab(devices={}, context=context)
+    drivers = build_drivers(workflow, simulation, seed, data_dir, run_key, check_only)
+    lab = Lab(devices={}, context=drivers.context)
     try:
         for name, spec in workflow.instruments.items():
-            try:
-                lab.devices[name] = build_device(name, spec, context)
-            except LabosError as exc:
-                raise InstrumentError(name, str(exc), getattr(exc, "option", None), getattr(exc, "path", None)) from exc
+            device_cls, _ = DEVICE_CLASSES[spec.kind]
+            lab.devices[name] = device_cls(driver=drivers.drivers[name], name=name, timeout_s=spec.timeout_s)
     except BaseException:
+        for name, driver in drivers.drivers.items():
+            if name not in lab.devices:
+                driver.close()
         lab.close()
         raise
     return lab
-
-
-class InstrumentError(ConfigurationError):
-    """An instrument of a workflow could not be built.
-
-    ``instrument`` names it; ``option`` the bad option and ``path`` the bad setting
-    elsewhere in the campaign (``simulation.world``), when known.
-    """
-
-    def __init__(self, instrument: str, message: str, option: str | None = None, path: str | None = None) -> None:
-        self.instrument = instrument
-        self.option = option
-        self.path = path
-        super().__init__(message)

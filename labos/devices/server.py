@@ -38,8 +38,8 @@ from zmq.utils.monitor import recv_monitor_message
 from labos.core.campaign import InstrumentSpec, SafePath, SimulationSpec
 from labos.core.errors import DeviceFault, LabosError, OutOfBoundsError, shown
 from labos.devices import keys, wire
+from labos.devices.build import build_driver
 from labos.devices.drivers import DriverContext, action_inputs, check_values
-from labos.devices.lab import build_driver
 
 log = logging.getLogger("labos.server")
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from labos.core.campaign import Objective, PlannerSpec
 from labos.core.errors import ConfigurationError, RegistryError
@@ -28,12 +28,17 @@ _BUILTIN: dict[str, str] = {
     "random": "labos.planners.random",
     "sobol": "labos.planners.sobol",
     "skopt": "labos.planners.skopt",
-    "botorch": "labos.planners.botorch",
+    "botorch": "labos.planners.botorch.planner",
     "physbo": "labos.planners.physbo",
     "agent": "labos.agents.planner",
 }
 """Built-in planners by name and module: looking one up imports its module only (torch for botorch alone)."""
 _BUILTIN_MODULES = tuple(_BUILTIN.values())
+_TRAITS: dict[str, tuple[str, bool]] = {
+    "botorch": ("labos.planners.botorch.options:BotorchOptions", True),
+}
+"""Built-ins whose module imports torch (seconds): their options model and whether they take several
+objectives, so that checking a campaign does not import torch. A test keeps these equal to the classes."""
 
 _registry: dict[str, type] = {}
 _loaded = False
@@ -104,10 +109,26 @@ def get_planner_class(name: str) -> type:
         raise RegistryError(f"unknown planner {name!r}; known planners: {', '.join(sorted(_registry))}") from None
 
 
+def planner_traits(name: str) -> tuple[type[BaseModel] | None, bool]:
+    """Planner ``name``'s options model (``None``: it takes none) and whether it takes several objectives.
+
+    Raises
+    ------
+    RegistryError
+        Unknown planner name.
+    """
+    if name not in _registry and name in _TRAITS:
+        path, multi = _TRAITS[name]
+        module, attr = path.split(":")
+        options: type[BaseModel] = getattr(importlib.import_module(module), attr)
+        return options, multi
+    cls = get_planner_class(name)
+    return getattr(cls, "Options", None), bool(getattr(cls, "multi_objective", True))
+
+
 def option_problems(name: str, options: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Validate ``options`` for planner ``name``: ``(option path, message)`` pairs."""
-    cls = get_planner_class(name)
-    model = getattr(cls, "Options", None)
+    model, _ = planner_traits(name)
     if model is None:
         return []
     try:

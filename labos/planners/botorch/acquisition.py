@@ -10,8 +10,7 @@ import numpy as np
 import torch
 
 from labos.core.space import ParamValue
-from labos.planners.botorch.model import GPModel
-from labos.planners.botorch.options import DTYPE
+from labos.planners.botorch.model import DTYPE, GPModel
 from labos.planners.encoding import encode
 
 

@@ -10,8 +10,11 @@ import numpy as np
 import torch
 
 from labos.planners.base import BasePlanner
-from labos.planners.botorch.options import DTYPE, BotorchOptions, power_transform
+from labos.planners.botorch.options import BotorchOptions, power_transform
 from labos.planners.encoding import encode
+
+DTYPE = torch.double
+"""Every tensor of the planner is double precision (GP fitting in float32 is unstable)."""
 
 
 class GPModel(BasePlanner):

@@ -6,12 +6,9 @@ import warnings
 from typing import Literal
 
 import numpy as np
-import torch
 from pydantic import Field
 
 from labos.planners.base import PlannerOptions
-
-DTYPE = torch.double
 
 
 class BotorchOptions(PlannerOptions):

@@ -26,7 +26,8 @@ import torch
 
 from labos.core.space import ParamValue, Point
 from labos.planners.botorch.acquisition import Acquisition
-from labos.planners.botorch.options import DTYPE, BotorchOptions
+from labos.planners.botorch.model import DTYPE
+from labos.planners.botorch.options import BotorchOptions
 from labos.planners.encoding import encode
 from labos.planners.registry import register
 from labos.planners.sobol import sobol_points
