@@ -78,7 +78,7 @@ def test_bench_outputs_and_same_seed_same_numbers(tmp_path):
 
     def numbers(s):  # everything but wall-clock timings
         return {
-            d: {p: {k: v for k, v in m.items() if k != "ask_seconds_mean"} for p, m in e["planners"].items()}
+            d: {p: {k: v for k, v in m.items() if "seconds" not in k} for p, m in e["planners"].items()}
             for d, e in s["datasets"].items()
         }
 
@@ -203,3 +203,149 @@ def test_hindsight_ranking_finds_a_smooth_datasets_tops_at_once_and_a_noisy_ones
     assert smooth["af_0.8"] == pytest.approx(64 / 4)
     scatter = hindsight.hindsight(str(tmp_path / "scatter.yaml"), {})
     assert scatter["cycles_1.0"] > 20  # noise has no trend to rank by
+
+
+DECLARED = """\
+name: declared
+csv: d.csv
+columns: [ligand, n, a, b, yield]
+skip_rows: 1
+inputs: [ligand, n, a, b]
+objective: {column: yield, direction: maximize}
+space:
+  ligand: {type: categorical, choices: [1, 2, 3]}
+  n: {type: integer, low: 1, high: 5}
+  mix: {type: composition, components: [a, b], total: 1}
+citation: a test
+ties: TIES
+"""
+
+
+def _declared(tmp_path: Path, rows: str, ties: str = "all") -> Path:
+    (tmp_path / "d.csv").write_text(rows)
+    path = tmp_path / "d.yaml"
+    path.write_text(DECLARED.replace("TIES", ties))
+    return path
+
+
+def test_a_declared_space_reaches_the_planner_in_its_own_types(tmp_path):
+    """Headerless CSV, a TYPE row skipped, categories coded as numbers, an integer, a rounded composition."""
+    rows = "TYPE,DATA,DATA,DATA,DATA\n1,2,0.5,0.5,10\n2,3.0,0.299,0.7,20\n3,1,1,0,20\n"
+    pool = load_dataset(_declared(tmp_path, rows))
+    assert pool.space.names == ["ligand", "n", "a", "b"]
+    first, second, _ = pool_points(pool)
+    assert first == {"ligand": 1, "n": 2, "a": 0.5, "b": 0.5}
+    assert second["n"] == 3 and isinstance(second["n"], int)
+    assert math.isclose(second["a"] + second["b"], 1.0)  # 0.999 rescaled, within composition_rtol
+    assert all(pool.space.contains(p) for p in pool_points(pool))
+    # 3 candidates, ceil(0.15) = 1 top; rows 2 and 3 tie at 20: 'all' counts both, file order the first
+    assert (pool.top, pool.tied_at_cutoff) == ({1, 2}, 2)
+    assert load_dataset(_declared(tmp_path, rows, "file_order")).top == {1}
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        ("TYPE\n1,2,0.5,0.5\n", r"d\.csv:2: 4 field\(s\), but 5 column\(s\)"),
+        ("TYPE\n1,2,0.5,0.5,1\n4,2,0.5,0.5,1\n", r"d\.csv:3: ligand: 4 is not one of \[1, 2, 3\]"),
+        ("TYPE\n1,9,0.5,0.5,1\n", r"d\.csv:2: n: 9 is outside \[1, 5\]"),
+        ("TYPE\n1,2,0.6,0.6,1\n", r"d\.csv:2: mix: components sum to 1\.2, must sum to 1"),
+        ("TYPE\n", r"has no data rows"),
+    ],
+)
+def test_rows_outside_a_declared_space_are_errors_at_their_line(tmp_path, rows, match):
+    with pytest.raises(SpecError, match=match):
+        load_dataset(_declared(tmp_path, rows))
+
+
+def test_a_declared_space_must_name_the_inputs(tmp_path):
+    path = _declared(tmp_path, "TYPE\n1,2,0.5,0.5,1\n")
+    path.write_text(path.read_text().replace("inputs: [ligand, n, a, b]", "inputs: [ligand, n, a]"))
+    with pytest.raises(SpecError, match=r"must be the inputs"):
+        load_dataset(path)
+    path.write_text(DECLARED.replace("TIES", "all").replace("total: 1}", "total: -1}"))
+    with pytest.raises(SpecError, match=r"space\.mix\.total"):
+        load_dataset(path)
+
+
+def test_held_out_datasets_load_with_their_declared_spaces():
+    held = [p for p in sorted(DATASETS.glob("*/dataset.yaml")) if load_dataset(p).spec.held_out]
+    assert len(held) >= 10
+    pools = {p.parent.name: load_dataset(p) for p in held}
+    assert pools["photo_wf3"].space.root["composition"].type == "composition"
+    assert {pools["buchwald_a"].space.root[n].type for n in pools["buchwald_a"].space.names} == {"categorical"}
+    for pool in pools.values():
+        assert pool.n_top >= math.ceil(0.05 * pool.n)
+        assert (DATASETS / pool.spec.name / "SOURCE.md").exists()
+
+
+def _runs(label: str, cycles: list[int], n_top: int = 4) -> list[RunResult]:
+    """Runs that find the top candidates one by one, reaching Top% 0.8 at the given cycle counts."""
+    out = []
+    for r, c in enumerate(cycles):
+        counts = [0] * (c - 1) + [math.ceil(0.8 * n_top)] + [n_top]
+        out.append(RunResult(planner=label, run=r, seed=0, top_count=counts, ask_seconds=0.0))
+    return out
+
+
+def test_compare_marks_differences_beyond_noise_and_ranks_planners():
+    from labos.bench.compare import compare_dataset, markdown, rank_table
+
+    fast = _runs("fast", [5, 6, 5, 7, 6, 5, 6, 5, 6, 7])
+    slow = _runs("slow", [40, 45, 38, 50, 42, 41, 44, 39, 47, 43])
+    noisy = _runs("noisy", [5, 40, 6, 45, 5, 38, 7, 50, 6, 41])
+    c = compare_dataset({"fast": fast, "slow": slow, "noisy": noisy}, n=100, n_top=4, capped=False)
+    assert c["metric"] == "af_0.8"
+    assert math.isclose(c["planners"]["fast"]["value"], 80 / 6)
+    assert c["planners"]["fast"]["lo"] <= c["planners"]["fast"]["value"] <= c["planners"]["fast"]["hi"]
+    assert c["pairs"]["fast | slow"]["better"] == "fast"
+    assert c["pairs"]["fast | noisy"]["better"] == "tie"  # half its runs are as slow as 'slow'
+    assert [c["planners"][p]["rank"] for p in ("fast", "noisy", "slow")] == [1, 2, 3]
+    same = compare_dataset({"a": fast, "b": _runs("b", [5, 6, 5, 7, 6, 5, 6, 5, 6, 7])}, 100, 4, capped=False)
+    assert same["pairs"]["a | b"]["better"] == "tie" and same["planners"]["a"]["rank"] == 1.5
+    ranks = rank_table({"d1": c, "d2": c}, ["fast", "slow", "noisy"])
+    assert ranks["fast"]["median_rank"] == 1
+    assert ranks["slow"]["against"]["fast"] == {"win": 0, "tie": 0, "loss": 2}
+    text = markdown({"d1": c}, ranks, ["fast", "slow", "noisy"])
+    assert "**best**" in text and "≈" in text and "| slow | 3 |" in text
+
+
+def test_compare_at_a_cycle_cap_uses_top_found_by_the_cap(tmp_path):
+    from labos.bench.compare import compare_dataset
+
+    capped = [RunResult("p", r, 0, [0, 1, 1, 2], 0.0, capped=True) for r in range(4)]
+    done = [RunResult("q", r, 0, [0, 1, 4], 0.0) for r in range(4)]  # found every top before the cap
+    c = compare_dataset({"p": capped, "q": done}, n=500, n_top=4, capped=True)
+    assert c["metric"] == "top_at_cap"
+    assert (c["planners"]["p"]["value"], c["planners"]["q"]["value"]) == (0.5, 1.0)
+
+
+def test_bench_compare_writes_the_tables_and_times_ask_and_tell(tmp_path):
+    out = tmp_path / "out"
+    code = main(
+        [
+            "bench",
+            str(DATASETS / "suzuki_i" / "dataset.yaml"),
+            "--planners",
+            "skopt random",
+            "--runs",
+            "3",
+            "--max-cycles",
+            "8",
+            "--jobs",
+            "1",
+            "--compare",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["versions"]["scikit-optimize"]
+    assert summary["datasets"]["suzuki_i"]["held_out"] is True
+    skopt = summary["datasets"]["suzuki_i"]["planners"]["skopt"]
+    assert skopt["ask_tell_seconds_mean"] > skopt["ask_seconds_mean"] > 0  # skopt refits in tell
+    assert skopt["wall_seconds_per_run"] > 0
+    assert set(summary["compare"]["datasets"]["suzuki_i"]["planners"]) == {"skopt", "random"}
+    assert "median rank" in (out / "compare.md").read_text()

@@ -45,6 +45,10 @@ class RunResult:
     """The run stopped at the cycle cap before finding every top candidate."""
     stats: dict[str, float] | None = None
     """What the planner counted about itself (an agent: model calls, first-try valid replies, fallbacks)."""
+    tell_seconds: float = 0.0
+    """Time in ``tell`` after each chosen experiment (where skopt refits)."""
+    wall_seconds: float = 0.0
+    """The whole run: building the planner, the initial tell, every ask and tell."""
 
 
 def run_once(
@@ -55,6 +59,7 @@ def run_once(
     ``max_cycles`` caps the experiments of a run (initial ones included), for planners too
     slow to exhaust a pool: levels not reached by then are reported as not reached.
     """
+    start = time.perf_counter()
     rng = np.random.default_rng([seed, run])
     points = pool_points(pool)
     p = create_planner(planner, pool.space, [Objective(name="y")], seed=int(rng.integers(2**31)))
@@ -66,7 +71,7 @@ def run_once(
         found += i in pool.top
         counts.append(found)
     remaining = sorted(set(range(pool.n)) - set(measured))
-    ask_time = 0.0
+    ask_time = tell_time = 0.0
     while remaining and not (stop_when_done and found == pool.n_top):
         if max_cycles is not None and len(counts) >= max_cycles:
             break
@@ -74,7 +79,9 @@ def run_once(
         (k,) = p.choose([points[i] for i in remaining], 1)  # type: ignore[attr-defined]
         ask_time += time.perf_counter() - t0
         i = remaining.pop(k)
+        t0 = time.perf_counter()
         p.tell([Observation(params=points[i], objectives={"y": float(pool.y[i])})])
+        tell_time += time.perf_counter() - t0
         found += i in pool.top
         counts.append(found)
     stats = getattr(p, "stats", None)
@@ -86,6 +93,8 @@ def run_once(
         ask_seconds=ask_time,
         capped=found < pool.n_top and len(counts) < pool.n,
         stats=dict(stats) if isinstance(stats, dict) else None,
+        tell_seconds=tell_time,
+        wall_seconds=time.perf_counter() - start,
     )
 
 
@@ -137,7 +146,11 @@ def metrics(results: list[RunResult], n: int, n_top: int) -> dict[str, Any]:
         cycles = first_reaching(median, a)
         out[f"cycles_{a}"] = cycles
         out[f"af_{a}"] = math.ceil(a * n) / cycles if cycles else None
-    out["ask_seconds_mean"] = float(np.mean([r.ask_seconds / max(len(r.top_count) - 2, 1) for r in results]))
+    chosen = [max(len(r.top_count) - 2, 1) for r in results]
+    out["ask_seconds_mean"] = float(np.mean([r.ask_seconds / c for r, c in zip(results, chosen, strict=True)]))
+    per_cycle = [(r.ask_seconds + r.tell_seconds) / c for r, c in zip(results, chosen, strict=True)]
+    out["ask_tell_seconds_mean"] = float(np.mean(per_cycle))
+    out["wall_seconds_per_run"] = float(np.mean([r.wall_seconds for r in results]))
     stats = [r.stats for r in results if r.stats]
     if stats:  # an agent's own accounting, summed over runs
         tot = {k: sum(float(s.get(k, 0.0)) for s in stats) for k in stats[0]}

@@ -94,10 +94,13 @@ def run_benchmark(
     out: Path,
     progress: Callable[[int, int], None] | None = None,
     max_cycles: int | None = None,
+    compare: bool = False,
 ) -> dict[str, Any]:
     """Run every planner ``runs`` times on every dataset; write the outputs under ``out``.
 
-    ``max_cycles`` caps every run (see :func:`labos.bench.protocol.run_once`).
+    ``max_cycles`` caps every run (see :func:`labos.bench.protocol.run_once`). With
+    ``compare``, the planners are also compared (:mod:`labos.bench.compare`): the summary's
+    ``compare`` entry and ``compare.md``.
 
     Returns the summary (also written to ``out/summary.json``).
     """
@@ -124,12 +127,21 @@ def run_benchmark(
                     progress(done, len(tasks))
     for runs_of in results.values():
         runs_of.sort(key=lambda r: r.run)
-    summary: dict[str, Any] = {"seed": seed, "runs": runs, "max_cycles": max_cycles, "datasets": {}}
+    summary: dict[str, Any] = {
+        "seed": seed,
+        "runs": runs,
+        "max_cycles": max_cycles,
+        "versions": versions(),
+        "datasets": {},
+    }
     for d, pool in pools.items():
         entry: dict[str, Any] = {
             "name": pool.spec.name,
             "n": pool.n,
             "n_top": pool.n_top,
+            "ties": pool.spec.ties,
+            "tied_at_cutoff": pool.tied_at_cutoff,
+            "held_out": pool.spec.held_out,
             "citation": pool.spec.citation,
             "reference": pool.spec.reference,
             "planners": {},
@@ -138,11 +150,41 @@ def run_benchmark(
             entry["planners"][p.label] = {"seed": seed, **metrics(results[(d, p.label)], pool.n, pool.n_top)}
         summary["datasets"][pool.spec.name] = entry
     out.mkdir(parents=True, exist_ok=True)
+    if compare:
+        from labos.bench.compare import compare_dataset, markdown, rank_table
+
+        labels = [p.label for p in planners]
+        comparisons = {
+            pool.spec.name: compare_dataset(
+                {p: results[(d, p)] for p in labels},
+                pool.n,
+                pool.n_top,
+                capped=max_cycles is not None and max_cycles < pool.n,
+                seed=seed,
+            )
+            for d, pool in pools.items()
+        }
+        ranks = rank_table(comparisons, labels)
+        summary["compare"] = {"datasets": comparisons, "ranks": ranks}
+        (out / "compare.md").write_text(markdown(comparisons, ranks, labels))
     write_outputs(out, pools, planners, results, summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     runs_dump = {f"{pools[d].spec.name}/{label}": [asdict(r) for r in rs] for (d, label), rs in results.items()}
     (out / "runs.json").write_text(json.dumps(runs_dump))
     return summary
+
+
+def versions() -> dict[str, str]:
+    """Versions of labos and of the libraries the planners stand on (installed ones)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in ("labos", "numpy", "scikit-learn", "scikit-optimize", "torch", "botorch", "gpytorch", "nimo"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return out
 
 
 def default_jobs() -> int:

@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop each run after this many experiments (slow planners, large pools): levels not reached are '-'",
     )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="also compare the planners: AF 0.8 (or Top%% at the cap) with 90%% bootstrap intervals, "
+        "differences within noise, and a rank table across datasets (compare.md)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_bench)
 

@@ -54,7 +54,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             out=out,
             progress=lambda done, total: bar.update(task, completed=done),
             max_cycles=args.max_cycles,
+            compare=args.compare,
         )
     _console().print((out / "results.md").read_text(), markup=False)
+    if args.compare:
+        _console().print((out / "compare.md").read_text(), markup=False)
     _console().print(f"summary: {out / 'summary.json'}; curves: {out}/*_top.png", markup=False)
     return EXIT_OK if summary["datasets"] else EXIT_FAILED
