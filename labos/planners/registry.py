@@ -31,6 +31,8 @@ _BUILTIN: dict[str, str] = {
     "botorch": "labos.planners.botorch.planner",
     "physbo": "labos.planners.physbo",
     "agent": "labos.agents.planner",
+    "gp-lcb": "labos.planners.baselines",
+    "rf-lcb": "labos.planners.baselines",
 }
 """Built-in planners by name and module: looking one up imports its module only (torch for botorch alone)."""
 _BUILTIN_MODULES = tuple(_BUILTIN.values())
