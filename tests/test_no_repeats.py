@@ -24,7 +24,11 @@ SPACE = SearchSpace.model_validate(
     }
 )
 OBJ = [Objective(name="y", direction="minimize")]
-FAST = {"skopt": {"n_initial_points": 2}, "botorch": {"n_initial_points": 2}}
+FAST = {
+    "skopt": {"n_initial_points": 2},
+    "botorch": {"n_initial_points": 2},
+    **{name: {"candidates": 200} for name in ("gp-lcb", "rf-lcb", "baybe", "ax")},
+}
 
 
 def _key(p):

@@ -179,7 +179,8 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for dist in ("labos", "numpy", "scikit-learn", "scikit-optimize", "torch", "botorch", "gpytorch", "nimo"):
+    libraries = ("numpy", "scikit-learn", "scikit-optimize", "torch", "botorch", "gpytorch", "nimo", "physbo")
+    for dist in ("labos", *libraries, "baybe", "ax-platform"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
@@ -202,4 +203,12 @@ def planner_available(name: str) -> bool:
         from labos.planners.physbo import nimo_available
 
         return nimo_available()
+    if name in OPTIONAL_PEERS:
+        from labos.planners.peers import peer_available
+
+        return peer_available(name)
     return True
+
+
+OPTIONAL_PEERS = {"physbo": "nimo", "baybe": "peers", "ax": "peers"}
+"""Planners whose library is an optional extra of labos: the extra that installs it."""

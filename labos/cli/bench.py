@@ -16,15 +16,16 @@ from labos.cli.common import EXIT_FAILED, EXIT_OK, _console
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Pool-based benchmark (Liang et al. 2021 protocol) of planners on datasets."""
-    from labos.bench.runner import default_jobs, parse_planner, planner_available, run_benchmark
+    from labos.bench.runner import OPTIONAL_PEERS, default_jobs, parse_planner, planner_available, run_benchmark
 
     err = _console(stderr=True)
     entries = []
     for text in args.planners.split():
         name = text.partition(":")[0]
-        if name == "physbo" and not planner_available(name):
+        if name in OPTIONAL_PEERS and not planner_available(name):
+            extra = OPTIONAL_PEERS[name]
             err.print(
-                "physbo skipped: install the optional nimo extra (pip install 'labos[nimo]') to compare with it",
+                f"{name} skipped: install the optional {extra} extra (pip install 'labos[{extra}]') to compare with it",
                 markup=False,
             )
             continue

@@ -112,7 +112,7 @@ class _PoolLCB(BasePlanner):
 
 @register("gp-lcb")
 class GPLCBPlanner(_PoolLCB):
-    """Liang et al.'s GP-ARD Matérn-5/2 + LCB1 baseline (see the module docstring)."""
+    """Liang et al. (2021) baseline: GP, ARD Matérn-5/2 plus bias, with LCB (ratio 1) over candidates."""
 
     def _predict(
         self, x: NDArray[np.float64], y: NDArray[np.float64], xc: NDArray[np.float64]
@@ -139,7 +139,7 @@ class GPLCBPlanner(_PoolLCB):
 
 @register("rf-lcb")
 class RFLCBPlanner(_PoolLCB):
-    """Liang et al.'s random forest + LCB1 baseline (see the module docstring)."""
+    """Liang et al. (2021) baseline: random forest of 50 trees with LCB (ratio 1) over candidates."""
 
     def _predict(
         self, x: NDArray[np.float64], y: NDArray[np.float64], xc: NDArray[np.float64]

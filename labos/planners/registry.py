@@ -33,6 +33,8 @@ _BUILTIN: dict[str, str] = {
     "agent": "labos.agents.planner",
     "gp-lcb": "labos.planners.baselines",
     "rf-lcb": "labos.planners.baselines",
+    "baybe": "labos.planners.peers",
+    "ax": "labos.planners.peers",
 }
 """Built-in planners by name and module: looking one up imports its module only (torch for botorch alone)."""
 _BUILTIN_MODULES = tuple(_BUILTIN.values())
