@@ -349,3 +349,5 @@ def test_bench_compare_writes_the_tables_and_times_ask_and_tell(tmp_path):
     assert skopt["wall_seconds_per_run"] > 0
     assert set(summary["compare"]["datasets"]["suzuki_i"]["planners"]) == {"skopt", "random"}
     assert "median rank" in (out / "compare.md").read_text()
+    lines = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines()]  # written run by run
+    assert sorted((x["planner"], x["run"]) for x in lines) == [(p, r) for p in ("random", "skopt") for r in range(3)]

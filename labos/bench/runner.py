@@ -109,22 +109,27 @@ def run_benchmark(
     pools = {str(Path(d)): load_dataset(d) for d in datasets}  # fail early on a bad dataset
     tasks = [(d, p, r) for d in pools for p in planners for r in range(runs)]
     results: dict[tuple[str, str], list[RunResult]] = {(d, p.label): [] for d in pools for p in planners}
+    out.mkdir(parents=True, exist_ok=True)
     done = 0
-    if jobs <= 1:
-        for d, p, r in tasks:
-            results[(d, p.label)].append(run_once(pools[d], p.spec, r, seed, max_cycles=max_cycles))
+    with (out / "runs.jsonl").open("w") as log:  # each run as it ends: an interrupted benchmark keeps its runs
+
+        def finished(d: str, label: str, res: RunResult) -> None:
+            nonlocal done
+            results[(d, label)].append(res)
+            log.write(json.dumps({"dataset": pools[d].spec.name, "planner": label, **asdict(res)}) + "\n")
+            log.flush()
             done += 1
             if progress:
                 progress(done, len(tasks))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as ex:
-            futures = [ex.submit(_work, d, p.spec.model_dump(), p.label, r, seed, max_cycles) for d, p, r in tasks]
-            for fut in as_completed(futures):
-                d, label, res = fut.result()
-                results[(d, label)].append(res)
-                done += 1
-                if progress:
-                    progress(done, len(tasks))
+
+        if jobs <= 1:
+            for d, p, r in tasks:
+                finished(d, p.label, run_once(pools[d], p.spec, r, seed, max_cycles=max_cycles))
+        else:
+            with ProcessPoolExecutor(max_workers=jobs) as ex:
+                futures = [ex.submit(_work, d, p.spec.model_dump(), p.label, r, seed, max_cycles) for d, p, r in tasks]
+                for fut in as_completed(futures):
+                    finished(*fut.result())
     for runs_of in results.values():
         runs_of.sort(key=lambda r: r.run)
     summary: dict[str, Any] = {
@@ -149,7 +154,6 @@ def run_benchmark(
         for p in planners:
             entry["planners"][p.label] = {"seed": seed, **metrics(results[(d, p.label)], pool.n, pool.n_top)}
         summary["datasets"][pool.spec.name] = entry
-    out.mkdir(parents=True, exist_ok=True)
     if compare:
         from labos.bench.compare import compare_dataset, markdown, rank_table
 
