@@ -351,3 +351,17 @@ def test_bench_compare_writes_the_tables_and_times_ask_and_tell(tmp_path):
     assert "median rank" in (out / "compare.md").read_text()
     lines = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines()]  # written run by run
     assert sorted((x["planner"], x["run"]) for x in lines) == [(p, r) for p in ("random", "skopt") for r in range(3)]
+
+
+def test_the_dataset_yaml_in_the_developers_guide_is_a_valid_declaration():
+    import re
+
+    import yaml
+
+    from labos.bench.dataset import DatasetSpec
+    from labos.core.space import SearchSpace
+
+    text = (ROOT / "docs" / "planner-developers.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "columns:" in b)
+    spec = DatasetSpec.model_validate(yaml.safe_load(block))
+    assert sorted(SearchSpace.model_validate(spec.space).names) == sorted(spec.inputs)
