@@ -365,3 +365,12 @@ def test_the_dataset_yaml_in_the_developers_guide_is_a_valid_declaration():
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "columns:" in b)
     spec = DatasetSpec.model_validate(yaml.safe_load(block))
     assert sorted(SearchSpace.model_validate(spec.space).names) == sorted(spec.inputs)
+
+
+def test_run_spread_shows_a_stuck_run_the_aggregate_hides():
+    from labos.bench.protocol import run_spread
+
+    quick = [RunResult("p", r, 0, [0] * 4 + [2, 4], 0.0) for r in range(19)]  # Top% 0.5 at cycle 5
+    stuck = RunResult("p", 19, 0, [0] * 40, 0.0, capped=True)
+    assert run_spread([*quick, stuck], n_top=4, level=0.5) == [5, 5, None]
+    assert run_spread(quick, n_top=4, level=0.5) == [5, 5, 5]

@@ -131,6 +131,20 @@ def first_reaching(curve: NDArray[np.float64], a: float) -> int | None:
     return int(hits[0]) + 1 if hits.size else None
 
 
+def run_spread(results: list[RunResult], n_top: int, level: float) -> list[int | None]:
+    """5th, 50th and 95th percentile over runs of each run's cycles to Top% ``level`` (None: not reached).
+
+    The aggregated curve hides a stuck run; this does not. A run that never reached the
+    level (capped) counts as later than any that did.
+    """
+    cycles = []
+    for r in results:
+        hits = np.nonzero(np.asarray(r.top_count, dtype=float) / n_top >= level - 1e-12)[0]
+        cycles.append(float(hits[0] + 1) if hits.size else math.inf)
+    pct = np.percentile(cycles, [5, 50, 95], method="higher")
+    return [int(v) if math.isfinite(v) else None for v in pct]
+
+
 def metrics(results: list[RunResult], n: int, n_top: int) -> dict[str, Any]:
     """Cycles to Top% 0.5/0.8/1.0, AF at those levels and EF max, on the median curve."""
     curves = top_fraction_curves(results, n, n_top)
@@ -146,6 +160,7 @@ def metrics(results: list[RunResult], n: int, n_top: int) -> dict[str, Any]:
         cycles = first_reaching(median, a)
         out[f"cycles_{a}"] = cycles
         out[f"af_{a}"] = math.ceil(a * n) / cycles if cycles else None
+    out["run_spread_0.5"] = run_spread(results, n_top, 0.5)
     chosen = [max(len(r.top_count) - 2, 1) for r in results]
     out["ask_seconds_mean"] = float(np.mean([r.ask_seconds / c for r, c in zip(results, chosen, strict=True)]))
     per_cycle = [(r.ask_seconds + r.tell_seconds) / c for r, c in zip(results, chosen, strict=True)]
