@@ -64,3 +64,21 @@ def test_a_missing_peer_library_is_a_clear_error_and_bench_skips_it(monkeypatch,
     code = main([*args, "--max-cycles", "4", "--jobs", "1", "--out", str(tmp_path / "o"), "-q"])
     assert code == 0
     assert "ax skipped: install the optional peers extra (pip install 'labos[peers]')" in capsys.readouterr().err
+
+
+def test_a_peer_keeps_the_terminal_quiet(tmp_path):
+    """Ax logs every trial at INFO and BoTorch warns about jitter: none of it reaches the bench's terminal."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("ax")
+    code = (
+        "from labos.bench import load_dataset, run_once\n"
+        "from labos.core.campaign import PlannerSpec\n"
+        f"pool = load_dataset({str(DATASETS / 'autoam' / 'dataset.yaml')!r})\n"
+        "for name in ('ax', 'baybe'):\n"
+        "    run_once(pool, PlannerSpec(name=name), 0, 0, max_cycles=6)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and proc.stderr == ""

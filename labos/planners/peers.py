@@ -59,8 +59,19 @@ def peer_available(module: str) -> bool:
 
 
 @contextmanager
-def _quiet() -> Iterator[None]:
-    """The libraries' numerical warnings and progress logging stay off the terminal."""
+def _quiet(library: str) -> Iterator[None]:
+    """The libraries' numerical warnings and progress logging stay off the terminal.
+
+    ``library`` is imported first: Ax gives each of its loggers its own level at import.
+    """
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)  # Ax logs at INFO while it is imported
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            importlib.import_module(library)
+    finally:
+        logging.disable(previous)
     for name in list(logging.root.manager.loggerDict):
         if name.split(".")[0] in ("ax", "baybe"):
             logging.getLogger(name).setLevel(logging.ERROR)
@@ -87,7 +98,7 @@ class _Peer(BasePlanner):
         pending: Sequence[Mapping[str, ParamValue]] = (),
     ) -> list[int]:
         """Pool-based mode: ``n`` indices into ``candidates`` (see the module docstring)."""
-        with _quiet():
+        with _quiet(self.library):
             return self._choose(candidates, n, pending)
 
     def _choose(
@@ -214,7 +225,7 @@ class AxPlanner(_Peer):
 
     def _tell(self, observations: list[Observation]) -> None:
         """Measured points are attached to Ax as trials with their loss (a failure: the worst loss)."""
-        with _quiet():
+        with _quiet(self.library):
             if self._client is None:
                 self._client = self._new_client()
             told = [(o.params, self.loss(o)) for o in observations if o.ok]
