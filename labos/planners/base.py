@@ -205,6 +205,25 @@ class BasePlanner:
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
         raise NotImplementedError
 
+    def told_losses(self) -> list[tuple[Point, float]]:
+        """Every told point with its loss; a failure as the worst loss measured (none before a success).
+
+        For surrogates that have no notion of a failed experiment: the failure steers them
+        away without inventing a scale.
+        """
+        ok = [o for o in self.observations if o.ok]
+        losses = [self.loss(o) for o in ok]
+        if not losses:
+            return []
+        worst = max(losses)
+        told = [(dict(o.params), v) for o, v in zip(ok, losses, strict=True)]
+        return told + [(dict(o.params), worst) for o in self.observations if not o.ok]
+
+    def choose_among_random(self, n: int, pending: Sequence[Mapping[str, ParamValue]], k: int) -> list[Point]:
+        """``ask`` for a pool-based planner: :meth:`choose` among ``k`` random feasible points of the space."""
+        candidates = self.feasible_points(self.random_points, k)
+        return [candidates[i] for i in self.choose(candidates, n, pending)]
+
     def random_points(self, k: int) -> list[Point]:
         """``k`` uniform random points of the space (uniform on simplices too), from ``self.rng``."""
         return [self.space.from_unit(u) for u in self.rng.random((k, self.space.unit_dim))]

@@ -58,14 +58,6 @@ class _PoolLCB(BasePlanner):
                 cols.append(np.array([float(pt[name]) for pt in points]))
         return np.column_stack(cols) if cols else np.zeros((len(points), 0))
 
-    def _training(self) -> tuple[list[Point], NDArray[np.float64]]:
-        ok = [o for o in self.observations if o.ok]
-        losses = [self.loss(o) for o in ok]
-        worst = max(losses) if losses else 0.0
-        failed = [o for o in self.observations if not o.ok]
-        points = [dict(o.params) for o in ok + failed]
-        return points, np.array(losses + [worst] * len(failed))
-
     def _predict(
         self, x: NDArray[np.float64], y: NDArray[np.float64], xc: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -82,7 +74,8 @@ class _PoolLCB(BasePlanner):
         Batches use a constant liar: each pick and each pending point is told as the best
         loss so far before the next pick.
         """
-        points, y = self._training()
+        told = self.told_losses()
+        points, y = [p for p, _ in told], np.array([v for _, v in told])
         if len({tuple(sorted(p.items())) for p in points}) < 2 or np.ptp(y) == 0:
             return self.random_choice(candidates, n)
         liars = [dict(p) for p in pending]
@@ -106,8 +99,7 @@ class _PoolLCB(BasePlanner):
 
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
         opts: Any = self.options
-        candidates = self.feasible_points(self.random_points, opts.candidates)
-        return [candidates[i] for i in self.choose(candidates, n, pending)]
+        return self.choose_among_random(n, pending, opts.candidates)
 
 
 @register("gp-lcb")

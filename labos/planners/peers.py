@@ -106,21 +106,9 @@ class _Peer(BasePlanner):
     ) -> list[int]:
         raise NotImplementedError
 
-    def _measured(self) -> list[tuple[Point, float]]:
-        """Every told point with its loss; a failure as the worst loss measured (none before a success)."""
-        ok = [o for o in self.observations if o.ok]
-        losses = [self.loss(o) for o in ok]
-        if not losses:
-            return []
-        worst = max(losses)
-        return [(dict(o.params), v) for o, v in zip(ok, losses, strict=True)] + [
-            (dict(o.params), worst) for o in self.observations if not o.ok
-        ]
-
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
         opts: Any = self.options
-        candidates = self.feasible_points(self.random_points, opts.candidates)
-        return [candidates[i] for i in self.choose(candidates, n, pending)]
+        return self.choose_among_random(n, pending, opts.candidates)
 
 
 @register("baybe")
@@ -141,7 +129,7 @@ class BayBEPlanner(_Peer):
         from baybe.searchspace import SubspaceDiscrete
         from baybe.targets import NumericalTarget
 
-        measured = self._measured()
+        measured = self.told_losses()
         names = self.space.names
         rows = [dict(c) for c in candidates] + [p for p, _ in measured] + [dict(p) for p in pending]
         df = pd.DataFrame(rows, columns=names).drop_duplicates()
