@@ -318,6 +318,11 @@ def test_compare_at_a_cycle_cap_uses_top_found_by_the_cap(tmp_path):
     c = compare_dataset({"p": capped, "q": done}, n=500, n_top=4, capped=True)
     assert c["metric"] == "top_at_cap"
     assert (c["planners"]["p"]["value"], c["planners"]["q"]["value"]) == (0.5, 1.0)
+    # every planner's median run reached Top% 0.8 before the cap: AF 0.8 tells them apart
+    early = [RunResult("r", r, 0, [0, 4], 0.0) for r in range(4)]
+    c = compare_dataset({"q": done, "r": early}, n=500, n_top=4, capped=True)
+    assert c["metric"] == "af_0.8"
+    assert (c["planners"]["q"]["value"], c["planners"]["r"]["value"]) == (400 / 3, 400 / 2)
 
 
 def test_bench_compare_writes_the_tables_and_times_ask_and_tell(tmp_path):
