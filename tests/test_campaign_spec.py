@@ -118,9 +118,8 @@ def test_deep_checks_name_planner_options_and_instrument_limits(demo_spec, write
 
 def test_unknown_planner_lists_known_ones(demo_spec, write_yaml):
     demo_spec["planner"] = {"name": "bayes"}
-    with pytest.raises(
-        SpecError, match=r"unknown planner 'bayes'; known planners: agent, botorch, physbo, random, skopt, sobol"
-    ):
+    known = "agent, ax, baybe, botorch, gp-lcb, physbo, random, rf-lcb, skopt, sobol"
+    with pytest.raises(SpecError, match=rf"unknown planner 'bayes'; known planners: {known}"):
         load_campaign(write_yaml(demo_spec))
 
 
