@@ -240,3 +240,23 @@ def test_data_serve_refuses_bad_requests_clearly(tmp_path, capsys):
     lock = CampaignLock(tmp_path, "c1")
     lock.acquire()  # the refused server did not keep the campaign locked
     lock.release()
+
+
+def test_catalog_template_is_what_tiled_catalog_init_makes(tmp_path):
+    """The in-process template has the schema and alembic revision of tiled's own command."""
+    import sqlite3
+
+    from labos.data.tiled_app import _template
+
+    ours = _template(tmp_path / "ours")
+    theirs = tmp_path / "theirs.db"
+    cmd = [sys.executable, "-m", "tiled", "catalog", "init", f"sqlite:///{theirs}"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    schema = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+    with sqlite3.connect(ours) as a, sqlite3.connect(theirs) as b:
+        assert a.execute(schema).fetchall() == b.execute(schema).fetchall()
+        assert a.execute("SELECT * FROM alembic_version").fetchall() == b.execute(
+            "SELECT * FROM alembic_version"
+        ).fetchall()
+        assert a.execute("SELECT COUNT(*) FROM nodes").fetchone() == b.execute("SELECT COUNT(*) FROM nodes").fetchone()
+    assert not list(ours.parent.glob("*.new")), "no staged file left behind"

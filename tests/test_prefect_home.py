@@ -1,0 +1,64 @@
+"""A new Prefect home starts from the machine's migrated database (Prefect's migrations cost about 20 s)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows import settings
+
+START = "import sys; from flows.settings import configure_prefect, wait_for_api; configure_prefect(sys.argv[1]); wait_for_api()"
+
+
+def _serve(home: Path, cache: Path) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    for var in ("PREFECT_API_URL", "PREFECT_HOME"):
+        env.pop(var, None)
+    subprocess.run([sys.executable, "-c", START, str(home)], env=env, check=True, timeout=180)
+
+
+def _revision(db: Path) -> list[tuple[str, ...]]:
+    with sqlite3.connect(db) as c:
+        return c.execute("SELECT version_num FROM alembic_version").fetchall()
+
+
+@pytest.mark.e2e
+def test_the_first_home_makes_the_template_and_the_next_starts_from_it(tmp_path):
+    cache = tmp_path / "cache"
+    _serve(tmp_path / "first", cache)
+    (template,) = cache.glob("labos/prefect-*/prefect.db")
+    assert _revision(template) == _revision(tmp_path / "first" / "prefect.db")
+    assert not list(template.parent.glob("*.new"))
+    _serve(tmp_path / "second", cache)  # seeded, migrated already: Prefect's server accepts it and answers
+    assert _revision(tmp_path / "second" / "prefect.db") == _revision(template)
+
+
+def test_seeding_copies_the_database_and_leaves_an_existing_home_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL", raising=False)
+    template = settings._template_dir()
+    assert template is not None
+    template.mkdir(parents=True)
+    (template / "prefect.db").write_bytes(b"migrated")
+    (template / "memo_store.toml").write_text("block_auto_registration = 'x'\n")
+    new, old = tmp_path / "new", tmp_path / "old"
+    new.mkdir()
+    old.mkdir()
+    (old / "prefect.db").write_bytes(b"the user's runs")
+    settings._seed_database(new)
+    settings._seed_database(old)
+    assert (new / "prefect.db").read_bytes() == b"migrated"
+    assert (new / "memo_store.toml").exists()
+    assert (old / "prefect.db").read_bytes() == b"the user's runs"
+    assert not (old / "memo_store.toml").exists()
+    assert settings._snapshot is None  # a seeded home is not saved back
+
+
+def test_no_template_is_made_for_a_database_of_the_users_own(monkeypatch):
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://u@127.0.0.1/prefect")
+    assert settings._template_dir() is None
