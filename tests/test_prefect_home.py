@@ -12,7 +12,10 @@ import pytest
 
 from flows import settings
 
-START = "import sys; from flows.settings import configure_prefect, wait_for_api; configure_prefect(sys.argv[1]); wait_for_api()"
+START = (
+    "import sys; from flows.settings import configure_prefect, wait_for_api; "
+    "configure_prefect(sys.argv[1]); wait_for_api()"
+)
 
 
 def _serve(home: Path, cache: Path) -> None:

@@ -255,8 +255,9 @@ def test_catalog_template_is_what_tiled_catalog_init_makes(tmp_path):
     schema = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
     with sqlite3.connect(ours) as a, sqlite3.connect(theirs) as b:
         assert a.execute(schema).fetchall() == b.execute(schema).fetchall()
-        assert a.execute("SELECT * FROM alembic_version").fetchall() == b.execute(
-            "SELECT * FROM alembic_version"
-        ).fetchall()
+        assert (
+            a.execute("SELECT * FROM alembic_version").fetchall()
+            == b.execute("SELECT * FROM alembic_version").fetchall()
+        )
         assert a.execute("SELECT COUNT(*) FROM nodes").fetchone() == b.execute("SELECT COUNT(*) FROM nodes").fetchone()
     assert not list(ours.parent.glob("*.new")), "no staged file left behind"
