@@ -49,9 +49,10 @@ def _campaign(campaign: Campaign | dict[str, Any] | str | Path) -> tuple[Campaig
 def _prefect(data_dir: Path) -> None:
     """Quiet Prefect with its home in the data directory, before it is imported; its logs to labos.log."""
     from flows.settings import configure_prefect, route_logs, wait_for_api
+    from labos.core.settings import Settings
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    configure_prefect(data_dir / "prefect")
+    configure_prefect(data_dir / "prefect", keep_alive=Settings().prefect_keep_alive)
     import flows.campaign  # noqa: F401 - Prefect sets up its logging on import: route it afterwards
 
     route_logs(data_dir / "labos.log", streams=False)

@@ -47,6 +47,10 @@ class AttemptRunner:
         """The campaign's run catalog (the session opens it on first use)."""
         raise NotImplementedError
 
+    def open_catalog(self) -> None:
+        """Start opening the run catalog; runs are journaled until it is open (see the session)."""
+        raise NotImplementedError
+
     def run(self, experiment_id: str) -> dict[str, Any]:
         """Run one attempt of a queued experiment as one Bluesky run.
 
@@ -76,7 +80,7 @@ class AttemptRunner:
         """
         assert self.lab is not None
         record = self.store.experiment(experiment_id)
-        _ = self.catalog  # open before the attempt is recorded: the run is written to tiled as it happens
+        self.open_catalog()  # before the attempt is recorded: every document is written (journaled until tiled is open)
         attempt = self.store.start_attempt(experiment_id)
         steps = resolve_steps(self.campaign.workflow.steps, record.params, self.consumers)
         md = {

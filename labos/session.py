@@ -11,11 +11,14 @@ into a Prefect flow; this module imports without Prefect.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
+import threading
 import time
 import traceback
 from collections.abc import Mapping
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -34,7 +37,7 @@ from labos.data.documents import RunReadings
 from labos.data.lock import CampaignLock
 from labos.data.records import ExperimentRecord
 from labos.data.recovery import recover_campaign
-from labos.data.runs import RunCatalog
+from labos.data.runs import TILED_DIRNAME, RunCatalog, RunWriter, journal_dir
 from labos.data.store import Store, open_store, outcome_told
 from labos.devices.lab import Lab
 from labos.failures import SoftwareError, classify
@@ -72,6 +75,8 @@ class CampaignSession(AttemptRunner):
         self.planner: Planner = create_planner(campaign.planner, campaign.space, campaign.objectives, campaign.seed)
         self.RE = RunEngine({}, context_managers=[])
         self._catalog: RunCatalog | None = None  # opened on first use (tiled costs seconds to import)
+        self._opening: Future[RunCatalog] | None = None
+        self._writer: RunWriter | None = None
         self._run = RunReadings()  # the current run's readings in memory (instrument time, not analysis)
         self.RE.subscribe(self._run)
         self.started = time.monotonic()
@@ -181,14 +186,45 @@ class CampaignSession(AttemptRunner):
     def _recover(self) -> None:
         """Close what a dead process left open (see :func:`labos.data.runs.recover_campaign`)."""
         reason = "the process running this experiment ended before it finished (closed on resume)"
-        recover_campaign(self.store, lambda: self.catalog, self.id, self.campaign.workflow.on_interrupted, reason)
+        recover_campaign(
+            self.store,
+            lambda: self.catalog,
+            self.id,
+            self.campaign.workflow.on_interrupted,
+            reason,
+            journal_dir(self.data_dir, self.id),
+        )
+
+    def open_catalog(self) -> None:
+        """Start opening the run catalog in the background, and write every run to it (idempotent).
+
+        Tiled takes seconds to import and open; meanwhile the RunEngine's documents are
+        journaled (see :class:`~labos.data.runs.RunWriter`), so an experiment can start
+        before the catalog is there.
+        """
+        if self._opening is not None:
+            return
+        self._opening = future = Future[RunCatalog]()
+
+        def open_catalog() -> None:
+            try:
+                future.set_result(RunCatalog.open(self.data_dir, self.id))
+            except BaseException as exc:  # noqa: BLE001 - raised where the catalog is needed
+                future.set_exception(exc)
+
+        threading.Thread(target=open_catalog, name="labos-open-catalog", daemon=True).start()
+        self._writer = RunWriter(future, self.data_dir / TILED_DIRNAME / "backup", journal_dir(self.data_dir, self.id))
+        self.RE.subscribe(self._writer)
 
     @property
     def catalog(self) -> RunCatalog:
-        """The campaign's Bluesky runs in tiled (opened, and written to by the RunEngine, on first use)."""
+        """The campaign's Bluesky runs in tiled, with every run so far written to it (waits until it is open)."""
         if self._catalog is None:
-            self._catalog = RunCatalog.open(self.data_dir, self.id)
-            self.RE.subscribe(self._catalog.writer(self.data_dir / "tiled" / "backup"))
+            self.open_catalog()
+            assert self._opening is not None and self._writer is not None
+            catalog = self._opening.result()
+            self._writer.attach()
+            self._catalog = catalog
         return self._catalog
 
     @staticmethod
@@ -377,8 +413,9 @@ class CampaignSession(AttemptRunner):
                 self.lab.close()
         finally:
             try:
-                if self._catalog is not None:
-                    self._catalog.close()
+                if self._opening is not None:
+                    with contextlib.suppress(Exception):  # one that failed to open has nothing to close
+                        self._opening.result().close()
             finally:
                 self.lock.release()
                 self.store.close()

@@ -27,6 +27,7 @@ os.environ["PREFECT_HOME"] = _PREFECT_HOME
 # the machine's cache (a migrated Prefect database for new homes): one per test session, not the user's
 os.environ["XDG_CACHE_HOME"] = os.path.join(_PREFECT_HOME, "cache")
 os.environ.setdefault("LABOS_THREADS", "1")
+os.environ.setdefault("LABOS_PREFECT_KEEP_ALIVE", "0")  # a test's server stops with it (test_prefect_home keeps one)
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 

@@ -166,14 +166,15 @@ def test_sigterm_stops_like_ctrl_c_and_closes_the_run(demo_spec, write_yaml, tmp
 
 
 def test_the_prefect_api_server_dies_with_a_killed_campaign(demo_spec, write_yaml, tmp_path):
-    """kill -9 of the campaign process alone: its API server child must not live on (it did in 15 of 20 kills)."""
+    """kill -9 of the campaign process alone: with keep-alive 0 its API server must not live on (it did in 15 of 20)."""
     demo_spec["simulation"]["acceleration"] = 3000.0
     demo_spec["budget"]["max_experiments"] = 200
     data = tmp_path / "data"
+    assert os.environ["LABOS_PREFECT_KEEP_ALIVE"] == "0"  # conftest's; the kept-alive case: test_prefect_home
     proc = start(write_yaml(demo_spec), data, tmp_path / "prefect")
     try:
         wait_for(data / "labos.sqlite", 1, proc)
-        servers = [c for c in _children(proc.pid) if "uvicorn" in Path(f"/proc/{c}/cmdline").read_text()]
+        servers = [c for c in _children(proc.pid) if "prefect_server" in Path(f"/proc/{c}/cmdline").read_text()]
         assert len(servers) == 1, "the campaign runs its own Prefect API server"
         os.kill(proc.pid, signal.SIGKILL)  # the process only, as the OOM killer would
         proc.wait(timeout=10)

@@ -65,3 +65,49 @@ def test_seeding_copies_the_database_and_leaves_an_existing_home_alone(tmp_path,
 def test_no_template_is_made_for_a_database_of_the_users_own(monkeypatch):
     monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://u@127.0.0.1/prefect")
     assert settings._template_dir() is None
+
+
+ATTACH = (
+    "import json, os, sys, time; from flows.settings import configure_prefect, wait_for_api; "
+    "configure_prefect(sys.argv[1], keep_alive=float(sys.argv[2])); wait_for_api(); "
+    "print(os.environ['PREFECT_API_URL'], flush=True); time.sleep(float(sys.argv[3]))"
+)
+
+
+@pytest.mark.e2e
+def test_a_kept_alive_server_is_reused_then_stops_once_its_last_user_is_gone(tmp_path):
+    """kill -9 included: the kernel drops the dead process's lease, and the idle server ends."""
+    import json
+    import signal
+    import time
+
+    from flows.settings import _alive
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+    home = tmp_path / "prefect"
+
+    def attach(sleep: float) -> subprocess.Popen[str]:
+        argv = [sys.executable, "-c", ATTACH, str(home), "3", str(sleep)]
+        return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+
+    first = attach(0)
+    url, _ = first.communicate(timeout=120)
+    url = url.strip()
+    assert first.returncode == 0
+    server = json.loads((home / "server.json").read_text())
+    assert server["url"] == url and _alive(server["pid"])  # kept alive after its starter ended
+    second = attach(600)
+    try:
+        t0 = time.monotonic()
+        assert second.stdout is not None and second.stdout.readline().strip() == url  # the same, found running
+        assert time.monotonic() - t0 < 20
+        time.sleep(4)  # past the keep-alive: still up, the second process holds the lease
+        assert _alive(server["pid"])
+    finally:
+        second.send_signal(signal.SIGKILL)
+        second.communicate()
+    deadline = time.monotonic() + 30
+    while _alive(server["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(server["pid"])
+    assert not (home / "server.json").exists()

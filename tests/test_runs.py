@@ -261,3 +261,72 @@ def test_catalog_template_is_what_tiled_catalog_init_makes(tmp_path):
         )
         assert a.execute("SELECT COUNT(*) FROM nodes").fetchone() == b.execute("SELECT COUNT(*) FROM nodes").fetchone()
     assert not list(ours.parent.glob("*.new")), "no staged file left behind"
+
+
+def test_runs_wait_in_a_journal_until_the_catalog_opens_then_reach_it_whole(tmp_path):
+    """The catalog opens in the background: a run before it, and one during which it opens, both end in tiled."""
+    from concurrent.futures import Future
+
+    from bluesky import RunEngine
+    from bluesky.plans import count
+    from ophyd.sim import det
+
+    from labos.data.runs import RunWriter, journal_dir, read_journal
+
+    journal = journal_dir(tmp_path, "c1")
+    opening: Future[RunCatalog] = Future()
+    RE = RunEngine({}, context_managers=[])
+    RE.subscribe(RunWriter(opening, tmp_path / "backup", journal))
+    RE(count([det], 2, md={"experiment_id": "c1-0001"}))  # tiled not open yet: journaled
+    (first,) = journal.glob("*.jsonl")
+    assert [n for n, _ in read_journal(first)] == ["start", "descriptor", "event", "event", "stop"]
+
+    def open_half_way(name: str, doc: dict) -> None:
+        if name == "event" and not opening.done():
+            opening.set_result(RunCatalog.open(tmp_path, "c1"))
+
+    RE.subscribe(open_half_way)
+    RE(count([det], 3, md={"experiment_id": "c1-0002"}))
+    runs = opening.result()
+    try:
+        listed = runs.runs()
+        assert [md["start"]["experiment_id"] for _, md in listed] == ["c1-0001", "c1-0002"]
+        for (uid, _), n in zip(listed, (2, 3), strict=True):
+            assert [name for name, _ in runs.documents(uid)] == ["start", "descriptor"] + ["event"] * n + ["stop"]
+        assert not list(journal.glob("*.jsonl"))
+    finally:
+        runs.close()
+
+
+def test_a_run_journaled_by_a_process_that_died_before_tiled_opened_is_imported_on_resume(
+    small_spec, tmp_path, monkeypatch
+):
+    import threading
+
+    from labos.data.runs import journal_dir
+
+    release = threading.Event()
+
+    def never_opens(*args: object, **kwargs: object) -> RunCatalog:
+        release.wait(60)
+        raise RunStoreError("this process ended before tiled opened")
+
+    campaign = Campaign.model_validate(small_spec)
+    with monkeypatch.context() as m:
+        m.setattr(RunCatalog, "open", never_opens)
+        session = CampaignSession.create(campaign, tmp_path)
+        (eid,) = session.propose(1)
+        session.queue(eid)
+        session.run(eid)  # measured; its run only in the journal
+        assert session.store.experiment(eid).status == "measured"
+        assert len(list(journal_dir(tmp_path, session.id).glob("*.jsonl"))) == 1
+        release.set()
+        session.close()
+    session = CampaignSession.resume(tmp_path, session.id)
+    try:
+        assert not list(journal_dir(tmp_path, session.id).glob("*.jsonl"))
+        ((_, md),) = session.catalog.runs()
+        assert md["start"]["experiment_id"] == eid and md["stop"]["exit_status"] == "success"
+        assert session.analyse(eid)["state"] == "completed"
+    finally:
+        session.close()

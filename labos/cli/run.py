@@ -101,7 +101,7 @@ def _run(path: Path | None, args: argparse.Namespace, resume_key: str | None = N
         open_store(data_dir, must_exist=True).close()  # a clear error if there is none
     from flows.settings import configure_prefect, route_logs, wait_for_api
 
-    configure_prefect(settings.prefect_home or data_dir / "prefect")
+    configure_prefect(settings.prefect_home or data_dir / "prefect", keep_alive=settings.prefect_keep_alive)
     from flows.campaign import attach, campaign_flow
     from labos.session import CampaignSession
 
@@ -131,7 +131,7 @@ def _run(path: Path | None, args: argparse.Namespace, resume_key: str | None = N
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        session.catalog  # noqa: B018 - open the run catalog (tiled: seconds) while Prefect's server starts
+        session.open_catalog()  # tiled takes seconds: opened in the background while Prefect's server starts
         wait_for_api()
         summary = _with_progress(lambda: campaign_flow(attach(session), str(data_dir)), session, args)
     finally:

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     prefect_home: Path | None = Field(
         default=None, description="Prefect's home; defaults to <data_dir>/prefect so nothing leaks to ~/.prefect."
     )
+    prefect_keep_alive: float = Field(
+        default=600.0,
+        ge=0,
+        description="Seconds the Prefect API server that a run starts stays up after the last process using it "
+        "ends, for the next run to reuse (0: it stops with the run).",
+    )
 
 
 def apply_thread_limits(threads: int) -> None:

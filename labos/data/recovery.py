@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from labos.data.store import Store
 
-from labos.data.runs import RunCatalog
+from labos.data.runs import RunCatalog, read_journal
 
 
 def adopt_legacy_runs(store: Store, catalog: RunCatalog, campaign_id: str) -> int:
@@ -27,15 +28,22 @@ def adopt_legacy_runs(store: Store, catalog: RunCatalog, campaign_id: str) -> in
 
 
 def recover_campaign(
-    store: Store, open_catalog: Callable[[], RunCatalog], campaign_id: str, on_interrupted: str, reason: str
+    store: Store,
+    open_catalog: Callable[[], RunCatalog],
+    campaign_id: str,
+    on_interrupted: str,
+    reason: str,
+    journal: Path | None = None,
 ) -> dict[str, int]:
     """Close what a dead process left open: its Bluesky runs in tiled first, then the lifecycle in the store.
 
     ``open_catalog()`` gives the campaign's runs; it is called only if there is something
-    to close (an attempt left running, or legacy runs to copy), so a campaign stopped
-    between experiments resumes without waiting for tiled.
+    to close (an attempt left running, legacy runs to copy, or runs in the ``journal``
+    directory that never reached tiled: see :class:`~labos.data.runs.RunWriter`), so a
+    campaign stopped between experiments resumes without waiting for tiled.
 
-    Legacy runs (schema < 3) are copied into tiled first. Every run without a stop
+    Legacy runs (schema < 3) and journaled runs are copied into tiled first (a journal is
+    removed once its run is written whole). Every run without a stop
     document gets one (``exit_status="abort"``, ``reason``); then
     :meth:`~labos.data.store.Store.recover` interrupts the attempts left running and
     links each to the run it had started. Each half is idempotent, so a process killed
@@ -44,9 +52,15 @@ def recover_campaign(
     """
     runs: list[tuple[str, Any, Any]] = []
     closed = 0
-    if store.has_running_attempts(campaign_id) or store.legacy_runs(campaign_id):
+    journaled = sorted(journal.glob("*.jsonl"), key=lambda p: p.stat().st_mtime) if journal is not None else []
+    if store.has_running_attempts(campaign_id) or store.legacy_runs(campaign_id) or journaled:
         catalog = open_catalog()
         adopt_legacy_runs(store, catalog, campaign_id)
+        for path in journaled:
+            docs = read_journal(path)
+            if docs and docs[0][0] == "start":
+                catalog.import_run(docs)
+            path.unlink()
         for uid, md in catalog.runs():
             if not md.get("stop"):
                 catalog.close_run(uid, reason)

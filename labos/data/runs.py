@@ -13,13 +13,16 @@ analysis, the export and recovery read runs back through tiled's client
   a container of it, for a facility that runs one.
 
 The lifecycle stays in the campaign store (:mod:`labos.data.store`): an attempt is
-``running`` there before its run starts in tiled, so a run left open by a killed
-process is always found and closed by :meth:`RunCatalog.close_run` on resume.
+``running`` there before its run starts, so a run left open by a killed process is
+always found and closed by :meth:`RunCatalog.close_run` on resume. A run that started
+before the catalog had opened is journaled until it has (:class:`RunWriter`), and a
+journal left by a killed process is imported on resume.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections import Counter
@@ -32,9 +35,28 @@ from labos.data.jsonutil import dumps
 from labos.data.tiled_app import build_catalog_app, catalog_adapter, quiet
 
 if TYPE_CHECKING:
-    pass
+    from concurrent.futures import Future
 
 TILED_DIRNAME = "tiled"
+
+
+def journal_dir(data_dir: str | Path, campaign_id: str) -> Path:
+    """Where a campaign's runs wait for its catalog (see :class:`RunWriter`)."""
+    return Path(data_dir) / TILED_DIRNAME / "journal" / campaign_id
+
+
+def read_journal(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The ``(name, doc)`` pairs of a journal file; a last line cut by a crash is dropped."""
+    import json
+
+    docs: list[tuple[str, dict[str, Any]]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            name, doc = json.loads(line)
+        except ValueError:
+            break  # written up to here
+        docs.append((str(name), dict(doc)))
+    return docs
 
 
 def catalog_dir(data_dir: str | Path, campaign_id: str) -> Path:
@@ -115,10 +137,6 @@ class RunCatalog:
         self.close()
 
     # -------------------------------------------------------------- writing
-    def writer(self, backup_dir: str | Path) -> RunWriter:
-        """A RunEngine callback writing every run here (see :class:`RunWriter`)."""
-        return RunWriter(self, Path(backup_dir))
-
     def close_run(self, run_uid: str, reason: str, now: float | None = None) -> dict[str, Any]:
         """Close a run left open by a dead process: its stop document, ``exit_status="abort"``.
 
@@ -193,7 +211,16 @@ class RunCatalog:
 
 
 class RunWriter:
-    """RunEngine callback: bluesky's ``TiledWriter`` (one request per document), failing loudly.
+    """RunEngine callback: bluesky's ``TiledWriter`` (one request per document), journaled until tiled is open.
+
+    The catalog opens in the background (``catalog``: a future; tiled takes seconds to
+    import), so an experiment need not wait for it to start. Until it is open, each run's
+    documents go to a journal, ``<journal_dir>/<run uid>.jsonl``: one line per document,
+    flushed as it is emitted and synced at the run's stop. As soon as the catalog is
+    there (at the next document, or when :meth:`attach` is called between runs), the
+    journaled runs are written to it in order and their journals removed. A process
+    killed before that leaves the journals; :func:`labos.data.recovery.recover_campaign`
+    imports them.
 
     ``TiledWriter``'s own backup swallows a failed write; here the run's documents so
     far are written to ``<backup_dir>/<run uid>.jsonl`` and a :class:`RunStoreError`
@@ -202,32 +229,81 @@ class RunWriter:
     run go to the backup file only.
     """
 
-    def __init__(self, catalog: RunCatalog, backup_dir: Path) -> None:
-        from bluesky.callbacks.tiled_writer import TiledWriter
-
+    def __init__(self, catalog: Future[RunCatalog], backup_dir: Path, journal_dir: Path) -> None:
         self.catalog = catalog
         self.backup_dir = backup_dir
-        self._writer = TiledWriter(catalog.node, batch_size=1)  # an event is in tiled before the next action
+        self.journal_dir = journal_dir
+        self._writer: Any = None  # the TiledWriter, once the catalog is open
+        self._journaled: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # runs waiting for the catalog
         self._docs: list[tuple[str, dict[str, Any]]] = []
         self._failed: Path | None = None
+        self._lock = threading.Lock()  # the RunEngine's thread writes; attach() may come from another
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         """Write one document."""
-        if name == "start":
-            self._docs, self._failed = [], None
-        self._docs.append((name, doc))
-        if self._failed is not None:
-            self._backup()
-            return
-        try:
-            with quiet():
-                self._writer(name, doc)
-        except Exception as exc:
-            self._failed = self._backup()
-            raise RunStoreError(
-                f"could not write the Bluesky run to tiled ({self.catalog.where}): {type(exc).__name__}: {exc}; "
-                f"its documents are kept in {self._failed}"
-            ) from exc
+        with self._lock:
+            if name == "start":
+                self._docs, self._failed = [], None
+            self._docs.append((name, doc))
+            if self._failed is not None:
+                self._backup()
+                return
+            try:
+                if self._writer is None and self.catalog.done():
+                    self._attach()
+                if self._writer is None:
+                    self._journal(name, doc)
+                    return
+                with quiet():
+                    self._writer(name, doc)
+            except Exception as exc:
+                self._failed = self._backup()
+                where = self.catalog.result().where if self._writer is not None else "the run catalog"
+                raise RunStoreError(
+                    f"could not write the Bluesky run to tiled ({where}): {type(exc).__name__}: {exc}; "
+                    f"its documents are kept in {self._failed}"
+                ) from exc
+
+    def attach(self) -> None:
+        """Wait for the catalog and write the journaled runs to it (between runs).
+
+        Raises
+        ------
+        RunStoreError
+            If the catalog could not be opened or the journaled runs not written (they stay journaled).
+        """
+        with self._lock:
+            if self._writer is None:
+                self._attach()
+
+    def _attach(self) -> None:
+        from bluesky.callbacks.tiled_writer import TiledWriter
+
+        catalog = self.catalog.result()
+        writer = TiledWriter(catalog.node, batch_size=1)
+        with quiet():
+            for uid, docs in list(self._journaled.items()):
+                if uid in self._current_uids():  # the run still going on: written document by document from now on
+                    for name, doc in docs:
+                        writer(name, doc)
+                else:
+                    catalog.import_run(docs)
+                (self.journal_dir / f"{uid}.jsonl").unlink(missing_ok=True)
+                del self._journaled[uid]
+        self._writer = writer
+
+    def _current_uids(self) -> set[str]:
+        return {str(self._docs[0][1].get("uid"))} if self._docs and self._docs[0][0] == "start" else set()
+
+    def _journal(self, name: str, doc: dict[str, Any]) -> None:
+        uid = str(self._docs[0][1].get("uid", "unknown")) if self._docs else "unknown"
+        self._journaled.setdefault(uid, []).append((name, doc))
+        self.journal_dir.mkdir(parents=True, exist_ok=True)
+        with (self.journal_dir / f"{uid}.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(dumps([name, doc]) + "\n")
+            fh.flush()
+            if name == "stop":
+                os.fsync(fh.fileno())
 
     def _backup(self) -> Path:
         uid = self._docs[0][1].get("uid", "unknown") if self._docs else "unknown"
