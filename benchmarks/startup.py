@@ -6,8 +6,10 @@ Usage: ``.venv/bin/python benchmarks/startup.py [--experiments 40] [--repeats 3]
    each as a fresh process: median wall seconds of ``--repeats`` runs.
 2. ``labos run`` of the demo with zero-duration instruments and ``--experiments`` random
    experiments, as a fresh process: seconds from the command to the first experiment's
-   start (the store's timestamp), and the loop's time per experiment (first start to last
-   finish).
+   start (the store's timestamp) in a machine's first new data directory (Prefect's
+   database migrated), in a new data directory, and in a later run of the same directory
+   with its Prefect server stopped (keep-alive 0) or kept alive from the run before; and
+   the loop's time per experiment (first start to last finish).
 3. The same campaign run by its steps in this process, without Prefect
    (``store_ingest.run_steps``): its time per experiment, and the ratio of the two.
 
@@ -18,7 +20,9 @@ the machines are shared and noisy.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -56,22 +60,32 @@ def main() -> None:
     env.pop("PREFECT_API_URL", None)
     env.pop("PREFECT_HOME", None)
 
-    spec = demo_spec(args.experiments, work / "cli")
-    path = work / "demo.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    starts = []
-    for _ in range(2):  # a fresh data directory (Prefect's database created), then the same one again
+    def first_experiment(data: Path, keep_alive: str, cache: Path) -> tuple[float, float]:
+        """Seconds from the command to the first experiment's start; loop seconds per experiment."""
+        path = work / f"{data.name}.yaml"
+        path.write_text(yaml.safe_dump(demo_spec(args.experiments, data)))
+        run_env = {**env, "LABOS_PREFECT_KEEP_ALIVE": keep_alive, "XDG_CACHE_HOME": str(cache)}
         t0 = time.time()
-        proc = subprocess.run([*LABOS, "run", str(path), "-q"], env=env, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [*LABOS, "run", str(path), "-q"], env=run_env, capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0:
             raise SystemExit(f"labos run failed ({proc.returncode}): {proc.stderr[-2000:]}")
-        with sqlite3.connect(work / "cli" / "labos.sqlite") as db:
+        with sqlite3.connect(data / "labos.sqlite") as db:
             first, last, n = db.execute(
                 "SELECT MIN(started), MAX(finished), COUNT(*) FROM experiments WHERE started >= ?", (t0,)
             ).fetchone()
-        starts.append(first - t0)
-    to_first_cold, to_first = starts
-    flow_per = (last - first) / n
+        return first - t0, (last - first) / n
+
+    cold_machine, _ = first_experiment(work / "first", "0", work / "empty-cache")  # no migrated Prefect database
+    warm_cache = work / "cache"
+    first_experiment(work / "warm-up", "0", warm_cache)  # this machine's cache of the migrated database made
+    new_dir, _ = first_experiment(work / "cli", "0", warm_cache)
+    no_keep, _ = first_experiment(work / "cli", "0", warm_cache)  # the server stopped with the last run
+    first_experiment(work / "cli", "600", warm_cache)  # starts the server, kept alive
+    kept, flow_per = first_experiment(work / "cli", "600", warm_cache)  # reuses it
+    server = json.loads((work / "cli" / "prefect" / "server.json").read_text())
+    os.kill(server["pid"], signal.SIGTERM)
 
     rows = [
         ("`labos --help`", f"{wall([*LABOS, '--help'], args.repeats, env):.2f} s"),
@@ -83,8 +97,13 @@ def main() -> None:
             "`labos show` (a store of one campaign)",
             f"{wall([*LABOS, 'show', '--data-dir', str(work / 'cli')], args.repeats, env):.2f} s",
         ),
-        ("`labos run`: command to first experiment, new data directory", f"{to_first_cold:.2f} s"),
-        ("`labos run`: command to first experiment, its second run", f"{to_first:.2f} s"),
+        (
+            "`labos run`: command to first experiment, new data directory, first on this machine",
+            f"{cold_machine:.2f} s",
+        ),
+        ("`labos run`: command to first experiment, new data directory", f"{new_dir:.2f} s"),
+        ("`labos run`: command to first experiment, a later run (keep-alive 0)", f"{no_keep:.2f} s"),
+        ("`labos run`: command to first experiment, a later run (server kept alive)", f"{kept:.2f} s"),
         ("`labos run`: loop time per experiment (Prefect flow)", f"{flow_per * 1000:.0f} ms"),
     ]
     os.environ.update({"LABOS_THREADS": "1"})
