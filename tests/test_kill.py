@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from labos.data.recovery import recover_campaign
-from labos.data.runs import RunCatalog
+from labos.data.runs import RunCatalog, journal_dir
 from labos.data.store import Store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -103,7 +103,8 @@ def check(data: Path, before: dict[str, dict[str, Any]]) -> dict[str, dict[str, 
                 with sqlite3.connect(catalog, timeout=30) as c:
                     assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             with RunCatalog.open(data, campaign.id) as runs:
-                recover_campaign(store, lambda runs=runs: runs, campaign.id, "rerun", REASON)
+                journal = journal_dir(data, campaign.id)  # runs begun before tiled had opened in their process
+                recover_campaign(store, lambda runs=runs: runs, campaign.id, "rerun", REASON, journal)
                 in_tiled = dict(runs.runs())
             exps = store.experiments(campaign.id)
             attempts = store.attempts(campaign.id)

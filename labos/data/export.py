@@ -57,13 +57,17 @@ def export_campaign(store: Store, key: str, fmt: str, out: Path, data_dir: Path 
             write_parquet(experiment_rows(exps), out / "experiments.parquet"),
             write_parquet(attempt_rows(attempts), out / "attempts.parquet"),
         ]
-    from labos.data.recovery import adopt_legacy_runs
-    from labos.data.runs import RunCatalog
+    from labos.data.lock import CampaignLock
+    from labos.data.recovery import adopt_journaled_runs, adopt_legacy_runs, journaled_runs
+    from labos.data.runs import RunCatalog, journal_dir
 
     if not any(a.run_uid for a in attempts):
         return [_crate(store, rec, exps, attempts, out, lambda uid: [])]
-    with RunCatalog.open(data_dir or Path("labos-data"), rec.id) as runs:
+    where = data_dir or Path("labos-data")
+    with RunCatalog.open(where, rec.id) as runs:
         adopt_legacy_runs(store, runs, rec.id)  # runs recorded before they moved to tiled, if any
+        if not CampaignLock(where, rec.id).held_elsewhere():  # a running campaign writes its journal itself
+            adopt_journaled_runs(runs, journaled_runs(journal_dir(where, rec.id)))  # left by a killed process
         return [_crate(store, rec, exps, attempts, out, runs.documents)]
 
 

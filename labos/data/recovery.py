@@ -27,6 +27,27 @@ def adopt_legacy_runs(store: Store, catalog: RunCatalog, campaign_id: str) -> in
     return n
 
 
+def journaled_runs(journal: Path) -> list[Path]:
+    """The journals in ``journal`` (runs that started before the catalog had opened), oldest first."""
+    return sorted(journal.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+
+
+def adopt_journaled_runs(catalog: RunCatalog, journals: list[Path]) -> int:
+    """Write journaled runs into tiled whole (a partial earlier copy replaced), then remove each journal.
+
+    Call it only while no process runs the campaign (it would be writing them itself).
+    Returns how many runs were written.
+    """
+    n = 0
+    for path in journals:
+        docs = read_journal(path)
+        if docs and docs[0][0] == "start":  # a journal is whole from its start document on
+            catalog.import_run(docs)
+            n += 1
+        path.unlink()
+    return n
+
+
 def recover_campaign(
     store: Store,
     open_catalog: Callable[[], RunCatalog],
@@ -52,15 +73,11 @@ def recover_campaign(
     """
     runs: list[tuple[str, Any, Any]] = []
     closed = 0
-    journaled = sorted(journal.glob("*.jsonl"), key=lambda p: p.stat().st_mtime) if journal is not None else []
+    journaled = journaled_runs(journal) if journal is not None else []
     if store.has_running_attempts(campaign_id) or store.legacy_runs(campaign_id) or journaled:
         catalog = open_catalog()
         adopt_legacy_runs(store, catalog, campaign_id)
-        for path in journaled:
-            docs = read_journal(path)
-            if docs and docs[0][0] == "start":
-                catalog.import_run(docs)
-            path.unlink()
+        adopt_journaled_runs(catalog, journaled)
         for uid, md in catalog.runs():
             if not md.get("stop"):
                 catalog.close_run(uid, reason)
