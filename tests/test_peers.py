@@ -30,6 +30,7 @@ def _point(i: int) -> dict:
     return {"x": x, "n": 1 + i % 3, "c": "ab"[i % 2], "p": round(1 - x, 6), "q": round(x, 6)}
 
 
+@pytest.mark.e2e  # BayBE's first recommendation: about 40 s of imports and fitting
 @pytest.mark.parametrize("name", ["baybe", "ax"])
 def test_a_peer_chooses_distinct_candidates_with_failures_and_pending(name):
     pytest.importorskip(name)
@@ -66,6 +67,7 @@ def test_a_missing_peer_library_is_a_clear_error_and_bench_skips_it(monkeypatch,
     assert "ax skipped: install the optional peers extra (pip install 'labos[peers]')" in capsys.readouterr().err
 
 
+@pytest.mark.e2e  # a benchmark run of both peers in a subprocess: about 35 s
 def test_a_peer_keeps_the_terminal_quiet(tmp_path):
     """Ax logs every trial at INFO and BoTorch warns about jitter: none of it reaches the bench's terminal."""
     import subprocess

@@ -408,7 +408,7 @@ def test_botorch_mean_scores_rank_candidates_by_the_model():
         create_planner(PlannerSpec(name="botorch"), SPACE, OBJ, seed=0).mean_scores(cands)
 
 
-@pytest.mark.parametrize("name", ["gp-lcb", "rf-lcb"])
+@pytest.mark.parametrize("name", [pytest.param("gp-lcb", marks=pytest.mark.e2e), "rf-lcb"])  # gp-lcb: 10 restarts, 15 s
 def test_paper_baselines_pick_by_lcb_in_a_pool_and_are_reproducible(name):
     """Liang et al.'s baselines: a smooth 1-D pool's minimum is found within a few picks; same seed, same picks."""
     from labos.core.campaign import Objective, PlannerSpec
