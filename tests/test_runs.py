@@ -242,27 +242,6 @@ def test_data_serve_refuses_bad_requests_clearly(tmp_path, capsys):
     lock.release()
 
 
-def test_catalog_template_is_what_tiled_catalog_init_makes(tmp_path):
-    """The in-process template has the schema and alembic revision of tiled's own command."""
-    import sqlite3
-
-    from labos.data.tiled_app import _template
-
-    ours = _template(tmp_path / "ours")
-    theirs = tmp_path / "theirs.db"
-    cmd = [sys.executable, "-m", "tiled", "catalog", "init", f"sqlite:///{theirs}"]
-    subprocess.run(cmd, check=True, capture_output=True)
-    schema = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
-    with sqlite3.connect(ours) as a, sqlite3.connect(theirs) as b:
-        assert a.execute(schema).fetchall() == b.execute(schema).fetchall()
-        assert (
-            a.execute("SELECT * FROM alembic_version").fetchall()
-            == b.execute("SELECT * FROM alembic_version").fetchall()
-        )
-        assert a.execute("SELECT COUNT(*) FROM nodes").fetchone() == b.execute("SELECT COUNT(*) FROM nodes").fetchone()
-    assert not list(ours.parent.glob("*.new")), "no staged file left behind"
-
-
 def test_runs_wait_in_a_journal_until_the_catalog_opens_then_reach_it_whole(tmp_path):
     """The catalog opens in the background: a run before it, and one during which it opens, both end in tiled."""
     from concurrent.futures import Future
