@@ -414,8 +414,13 @@ class CampaignSession(AttemptRunner):
         finally:
             try:
                 if self._opening is not None:
-                    with contextlib.suppress(Exception):  # one that failed to open has nothing to close
-                        self._opening.result().close()
+                    with contextlib.suppress(Exception):  # failed to open: nothing to close; runs stay journaled
+                        catalog = self._opening.result()
+                        try:
+                            if self._writer is not None:
+                                self._writer.attach()  # a run that ended before tiled opened (an abort) goes in now
+                        finally:
+                            catalog.close()
             finally:
                 self.lock.release()
                 self.store.close()
