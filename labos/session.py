@@ -77,7 +77,7 @@ class CampaignSession(AttemptRunner):
         self._catalog: RunCatalog | None = None  # opened on first use (tiled costs seconds to import)
         self._opening: Future[RunCatalog] | None = None
         self._writer: RunWriter | None = None
-        self._run = RunReadings()  # the current run's readings in memory (instrument time, not analysis)
+        self._run = RunReadings()  # the current run's readings in memory (instrument time; analysis of this run)
         self.RE.subscribe(self._run)
         self.started = time.monotonic()
         self._closed = False
@@ -322,9 +322,11 @@ class CampaignSession(AttemptRunner):
     def analyse(self, experiment_id: str) -> dict[str, Any]:
         """Turn a measured experiment's stored raw data into metrics and objectives, and record them.
 
-        The readings are read back from the run's documents in tiled, so what is
-        analysed is exactly what was recorded (and a measured experiment whose process
-        died is analysed by the next one).
+        The readings are those of the run's documents as recorded: the run this process
+        has just made is analysed from the documents it wrote (held in memory: they are in
+        tiled or in the run's synced journal by then, so no read-back and no wait for a
+        catalog still opening); any other run, such as a measured experiment whose process
+        died, is read back from tiled.
 
         Raises
         ------
@@ -333,7 +335,7 @@ class CampaignSession(AttemptRunner):
         """
         record = self.store.experiment(experiment_id)
         run_uid = record.run_uids[-1] if record.run_uids else None
-        readings = RunReadings.of(self.catalog.documents(run_uid)).readings if run_uid else {}
+        readings = self._readings(run_uid)
         metrics: dict[str, float] = {}
         try:
             for step in self.campaign.workflow.steps:
@@ -363,6 +365,15 @@ class CampaignSession(AttemptRunner):
         plain = {k: v for k, v in metrics.items() if "." not in k}
         self.store.transition(experiment_id, State.COMPLETED, metrics=plain, objectives=objectives)
         return {"state": State.COMPLETED.value, "objectives": objectives}
+
+    def _readings(self, run_uid: str | None) -> dict[str, list[dict[str, Any]]]:
+        """A run's readings by stream: from memory if it is the run this process has just ended, else from tiled."""
+        if run_uid is None:
+            return {}
+        made = self._run
+        if made.start_doc is not None and made.start_doc["uid"] == run_uid and made.stop_doc is not None:
+            return made.readings
+        return RunReadings.of(self.catalog.documents(run_uid)).readings
 
     def tell(self) -> list[str]:
         """Tell the planner every outcome it has not learned yet (in the order they ended); their ids."""

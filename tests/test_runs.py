@@ -309,3 +309,45 @@ def test_a_run_journaled_by_a_process_that_died_before_tiled_opened_is_imported_
         assert session.analyse(eid)["state"] == "completed"
     finally:
         session.close()
+
+
+def test_the_run_just_made_is_analysed_without_waiting_for_tiled_and_as_tiled_records_it(
+    small_spec, tmp_path, monkeypatch
+):
+    """Analysis of this process's own run needs no catalog; read back from tiled later, it gives the same result."""
+    import threading
+
+    from labos.data.documents import RunReadings
+    from labos.data.runs import journal_dir
+
+    release = threading.Event()
+    real_open = RunCatalog.open
+
+    def slow_open(*args: object, **kwargs: object) -> RunCatalog:
+        if not release.wait(20):
+            raise RunStoreError("the analysis waited for the catalog")
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    campaign = Campaign.model_validate(small_spec)
+    monkeypatch.setattr(RunCatalog, "open", slow_open)
+    session = CampaignSession.create(campaign, tmp_path)
+    try:
+        (eid,) = session.propose(1)
+        session.queue(eid)
+        session.run(eid)
+        done = session.analyse(eid)  # would fail after 20 s if it read tiled
+        assert done["state"] == "completed" and not release.is_set()
+        assert len(list(journal_dir(tmp_path, session.id).glob("*.jsonl"))) == 1
+        release.set()
+        (run_uid,) = session.store.experiment(eid).run_uids
+        again = RunReadings.of(session.catalog.documents(run_uid)).readings
+        assert again.keys() == session._run.readings.keys()
+        for stream, rows in again.items():
+            for back, made in zip(rows, session._run.readings[stream], strict=True):
+                assert back.keys() == made.keys()
+                for key, value in back.items():
+                    np.testing.assert_array_equal(np.asarray(value), np.asarray(made[key]))
+        assert not list(journal_dir(tmp_path, session.id).glob("*.jsonl"))
+    finally:
+        release.set()
+        session.close()
