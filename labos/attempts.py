@@ -51,6 +51,10 @@ class AttemptRunner:
         """Start opening the run catalog; runs are journaled until it is open (see the session)."""
         raise NotImplementedError
 
+    def settle(self) -> None:
+        """Wait until the run catalog's thread has imported the array libraries (see the session)."""
+        raise NotImplementedError
+
     def run(self, experiment_id: str) -> dict[str, Any]:
         """Run one attempt of a queued experiment as one Bluesky run.
 
@@ -81,6 +85,7 @@ class AttemptRunner:
         assert self.lab is not None
         record = self.store.experiment(experiment_id)
         self.open_catalog()  # before the attempt is recorded: every document is written (journaled until tiled is open)
+        self.settle()  # the instruments' simulators compute with scipy too
         attempt = self.store.start_attempt(experiment_id)
         steps = resolve_steps(self.campaign.workflow.steps, record.params, self.consumers)
         md = {

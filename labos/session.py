@@ -39,6 +39,7 @@ from labos.data.records import ExperimentRecord
 from labos.data.recovery import recover_campaign
 from labos.data.runs import TILED_DIRNAME, RunCatalog, RunWriter, journal_dir
 from labos.data.store import Store, open_store, outcome_told
+from labos.data.tiled_app import import_array_libraries
 from labos.devices.lab import Lab
 from labos.failures import SoftwareError, classify
 from labos.loop import Step, decide
@@ -76,6 +77,8 @@ class CampaignSession(AttemptRunner):
         self.RE = RunEngine({}, context_managers=[])
         self._catalog: RunCatalog | None = None  # opened on first use (tiled costs seconds to import)
         self._opening: Future[RunCatalog] | None = None
+        self._imported = threading.Event()  # the catalog's thread has imported what scipy looks up (see settle)
+        self._imported.set()
         self._writer: RunWriter | None = None
         self._run = RunReadings()  # the current run's readings in memory (instrument time; analysis of this run)
         self.RE.subscribe(self._run)
@@ -205,8 +208,14 @@ class CampaignSession(AttemptRunner):
         if self._opening is not None:
             return
         self._opening = future = Future[RunCatalog]()
+        imported = self._imported
+        imported.clear()
 
         def open_catalog() -> None:
+            try:
+                import_array_libraries()
+            finally:
+                imported.set()
             try:
                 future.set_result(RunCatalog.open(self.data_dir, self.id))
             except BaseException as exc:  # noqa: BLE001 - raised where the catalog is needed
@@ -215,6 +224,14 @@ class CampaignSession(AttemptRunner):
         threading.Thread(target=open_catalog, name="labos-open-catalog", daemon=True).start()
         self._writer = RunWriter(future, self.data_dir / TILED_DIRNAME / "backup", journal_dir(self.data_dir, self.id))
         self.RE.subscribe(self._writer)
+
+    def settle(self) -> None:
+        """Wait until the catalog's thread has imported the array libraries (about 1 s).
+
+        Every step of the campaign calls this before it computes; see
+        :func:`~labos.data.tiled_app.import_array_libraries`.
+        """
+        self._imported.wait()
 
     @property
     def catalog(self) -> RunCatalog:
@@ -299,6 +316,7 @@ class CampaignSession(AttemptRunner):
         OutOfBoundsError
             If the planner proposes a point outside the space (nothing is recorded).
         """
+        self.settle()
         records = self.records()
         pending = [r.params for r in records if State(r.status) in PENDING]
         points = self.planner.ask(n, pending=pending)
@@ -333,6 +351,7 @@ class CampaignSession(AttemptRunner):
         SoftwareError
             If the analysis crashed through a bug (the experiment is failed, cause ``software``).
         """
+        self.settle()
         record = self.store.experiment(experiment_id)
         run_uid = record.run_uids[-1] if record.run_uids else None
         readings = self._readings(run_uid)
@@ -377,6 +396,7 @@ class CampaignSession(AttemptRunner):
 
     def tell(self) -> list[str]:
         """Tell the planner every outcome it has not learned yet (in the order they ended); their ids."""
+        self.settle()
         untold = [r for r in self.records() if outcome_told(r) and not r.told]
         untold.sort(key=lambda r: (r.finished or 0.0, r.seq))
         if not untold:

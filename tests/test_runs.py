@@ -351,3 +351,41 @@ def test_the_run_just_made_is_analysed_without_waiting_for_tiled_and_as_tiled_re
     finally:
         release.set()
         session.close()
+
+
+def test_no_step_computes_while_the_catalog_thread_imports_the_array_libraries(small_spec, tmp_path, monkeypatch):
+    """scipy looks dask.array up in sys.modules: half-imported by the catalog's thread, it broke the first analysis."""
+    import threading
+
+    import labos.session as session_module
+
+    importing = threading.Event()
+    order: list[str] = []
+
+    def slow_imports() -> None:
+        importing.set()
+        time.sleep(1.0)
+        order.append("imported")
+
+    real_ask = session_module.CampaignSession.propose
+    real_analyse = session_module.analyse
+
+    def analyse(*args: object, **kwargs: object) -> object:
+        order.append("analysis")
+        return real_analyse(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(session_module, "import_array_libraries", slow_imports)
+    monkeypatch.setattr(session_module, "analyse", analyse)
+    campaign = Campaign.model_validate(small_spec)
+    session = CampaignSession.create(campaign, tmp_path)
+    try:
+        session.open_catalog()
+        assert importing.wait(10)
+        (eid,) = real_ask(session, 1)
+        order.append("proposed")
+        session.queue(eid)
+        session.run(eid)
+        assert session.analyse(eid)["state"] == "completed"
+        assert order[0] == "imported" and order[1:] == ["proposed", "analysis"]
+    finally:
+        session.close()

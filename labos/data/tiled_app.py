@@ -32,6 +32,24 @@ def quiet() -> Iterator[None]:
         yield
 
 
+def import_array_libraries() -> None:
+    """Import the array libraries that tiled brings in and that other code finds in ``sys.modules``.
+
+    ``array_api_compat`` (inside scipy and scikit-learn) asks whether an array is a
+    ``dask.array.Array`` or a ``sparse.SparseArray`` by looking those modules up in
+    ``sys.modules`` without importing them. While another thread is importing one, it is
+    there half-initialised, and the lookup fails (``AttributeError: partially initialized
+    module 'dask.array' has no attribute 'Array'``). The thread that opens a catalog imports
+    these first and the campaign's own work waits for that (about 1 s), not for the catalog.
+    """
+    import contextlib
+    import importlib
+
+    for name in ("dask.array", "sparse"):
+        with contextlib.suppress(ImportError):  # tiled works without them
+            importlib.import_module(name)
+
+
 @functools.cache
 def _template(where: Path) -> Path:
     """An empty, initialised tiled catalog (tiled's own ``catalog init``, ~4 s), made once per data directory.
