@@ -2,7 +2,7 @@
 
 Every document of every run (failed and aborted runs included) goes through
 :class:`bluesky.callbacks.tiled_writer.TiledWriter` into a tiled catalog, and the
-analysis, the export and recovery read runs back through tiled's client
+export, recovery and the analysis of a run made by another process read runs back through tiled's client
 (``bluesky-tiled-plugins`` gives a run its ``documents()``). Where the catalog is:
 
 - by default an *embedded* catalog per campaign, ``<data_dir>/tiled/<campaign id>/``
