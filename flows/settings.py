@@ -52,8 +52,9 @@ _server: subprocess.Popen[bytes] | None = None
 _server_pid: int | None = None
 """The API server this process uses, started here or found running."""
 _lease: int | None = None
-_started_keep_alive: float | None = None
 """The file descriptor holding this process's shared lock on the server's lease."""
+_started_keep_alive: float | None = None
+"""The keep-alive of the server this process started (0: it stops when this process lets go)."""
 _snapshot: tuple[Path, Path] | None = None
 """(home, template): a new Prefect home whose migrated database becomes the machine's template once it answers."""
 

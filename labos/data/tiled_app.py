@@ -1,4 +1,4 @@
-"""The embedded tiled catalog: created from a template once per process, and the app that serves it."""
+"""The embedded tiled catalog: created from a template made once per data directory, and the app that serves it."""
 
 from __future__ import annotations
 
@@ -15,12 +15,9 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from labos.core.errors import RunStoreError
-
-if TYPE_CHECKING:
-    pass
 
 
 @contextmanager
