@@ -111,3 +111,33 @@ def test_a_kept_alive_server_is_reused_then_stops_once_its_last_user_is_gone(tmp
         time.sleep(0.2)
     assert not _alive(server["pid"])
     assert not (home / "server.json").exists()
+
+
+@pytest.mark.e2e
+def test_a_kept_alive_server_of_another_prefect_version_is_named_not_used(tmp_path):
+    """After a Prefect upgrade, a server the old version left running gets one error line naming it and its pid."""
+    import json
+
+    data = tmp_path / "data"
+    (data / "prefect").mkdir(parents=True)
+    old = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # stands for the old server
+    try:
+        (data / "prefect" / "server.json").write_text(
+            json.dumps({"pid": old.pid, "url": "http://127.0.0.1:9/api", "prefect": "0.0.1"})
+        )
+        env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+        root = Path(__file__).resolve().parent.parent
+        proc = subprocess.run(
+            [sys.executable, "-m", "labos.cli", "run", str(root / "examples" / "demo.yaml"), "--data-dir", str(data)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        old.kill()
+        old.wait()
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert f"a Prefect 0.0.1 API server (process {old.pid})" in proc.stderr
+    assert f"kill {old.pid}" in proc.stderr
