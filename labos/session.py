@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
+from concurrent import futures
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
@@ -225,13 +226,21 @@ class CampaignSession(AttemptRunner):
         self._writer = RunWriter(future, self.data_dir / TILED_DIRNAME / "backup", journal_dir(self.data_dir, self.id))
         self.RE.subscribe(self._writer)
 
-    def settle(self) -> None:
+    def settle(self, catalog: bool = False) -> None:
         """Wait until the catalog's thread has imported the array libraries (about 1 s).
 
         Every step of the campaign calls this before it computes; see
-        :func:`~labos.data.tiled_app.import_array_libraries`.
+        :func:`~labos.data.tiled_app.import_array_libraries`. With ``catalog``, wait until
+        that thread has finished opening the catalog too: it opens it inside
+        ``warnings.catch_warnings`` (tiled's chatter), which is process-wide and not
+        thread-safe, so a planner's own ``catch_warnings`` meanwhile can lose its filters
+        (a scikit-learn ``ConvergenceWarning`` escaped a skopt ``tell`` in CI). ``tell``
+        waits for it; ``run`` and ``propose`` do not, so the first experiment starts
+        before tiled is open.
         """
         self._imported.wait()
+        if catalog and self._opening is not None:
+            futures.wait([self._opening])  # opened or failed: a failure is raised where the catalog is used
 
     @property
     def catalog(self) -> RunCatalog:
@@ -396,7 +405,7 @@ class CampaignSession(AttemptRunner):
 
     def tell(self) -> list[str]:
         """Tell the planner every outcome it has not learned yet (in the order they ended); their ids."""
-        self.settle()
+        self.settle(catalog=True)
         untold = [r for r in self.records() if outcome_told(r) and not r.told]
         untold.sort(key=lambda r: (r.finished or 0.0, r.seq))
         if not untold:

@@ -389,3 +389,33 @@ def test_no_step_computes_while_the_catalog_thread_imports_the_array_libraries(s
         assert order[0] == "imported" and order[1:] == ["proposed", "analysis"]
     finally:
         session.close()
+
+
+def test_tell_waits_until_the_catalog_thread_is_out_of_its_warning_filters(small_spec, tmp_path, monkeypatch):
+    """warnings.catch_warnings is process-wide: a planner's tell must not overlap the catalog thread's quiet()."""
+    import threading
+
+    real_open = RunCatalog.open
+    opened = threading.Event()
+    order: list[str] = []
+
+    def slow_open(*args: object, **kwargs: object) -> RunCatalog:
+        time.sleep(2.0)
+        catalog = real_open(*args, **kwargs)  # type: ignore[arg-type]
+        order.append("opened")
+        opened.set()
+        return catalog
+
+    monkeypatch.setattr(RunCatalog, "open", slow_open)
+    session = CampaignSession.create(Campaign.model_validate(small_spec), tmp_path)
+    try:
+        (eid,) = session.propose(1)
+        session.queue(eid)
+        session.run(eid)
+        assert session.analyse(eid)["state"] == "completed"
+        assert not opened.is_set()  # neither the run nor its analysis waited for tiled
+        assert session.tell() == [eid]
+        order.append("told")
+        assert order == ["opened", "told"]
+    finally:
+        session.close()
