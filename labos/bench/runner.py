@@ -116,7 +116,7 @@ def run_benchmark(
         def finished(d: str, label: str, res: RunResult) -> None:
             nonlocal done
             results[(d, label)].append(res)
-            log.write(json.dumps({"dataset": pools[d].spec.name, "planner": label, **asdict(res)}) + "\n")
+            log.write(json.dumps({"dataset": pools[d].spec.name, **asdict(res), "planner": label}) + "\n")
             log.flush()
             done += 1
             if progress:
