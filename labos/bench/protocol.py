@@ -167,6 +167,13 @@ def metrics(results: list[RunResult], n: int, n_top: int) -> dict[str, Any]:
     out["ask_tell_seconds_mean"] = float(np.mean(per_cycle))
     out["wall_seconds_per_run"] = float(np.mean([r.wall_seconds for r in results]))
     stats = [r.stats for r in results if r.stats]
+    if any("rescue_refits" in s for s in stats):  # the botorch planner's rescues of stalled runs, over all runs
+        out["rescues"] = {
+            "refits": int(sum(s.get("rescue_refits", 0) for s in stats)),
+            "space_filling": int(sum(s.get("rescue_space_filling", 0) for s in stats)),
+            "runs_rescued": sum(1 for s in stats if s.get("rescue_refits", 0) or s.get("rescue_space_filling", 0)),
+        }
+    stats = [s for s in stats if "asks" in s]
     if stats:  # an agent's own accounting, summed over runs
         tot = {k: sum(float(s.get(k, 0.0)) for s in stats) for k in stats[0]}
         out["agent"] = {

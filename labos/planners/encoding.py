@@ -50,3 +50,19 @@ def encode(space: SearchSpace, points: Sequence[Mapping[str, ParamValue]]) -> ND
                 col += 1
                 ui += 1
     return out
+
+
+def categorical_blocks(space: SearchSpace) -> list[list[int]]:
+    """The columns of :func:`encode`'s output that hold each categorical's one-hot block, in order."""
+    blocks: list[list[int]] = []
+    col = 0
+    for _, p in space.items():
+        width = (
+            len(p.choices)
+            if isinstance(p, CategoricalParameter)
+            else (len(p.components) - 1 if isinstance(p, CompositionParameter) else 1)
+        )
+        if isinstance(p, CategoricalParameter):
+            blocks.append(list(range(col, col + width)))
+        col += width
+    return blocks

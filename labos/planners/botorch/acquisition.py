@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +17,10 @@ from labos.planners.encoding import encode
 
 class Acquisition(GPModel):
     """The acquisition half of :class:`~labos.planners.botorch.planner.BotorchPlanner`."""
+
+    _last_rescue: int
+    _log: list[dict[str, Any]]
+    stats: dict[str, int]
 
     def _acquisition(self, model: Any, X: torch.Tensor, Y: torch.Tensor, pending: torch.Tensor | None) -> Any:
         from botorch.acquisition.analytic import LogExpectedImprovement, UpperConfidenceBound
@@ -58,6 +63,10 @@ class Acquisition(GPModel):
         X, Y = self._training_data()
         model, self._hypers = self._model(X, Y, self._hypers)
         C = torch.as_tensor(encode(self.space, candidates), dtype=DTYPE).unsqueeze(-2)  # b x 1 x d
+        if self._stalled():
+            model, rescue = self._rescue(model, X, Y, C.squeeze(-2))
+            if rescue is not None:
+                return self._space_filling(C.squeeze(-2), n, pending, rescue)
         log_feasible = self._log_feasibility(C.squeeze(-2))
         chosen: list[int] = []
         pend = list(pending)
@@ -78,7 +87,8 @@ class Acquisition(GPModel):
             if not np.isfinite(values).any():  # nothing looks feasible: take the most likely candidate
                 values = log_feasible.copy() if log_feasible is not None else np.zeros(len(candidates))
                 values[chosen] = -np.inf
-            i = int(np.argmax(values))
+            best = np.flatnonzero(values >= values.max() - 1e-9 * max(abs(values.max()), 1.0))
+            i = int(best[0]) if len(best) == 1 else int(self.rng.choice(best))  # ties: not the pool's order
             chosen.append(i)
             pend.append(candidates[i])
         return chosen
@@ -104,4 +114,81 @@ class Acquisition(GPModel):
             mean = post.mean.squeeze(-1).numpy()
             var = post.variance.squeeze(-1).numpy()
         out: np.ndarray = norm.logcdf((mean - 0.5) / np.sqrt(var + 0.01))
+        return out
+
+    # ------------------------------------------------------------- rescue
+    def _stalled(self) -> bool:
+        """The best primary loss has not improved in the last ``stall_cycles`` successes, nor since the last rescue."""
+        k = self.opts.stall_cycles
+        ok = [self.loss(o) for o in self.observations if o.ok]
+        if k == 0 or len(ok) <= k or len(ok) - self._last_rescue < k:
+            return False
+        return min(ok[-k:]) >= min(ok[:-k])
+
+    def _collapse(self, model: Any, C: torch.Tensor) -> str | None:
+        """Why the fitted model says nothing useful about ``C`` (``n x d``), or None.
+
+        Collapsed: the fitted noise is at least as large as the signal's variance (the
+        model explains the data as noise), or its mean varies by less than 0.1 standard
+        deviation of the (transformed) data across the candidates (a flat model, e.g.
+        every length-scale driven far beyond the space).
+        """
+        noise = float(model.likelihood.noise.detach().flatten()[0])
+        with torch.no_grad():
+            x0 = model.train_inputs[0][..., :1, :]
+            signal = float(model.covar_module(x0, x0, diag=True).flatten()[0])  # the prior variance at a point
+        if noise >= signal:
+            return f"the fitted noise variance ({noise:.3g}) is at least the signal variance ({signal:.3g})"
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mean = torch.cat([model.posterior(chunk).mean[..., 0] for chunk in C.split(4096)])
+        spread = float(mean.std()) / max(float(model.outcome_transform.stdvs.flatten()[0]), 1e-12)
+        if spread < 0.1:
+            return f"the model's mean varies by {spread:.3g} standard deviations across the candidates (flat)"
+        return None
+
+    def _rescue(self, model: Any, X: torch.Tensor, Y: torch.Tensor, C: torch.Tensor) -> tuple[Any, str | None]:
+        """A stalled run with a collapsed model: refit from the default start, else a space-filling pick.
+
+        Returns the model to use and, when the refit collapsed too, the reason for a
+        space-filling pick (None: use the model). Every rescue is logged (``take_log``)
+        and counted (``stats``).
+        """
+        reason = self._collapse(model, C)
+        if reason is None:
+            return model, None
+        self._last_rescue = sum(o.ok for o in self.observations)
+        refit, hypers = self._model(X, Y, None)  # the prior's starting point, not the last fit's
+        again = self._collapse(refit, C)
+        if again is None:
+            self._hypers = hypers
+            self.stats["rescue_refits"] += 1
+            self._log.append({"kind": "rescue", "action": "refit", "reason": reason})
+            return refit, None
+        self.stats["rescue_space_filling"] += 1
+        return model, f"{reason}; refitted from the default start, {again}"
+
+    def _space_filling(
+        self, C: torch.Tensor, n: int, pending: Sequence[Mapping[str, ParamValue]], reason: str
+    ) -> list[int]:
+        """``n`` candidates (rows of ``C``), each the farthest from every told, pending and chosen point."""
+        seen = [o.params for o in self.observations] + list(pending)
+        ref = torch.as_tensor(encode(self.space, seen), dtype=DTYPE) if seen else C[:0]
+        nearest = torch.cdist(C, ref).min(-1).values if len(ref) else torch.full((len(C),), math.inf, dtype=DTYPE)
+        chosen: list[int] = []
+        for j in range(n):
+            nearest[chosen] = -1.0
+            i = int(torch.argmax(nearest))
+            chosen.append(i)
+            nearest = torch.minimum(nearest, torch.cdist(C, C[i : i + 1]).squeeze(-1))
+            self._log.append({"kind": "rescue", "index": j, "action": "space_filling", "reason": reason})
+        return chosen
+
+    def take_log(self) -> list[dict[str, Any]]:
+        """Rescues since the last call, for the campaign's decision log, then forget them.
+
+        ``{"kind": "rescue", "action": "refit" | "space_filling", "reason": ...}``; a
+        space-filling entry names the ``index`` of its point in the last ``ask``.
+        """
+        out, self._log = self._log, []
         return out

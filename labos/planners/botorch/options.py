@@ -45,6 +45,21 @@ class BotorchOptions(PlannerOptions):
         description="Learn a Kumaraswamy CDF warping of each input with the GP (for responses that change "
         "faster near one end of a range, e.g. small additions of a component). About 4x slower per proposal.",
     )
+    categorical_kernel: Literal["hamming", "onehot"] = Field(
+        default="hamming",
+        description="Categorical variables in the GP: a Hamming (overlap) kernel with one length-scale per variable, "
+        "multiplied with the Matérn kernel of the other inputs; or one-hot columns inside the Matérn kernel (one "
+        "length-scale per choice). On the development sets (Buchwald a, Suzuki i) the Hamming kernel found more "
+        "of the top candidates (benchmarks/results/2026-12-04_categorical).",
+    )
+    stall_cycles: int = Field(
+        default=10,
+        ge=0,
+        description="A run whose best has not improved in this many experiments has its model checked: if the "
+        "fit has collapsed (noise as large as the signal, or a mean flat across the candidates) it is refitted "
+        "from the default start, and if that collapses too the next proposal is the candidate farthest from "
+        "every experiment (space-filling). Each rescue is logged. 0: never.",
+    )
     max_fit_points: int = Field(
         default=400, ge=10, description="Fit hyperparameters on at most this many (best and most recent) points."
     )

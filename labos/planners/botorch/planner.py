@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,6 +47,9 @@ class BotorchPlanner(Acquisition):
         self.opts: BotorchOptions = self.options  # type: ignore[assignment]
         self._sobol = qmc.Sobol(d=self.space.unit_dim, scramble=True, seed=self.seed)
         self._hypers: dict[str, torch.Tensor] | None = None
+        self._last_rescue = 0
+        self._log: list[dict[str, Any]] = []
+        self.stats: dict[str, int] = {"rescue_refits": 0, "rescue_space_filling": 0}
 
     # ------------------------------------------------------------ candidates
     def _candidates(self) -> list[Point]:
