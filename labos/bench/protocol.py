@@ -145,6 +145,19 @@ def run_spread(results: list[RunResult], n_top: int, level: float) -> list[int |
     return [int(v) if math.isfinite(v) else None for v in pct]
 
 
+def stuck_runs(results: list[RunResult], n_top: int) -> int:
+    """Runs left behind while the others progress: fewer than a quarter of the median run's top candidates.
+
+    Counted at the last experiment any run made (a run that found every top candidate
+    earlier counts all of them); only when the median run found at least 4, so that a
+    hard dataset where every run finds one or two has no "stuck" runs.
+    """
+    horizon = max(len(r.top_count) for r in results)
+    found = [r.top_count[-1] if len(r.top_count) == horizon or r.capped else n_top for r in results]
+    median = float(np.median(found))
+    return sum(f < median / 4 for f in found) if median >= 4 else 0
+
+
 def metrics(results: list[RunResult], n: int, n_top: int) -> dict[str, Any]:
     """Cycles to Top% 0.5/0.8/1.0, AF at those levels and EF max, on the median curve."""
     curves = top_fraction_curves(results, n, n_top)
@@ -161,6 +174,7 @@ def metrics(results: list[RunResult], n: int, n_top: int) -> dict[str, Any]:
         out[f"cycles_{a}"] = cycles
         out[f"af_{a}"] = math.ceil(a * n) / cycles if cycles else None
     out["run_spread_0.5"] = run_spread(results, n_top, 0.5)
+    out["stuck_runs"] = stuck_runs(results, n_top)
     chosen = [max(len(r.top_count) - 2, 1) for r in results]
     out["ask_seconds_mean"] = float(np.mean([r.ask_seconds / c for r, c in zip(results, chosen, strict=True)]))
     per_cycle = [(r.ask_seconds + r.tell_seconds) / c for r, c in zip(results, chosen, strict=True)]

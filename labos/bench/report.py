@@ -16,7 +16,7 @@ COLUMNS = (
     ["dataset", "planner", "runs", "N", "n_top"]
     + [f"cycles_{a}" for a in LEVELS]
     + [f"af_{a}" for a in LEVELS]
-    + ["ef_max", "top_at_cap", "ask_tell_seconds_mean", "wall_seconds_per_run", "ask_seconds_mean"]
+    + ["ef_max", "top_at_cap", "stuck_runs", "ask_tell_seconds_mean", "wall_seconds_per_run", "ask_seconds_mean"]
 )
 
 
@@ -51,8 +51,8 @@ def write_outputs(
         dict_writer.writerows(rows)
     lines = [
         "| dataset | planner | runs | N | cycles to Top% 0.5 / 0.8 / 1.0 | AF 0.5 / 0.8 / 1.0 | EF max "
-        "| published AF 0.8 | runs' cycles to Top% 0.5 (p5 / p50 / p95) | ask+tell s/cycle | wall s/run |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| published AF 0.8 | runs' cycles to Top% 0.5 (p5 / p50 / p95) | stuck runs | ask+tell s/cycle | wall s/run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ref = summary["datasets"][r["dataset"]]["reference"].get("af_0.8")
@@ -61,7 +61,7 @@ def write_outputs(
         lines.append(
             f"| {r['dataset']} | {r['planner']} | {r['runs']} | {r['N']} | {cycles} | {afs} | "
             f"{_fmt(r['ef_max'])} | {_fmt(ref)} | {' / '.join(_fmt(v) for v in r['run_spread_0.5'])} | "
-            f"{_fmt(r['ask_tell_seconds_mean'])} | "
+            f"{_fmt(r.get('stuck_runs'))} | {_fmt(r['ask_tell_seconds_mean'])} | "
             f"{_fmt(r['wall_seconds_per_run'])} |"
         )
     agents = [r for r in rows if r.get("agent")]

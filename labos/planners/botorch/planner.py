@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from labos.core.space import ParamValue, Point
+from labos.core.campaign import Objective
+from labos.core.space import ParamValue, Point, SearchSpace
 from labos.planners.botorch.acquisition import Acquisition
 from labos.planners.botorch.model import DTYPE
 from labos.planners.botorch.options import BotorchOptions
@@ -50,6 +51,14 @@ class BotorchPlanner(Acquisition):
         self._last_rescue = 0
         self._log: list[dict[str, Any]] = []
         self.stats: dict[str, int] = {"rescue_refits": 0, "rescue_space_filling": 0}
+
+    @classmethod
+    def restore(cls, space: SearchSpace, objectives: Sequence[Objective], state: Mapping[str, Any]) -> BotorchPlanner:
+        """Rebuild the planner from :meth:`state`; rescues made again while replaying are not logged twice."""
+        planner = super().restore(space, objectives, state)
+        assert isinstance(planner, BotorchPlanner)
+        planner._log.clear()
+        return planner
 
     # ------------------------------------------------------------ candidates
     def _candidates(self) -> list[Point]:

@@ -1,0 +1,191 @@
+"""The botorch planner's model of categorical variables, its tie-breaking and its rescue of stalled runs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from labos.core.campaign import Objective, PlannerSpec
+from labos.core.results import Observation
+from labos.core.space import SearchSpace
+from labos.planners import create_planner
+from labos.planners.botorch.kernels import HammingKernel
+from labos.planners.encoding import categorical_blocks, encode
+
+CAT = SearchSpace.model_validate(
+    {
+        "ligand": {"type": "categorical", "choices": [f"L{i}" for i in range(8)]},
+        "base": {"type": "categorical", "choices": ["a", "b", "c", "d"]},
+        "temp": {"type": "real", "low": 20, "high": 100},
+    }
+)
+OBJ = [Objective(name="y", direction="maximize")]
+
+
+def _obs(params: dict, y: float) -> Observation:
+    return Observation(params=params, objectives={"y": y})
+
+
+def test_categorical_blocks_name_the_one_hot_columns_of_each_categorical():
+    assert categorical_blocks(CAT) == [list(range(0, 8)), [8, 9, 10, 11]]
+    row = encode(CAT, [{"ligand": "L3", "base": "c", "temp": 60.0}])[0]
+    assert row[3] == 1 and row[10] == 1 and row.sum() == pytest.approx(2.5)
+
+
+def test_hamming_kernel_counts_differing_variables_with_one_length_scale_each():
+    k = HammingKernel([[0, 1, 2], [3, 4]]).double()
+    k.lengthscale = torch.tensor([[0.5, 2.0]], dtype=torch.double)
+    x = torch.tensor([[1, 0, 0, 1, 0], [0, 1, 0, 1, 0], [1, 0, 0, 0, 1], [0, 0, 1, 0, 1]], dtype=torch.double)
+    with torch.no_grad():
+        K = k(x, x).to_dense()
+        assert torch.allclose(torch.diagonal(K), torch.ones(4, dtype=torch.double))
+        assert K[0, 1] == pytest.approx(math.exp(-1 / 0.5))  # the first variable differs
+        assert K[0, 2] == pytest.approx(math.exp(-1 / 2.0))  # the second
+        assert K[1, 3] == pytest.approx(math.exp(-1 / 0.5 - 1 / 2.0))  # both
+        assert torch.allclose(k(x, x, diag=True), torch.ones(4, dtype=torch.double))
+        batched = HammingKernel([[0, 1, 2], [3, 4]], batch_shape=torch.Size([2])).double()  # two objectives
+        assert batched(x, x).to_dense().shape == (2, 4, 4)
+
+
+def test_what_is_learnt_about_one_choice_carries_to_untried_choices_of_another_variable():
+    """y depends on the base only; an untried ligand with the best base is ranked above tried ligands with the worst."""
+    effect = {"a": 0.0, "b": 1.0, "c": 2.0, "d": 3.0}
+    rng = np.random.default_rng(0)
+    told = []
+    for lig in range(5):  # ligands L5-L7 never tried
+        for base in "abcd":
+            if rng.random() < 0.7:
+                told.append(_obs({"ligand": f"L{lig}", "base": base, "temp": 50.0}, effect[base]))
+    probe = [{"ligand": lig, "base": base, "temp": 50.0} for lig, base in (("L7", "d"), ("L7", "a"), ("L0", "d"))]
+    p = create_planner(PlannerSpec(name="botorch"), CAT, OBJ, seed=0)
+    p.tell(told)
+    untried_best, untried_worst, tried_best = p.mean_scores(probe)  # type: ignore[attr-defined]
+    assert untried_best == pytest.approx(tried_best, rel=0.1)
+    assert untried_worst < 0.1 * tried_best
+    # one-hot columns under the unit-cube prior: the untried ligand stays near the prior whatever the base
+    onehot = create_planner(PlannerSpec(name="botorch", options={"categorical_kernel": "onehot"}), CAT, OBJ, seed=0)
+    onehot.tell(told)
+    best, worst, _ = onehot.mean_scores(probe)  # type: ignore[attr-defined]
+    assert worst > 0.5 * best
+
+
+def test_ties_in_the_acquisition_are_broken_at_random_not_by_the_pools_order():
+    """Untried choices the model cannot tell apart: the picks are spread, and reproducible from the seed."""
+    space = SearchSpace.model_validate({"c": {"type": "categorical", "choices": [f"c{i:02d}" for i in range(40)]}})
+    pool = [{"c": f"c{i:02d}"} for i in range(40)]
+
+    def picks(seed: int) -> list[int]:
+        p = create_planner(PlannerSpec(name="botorch"), space, OBJ, seed=seed)
+        p.tell([_obs(pool[i], float(i % 3)) for i in (0, 1, 2, 3, 4, 5)])
+        rest = pool[6:]
+        return [6 + i for i in p.choose(rest, 3)]  # type: ignore[attr-defined]
+
+    first = picks(0)
+    assert first == picks(0)
+    assert first != [6, 7, 8]
+    assert len({tuple(picks(s)) for s in range(4)}) > 1
+
+
+def _stalled_flat_planner(**options):
+    """A planner told 13 equal outcomes: no improvement in 10, and a model flat everywhere."""
+    space = SearchSpace.model_validate(
+        {"x": {"type": "real", "low": 0, "high": 1}, "z": {"type": "real", "low": 0, "high": 1}}
+    )
+    p = create_planner(PlannerSpec(name="botorch", options=options), space, OBJ, seed=3)
+    told = [{"x": 0.1 * i, "z": 0.05 * i} for i in range(13)]
+    p.tell([_obs(q, 1.0) for q in told])
+    return p, space, told
+
+
+def test_a_stalled_run_whose_fit_collapsed_gets_a_space_filling_pick_logged_with_its_reason():
+    p, space, told = _stalled_flat_planner()
+    pool = [{"x": 0.0, "z": 0.05}, {"x": 1.0, "z": 0.0}, {"x": 0.5, "z": 0.3}, {"x": 0.0, "z": 1.0}]
+    (i,) = p.choose(pool, 1)  # type: ignore[attr-defined]
+    ref = encode(space, told)
+    far = [np.min(np.linalg.norm(ref - encode(space, [c])[0], axis=1)) for c in pool]
+    assert i == int(np.argmax(far)) == 3
+    log = p.take_log()  # type: ignore[attr-defined]
+    assert [(e["kind"], e["action"], e.get("index")) for e in log] == [("rescue", "space_filling", 0)]
+    # equal outcomes: the signal variance fits to nothing, below the noise, from either start
+    assert "is at least the signal variance" in log[0]["reason"]
+    assert "refitted from the default start" in log[0]["reason"]
+    assert p.stats == {"rescue_refits": 0, "rescue_space_filling": 1}  # type: ignore[attr-defined]
+    p.choose(pool, 1)  # type: ignore[attr-defined]
+    assert p.take_log() == []  # type: ignore[attr-defined]  # not again until stall_cycles more experiments
+
+
+def test_a_stalled_run_is_refitted_when_the_default_start_gives_a_sound_model(monkeypatch):
+    p, _, _ = _stalled_flat_planner()
+    calls = {"n": 0}
+
+    def collapsed_once(model, C):
+        calls["n"] += 1
+        return "the fitted noise variance (1.2) is at least the signal variance (0.3)" if calls["n"] == 1 else None
+
+    monkeypatch.setattr(p, "_collapse", collapsed_once)
+    p.ask(1)
+    assert calls["n"] == 2
+    assert p.take_log() == [  # type: ignore[attr-defined]
+        {
+            "kind": "rescue",
+            "action": "refit",
+            "reason": "the fitted noise variance (1.2) is at least the signal variance (0.3)",
+        }
+    ]
+    assert p.stats["rescue_refits"] == 1  # type: ignore[attr-defined]
+
+
+def test_no_rescue_while_the_run_improves_or_when_switched_off():
+    p, _, _ = _stalled_flat_planner(stall_cycles=0)
+    p.ask(1)
+    assert p.take_log() == []  # type: ignore[attr-defined]
+    space = SearchSpace.model_validate({"x": {"type": "real", "low": 0, "high": 1}})
+    q = create_planner(PlannerSpec(name="botorch"), space, OBJ, seed=3)
+    q.tell([_obs({"x": 0.07 * i}, float(i)) for i in range(13)])  # a new best every time
+    q.ask(1)
+    assert q.take_log() == []  # type: ignore[attr-defined]
+
+
+def test_rescues_reach_the_decision_log_once_and_a_restored_planner_does_not_log_them_again():
+    from types import SimpleNamespace
+
+    from labos.session import CampaignSession
+
+    p, _, _ = _stalled_flat_planner()
+    p.ask(2)
+    entries = CampaignSession._planner_log(SimpleNamespace(planner=p), ["e1", "e2"])  # type: ignore[arg-type]
+    assert [(kind, exp, payload["action"]) for kind, exp, payload in entries] == [
+        ("planner.rescue", "e1", "space_filling"),
+        ("planner.rescue", "e2", "space_filling"),
+    ]
+    restored = type(p).restore(p.space, p.objectives, p.state())
+    assert restored.take_log() == []  # type: ignore[attr-defined]
+    assert restored.stats == p.stats  # type: ignore[attr-defined]
+    assert restored.ask(1) == p.ask(1)
+
+
+def test_bench_metrics_count_rescues_apart_from_an_agents_accounting():
+    from labos.bench.protocol import RunResult, metrics
+
+    runs = [
+        RunResult("botorch", r, 0, [0, 1, 2], 1.0, stats={"rescue_refits": r, "rescue_space_filling": int(r == 2)})
+        for r in range(3)
+    ]
+    m = metrics(runs, 3, 2)
+    assert m["rescues"] == {"refits": 3, "space_filling": 1, "runs_rescued": 2}
+    assert "agent" not in m
+
+
+def test_a_run_far_behind_the_median_run_is_counted_stuck():
+    from labos.bench.protocol import RunResult, stuck_runs
+
+    def run(r: int, last: int, capped: bool = True) -> RunResult:
+        return RunResult("p", r, 0, [0] * 38 + [last, last], 1.0, capped=capped)
+
+    assert stuck_runs([run(0, 30), run(1, 36), run(2, 3), run(3, 40, capped=False)], 40) == 1  # 3 < 33 / 4
+    assert stuck_runs([run(0, 3), run(1, 1), run(2, 2)], 40) == 0  # a hard set: every run finds few
+    early = RunResult("p", 4, 0, [0, 40], 1.0)  # found everything at once: counts all 40 at the horizon
+    assert stuck_runs([run(0, 5), run(1, 6), early], 40) == 0
