@@ -1,7 +1,9 @@
 """Bayesian optimisation on torch: a BoTorch GP with an ARD Matérn-5/2 kernel.
 
 Model: ``SingleTaskGP`` on the encoded space (:mod:`labos.planners.encoding`), with a
-scaled ARD Matérn-5/2 kernel, inputs normalised (optionally warped) and outcomes
+scaled ARD Matérn-5/2 kernel — with categorical variables, a sum of main-effect terms and
+a product of that Matérn kernel with a Hamming kernel
+(:mod:`labos.planners.botorch.kernels`) —, inputs normalised (optionally warped) and outcomes
 power-transformed (Box-Cox / Yeo-Johnson fitted to the values seen) and standardised,
 one output per objective. Acquisition: UCB (``beta = 1``: mean plus one standard deviation; qUCB for
 batches and pending points), or LogEI / qLogNEI (pending points are passed as
@@ -14,6 +16,10 @@ scrambled Sobol design plus perturbations of the best points so far — so every
 labos supports (log scales, integers, categories, composition simplices) is handled
 exactly, with every proposal inside it. Given a finite pool (:meth:`choose`), the
 acquisition is evaluated on the pool instead.
+
+A run whose best has not improved for ``stall_cycles`` experiments while its fit has
+collapsed is refitted from the default start or, failing that, given a space-filling
+pick; :meth:`take_log` hands each rescue to the campaign's decision log.
 """
 
 from __future__ import annotations
