@@ -4,7 +4,12 @@ Usage: ``.venv/bin/python benchmarks/recompare.py OUT_DIR [OUT_DIR ...]``
 
 Reads ``summary.json`` (pool sizes, cap, seed) and ``runs.jsonl`` (or the older
 ``runs.json``) of each directory, merges them (the same dataset and planner in two
-directories: the runs of the first), and writes ``compare.md`` into the first directory.
+directories: the runs of the first), and writes ``compare.md`` into the first directory,
+``compare_held_out.md`` and ``compare_tuned.md`` (the datasets marked ``held_out`` and
+the others, each with its own rank table), and ``stuck.md``: per dataset and planner,
+the runs left behind while the others progressed (:func:`labos.bench.protocol.stuck_runs`).
+A planner is compared on a dataset only if every planner has runs there; runs are paired
+by index up to the smallest run count.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import sys
 from pathlib import Path
 
 from labos.bench.compare import compare_dataset, markdown, rank_table
-from labos.bench.protocol import RunResult
+from labos.bench.protocol import RunResult, stuck_runs
 
 
 def load(out: Path) -> tuple[dict, dict[tuple[str, str], list[RunResult]]]:
@@ -49,14 +54,26 @@ def main(dirs: list[Path]) -> None:
             if key[1] not in labels:
                 labels.append(key[1])
     comparisons = {}
+    held_out: dict[str, bool] = {}
+    for out in dirs:
+        for name, d in json.loads((out / "summary.json").read_text())["datasets"].items():
+            held_out.setdefault(name, bool(d.get("held_out")))
+    stuck = ["| dataset | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     for name, (n, n_top, cap, seed) in sizes.items():
         have = [p for p in labels if (name, p) in runs]
         if have != labels:
             continue  # a dataset not run by every planner is left out of the comparison
         capped = cap is not None and cap < n
         comparisons[name] = compare_dataset({p: runs[(name, p)] for p in labels}, n, n_top, capped, seed=seed)
+        cells = [f"{stuck_runs(runs[(name, p)], n_top)} of {len(runs[(name, p)])}" for p in labels]
+        stuck.append(f"| {name} | " + " | ".join(cells) + " |")
     text = markdown(comparisons, rank_table(comparisons, labels), labels)
     (dirs[0] / "compare.md").write_text(text)
+    for part, keep in (("held_out", True), ("tuned", False)):
+        subset = {k: v for k, v in comparisons.items() if held_out.get(k, False) == keep}
+        if subset:
+            (dirs[0] / f"compare_{part}.md").write_text(markdown(subset, rank_table(subset, labels), labels))
+    (dirs[0] / "stuck.md").write_text("\n".join(stuck) + "\n")
     print(text)
 
 
