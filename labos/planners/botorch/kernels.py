@@ -38,7 +38,9 @@ class HammingKernel(Kernel):
         # that many input columns (the input is the whole encoding)
         shape = (*self.batch_shape, 1, len(blocks))
         self.raw_lengthscale = torch.nn.Parameter(torch.zeros(shape, dtype=torch.get_default_dtype()))
-        self.blocks = [torch.as_tensor(b, dtype=torch.long) for b in blocks]
+        if any(b != list(range(b[0], b[0] + len(b))) for b in blocks):
+            raise ValueError(f"each one-hot block must be a run of adjacent columns, got {blocks}")
+        self.blocks = [slice(b[0], b[0] + len(b)) for b in blocks]  # views, not copies, of the input
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params: Any) -> torch.Tensor:
         """The kernel matrix (or its diagonal) between ``x1`` and ``x2`` (``... x n x d``, ``... x m x d``)."""
@@ -49,7 +51,7 @@ class HammingKernel(Kernel):
             if diag:
                 mismatch = (1.0 - (a * b).sum(-1)).clamp_min(0.0)  # ... x n
                 dist = dist + mismatch / ls[..., 0, v].unsqueeze(-1)
-            else:
+            else:  # a product of one-hot blocks: 1 where the choices agree (faster than comparing argmaxes)
                 mismatch = (1.0 - a @ b.transpose(-2, -1)).clamp_min(0.0)  # ... x n x m
                 dist = dist + mismatch / ls[..., v : v + 1]
         return torch.exp(-torch.as_tensor(dist))
