@@ -1,7 +1,7 @@
 """How long a pool-based pick takes against the pool's size (categorical and real inputs, one core).
 
-Usage: ``.venv/bin/python benchmarks/pool_ask_time.py [--planners "botorch skopt"] [--sizes 500,1000,2000,4000]
-[--told 40]``
+Usage: ``.venv/bin/python benchmarks/pool_ask_time.py [--planners "botorch botorch:categorical_kernel=onehot skopt"]
+[--sizes 500,1000,2000,4000] [--told 40]`` (planners as ``labos bench`` takes them: ``NAME[:key=value,...]``)
 
 The space has three categorical inputs (5, 8 and 10 choices) and two reals, like the
 reaction-condition pools (Buchwald, Suzuki). For each pool size, a pool of that many
@@ -20,7 +20,8 @@ import warnings
 
 import numpy as np
 
-from labos.core.campaign import Objective, PlannerSpec
+from labos.bench.runner import parse_planner
+from labos.core.campaign import Objective
 from labos.core.results import Observation
 from labos.core.settings import apply_thread_limits
 from labos.core.space import SearchSpace
@@ -74,7 +75,7 @@ def main() -> None:
         for size in sizes:
             rng = np.random.default_rng(size)
             candidates = pool(size, rng)
-            planner = create_planner(PlannerSpec(name=name), SPACE, [Objective(name="y")], seed=0)
+            planner = create_planner(parse_planner(name).spec, SPACE, [Objective(name="y")], seed=0)
             told = candidates[: args.told]
             planner.tell([Observation(params=p, objectives={"y": value(p)}) for p in told])
             remaining = candidates[args.told :]
