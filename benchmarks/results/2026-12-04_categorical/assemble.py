@@ -77,6 +77,16 @@ if __name__ == "__main__":
     # against BayBE, 5 runs, all 22 sets (BayBE's own run, raw/baybe)
     if (raw / "baybe").exists():
         write("baybe", [runs_of(raw / "A", {DEFAULT: DEFAULT}), runs_of(raw / "baybe", {"baybe": "baybe"})])
+    # against Ax, 3 runs: the 14 held-out sets today (raw/ax), four more from 2026-12-03
+    if (raw / "ax").exists():
+        write(
+            "ax",
+            [
+                runs_of(raw / "A", {DEFAULT: DEFAULT}),
+                runs_of(raw / "ax", {"ax": "ax"}),
+                runs_of(baybe_ax, {"ax": "ax"}),
+            ],
+        )
     # before / after: the default of 2026-12-03 (one-hot, no rescue) against today's (5 runs, seed 0)
     write("before_after", [runs_of(raw / "A", {DEFAULT: DEFAULT}), runs_of(old, {DEFAULT: "botorch-before"})])
     # ablation, 10 runs: the same model with one-hot categories and no rescue
