@@ -28,7 +28,9 @@ ONEHOT = "botorch:categorical_kernel=onehot,stall_cycles=0"
 
 
 def runs_of(folder: Path, keep: dict[str, str], datasets: set[str] | None = None, max_runs: int | None = None):
-    """The runs of a bench output, planners renamed by ``keep`` (old -> new), others left out."""
+    """The runs of a bench output, planners renamed by ``keep`` (old -> new), others left out (none if absent)."""
+    if not (folder / "summary.json").exists():
+        return {}
     _, runs = load(folder)
     out = {}
     for (dataset, planner), rs in runs.items():
@@ -77,14 +79,25 @@ if __name__ == "__main__":
     # against BayBE, 5 runs, all 22 sets (BayBE's own run, raw/baybe)
     if (raw / "baybe").exists():
         write("baybe", [runs_of(raw / "A", {DEFAULT: DEFAULT}), runs_of(raw / "baybe", {"baybe": "baybe"})])
-    # against Ax, 3 runs: the 14 held-out sets today (raw/ax), four more from 2026-12-03
+    # against Ax, 3 runs: all 22 sets (raw/ax, raw/ax_tuned; four sets' runs from 2026-12-03)
     if (raw / "ax").exists():
         write(
             "ax",
             [
                 runs_of(raw / "A", {DEFAULT: DEFAULT}),
                 runs_of(raw / "ax", {"ax": "ax"}),
+                runs_of(raw / "ax_tuned", {"ax": "ax"}),
                 runs_of(baybe_ax, {"ax": "ax"}),
+            ],
+        )
+    # against NIMS-OS PHYSBO (nimo), 5 runs, all 22 sets (raw/physbo, raw/physbo_tuned)
+    if (raw / "physbo").exists():
+        write(
+            "physbo",
+            [
+                runs_of(raw / "A", {DEFAULT: DEFAULT}),
+                runs_of(raw / "physbo", {"physbo": "physbo"}),
+                runs_of(raw / "physbo_tuned", {"physbo": "physbo"}),
             ],
         )
     # before / after: the default of 2026-12-03 (one-hot, no rescue) against today's (5 runs, seed 0)
