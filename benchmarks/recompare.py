@@ -40,24 +40,19 @@ def load(out: Path) -> tuple[dict, dict[tuple[str, str], list[RunResult]]]:
     return summary, runs
 
 
-def main(dirs: list[Path]) -> None:
-    """Merge, compare, write and print."""
-    sizes: dict[str, tuple[int, int, int | None, int]] = {}
-    runs: dict[tuple[str, str], list[RunResult]] = {}
-    labels: list[str] = []
-    for out in dirs:
-        summary, these = load(out)
-        for name, d in summary["datasets"].items():
-            sizes.setdefault(name, (d["n"], d["n_top"], summary.get("max_cycles"), summary["seed"]))
-        for key, rs in these.items():
-            runs.setdefault(key, sorted(rs, key=lambda r: r.run))
-            if key[1] not in labels:
-                labels.append(key[1])
+def write_tables(
+    out: Path,
+    sizes: dict[str, tuple[int, int, int | None, int]],
+    runs: dict[tuple[str, str], list[RunResult]],
+    held_out: dict[str, bool],
+) -> str:
+    """Compare every dataset all planners ran, write the tables into ``out``, return ``compare.md``.
+
+    ``sizes`` maps a dataset to (pool size, top count, cycle cap, seed); ``runs`` maps
+    (dataset, planner) to runs sorted by index; the planners' order is their first appearance.
+    """
+    labels = list(dict.fromkeys(planner for _, planner in runs))
     comparisons = {}
-    held_out: dict[str, bool] = {}
-    for out in dirs:
-        for name, d in json.loads((out / "summary.json").read_text())["datasets"].items():
-            held_out.setdefault(name, bool(d.get("held_out")))
     stuck = ["| dataset | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     for name, (n, n_top, cap, seed) in sizes.items():
         have = [p for p in labels if (name, p) in runs]
@@ -68,13 +63,28 @@ def main(dirs: list[Path]) -> None:
         cells = [f"{stuck_runs(runs[(name, p)], n_top)} of {len(runs[(name, p)])}" for p in labels]
         stuck.append(f"| {name} | " + " | ".join(cells) + " |")
     text = markdown(comparisons, rank_table(comparisons, labels), labels)
-    (dirs[0] / "compare.md").write_text(text)
+    (out / "compare.md").write_text(text)
     for part, keep in (("held_out", True), ("tuned", False)):
         subset = {k: v for k, v in comparisons.items() if held_out.get(k, False) == keep}
         if subset:
-            (dirs[0] / f"compare_{part}.md").write_text(markdown(subset, rank_table(subset, labels), labels))
-    (dirs[0] / "stuck.md").write_text("\n".join(stuck) + "\n")
-    print(text)
+            (out / f"compare_{part}.md").write_text(markdown(subset, rank_table(subset, labels), labels))
+    (out / "stuck.md").write_text("\n".join(stuck) + "\n")
+    return text
+
+
+def main(dirs: list[Path]) -> None:
+    """Merge, compare, write and print."""
+    sizes: dict[str, tuple[int, int, int | None, int]] = {}
+    runs: dict[tuple[str, str], list[RunResult]] = {}
+    held_out: dict[str, bool] = {}
+    for out in dirs:
+        summary, these = load(out)
+        for name, d in summary["datasets"].items():
+            sizes.setdefault(name, (d["n"], d["n_top"], summary.get("max_cycles"), summary["seed"]))
+            held_out.setdefault(name, bool(d.get("held_out")))
+        for key, rs in these.items():
+            runs.setdefault(key, sorted(rs, key=lambda r: r.run))
+    print(write_tables(dirs[0], sizes, runs, held_out))
 
 
 if __name__ == "__main__":
