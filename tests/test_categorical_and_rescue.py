@@ -189,3 +189,24 @@ def test_a_run_far_behind_the_median_run_is_counted_stuck():
     assert stuck_runs([run(0, 3), run(1, 1), run(2, 2)], 40) == 0  # a hard set: every run finds few
     early = RunResult("p", 4, 0, [0, 40], 1.0)  # found everything at once: counts all 40 at the horizon
     assert stuck_runs([run(0, 5), run(1, 6), early], 40) == 0
+
+
+@pytest.mark.parametrize("objectives", [OBJ, [*OBJ, Objective(name="z")]])
+def test_the_models_marginals_at_a_pool_equal_the_joint_posteriors_mean_and_variance(objectives):
+    """Each candidate's posterior is taken alone (a pool of thousands has no joint n x n covariance)."""
+    rng = np.random.default_rng(1)
+    pool = [
+        {"ligand": f"L{rng.integers(8)}", "base": "abcd"[rng.integers(4)], "temp": float(rng.uniform(20, 100))}
+        for _ in range(30)
+    ]
+    p = create_planner(PlannerSpec(name="botorch"), CAT, objectives, seed=0)
+    p.tell([Observation(params=q, objectives={o.name: float(rng.normal()) for o in objectives}) for q in pool[:12]])
+    X, Y = p._training_data()  # type: ignore[attr-defined]
+    model, _ = p._model(X, Y, None)  # type: ignore[attr-defined]
+    C = torch.as_tensor(encode(CAT, pool[12:]), dtype=torch.double)
+    mean, var = p._marginals(model, C)  # type: ignore[attr-defined]
+    with torch.no_grad():
+        joint = model.posterior(C)
+        assert mean.shape == var.shape == (18, len(objectives))
+        assert torch.allclose(mean, joint.mean, atol=1e-8)
+        assert torch.allclose(var, joint.variance, atol=1e-8)

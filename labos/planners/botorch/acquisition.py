@@ -108,11 +108,7 @@ class Acquisition(GPModel):
         model, _ = self._model(X, labels, warm=None)  # hyperparameters of its own, never reused
         from scipy.stats import norm
 
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            post = model.posterior(C)
-            mean = post.mean.squeeze(-1).numpy()
-            var = post.variance.squeeze(-1).numpy()
+        mean, var = (t[:, 0].numpy() for t in self._marginals(model, C))
         out: np.ndarray = norm.logcdf((mean - 0.5) / np.sqrt(var + 0.01))
         return out
 
@@ -139,9 +135,7 @@ class Acquisition(GPModel):
             signal = float(model.covar_module(x0, x0, diag=True).flatten()[0])  # the prior variance at a point
         if noise >= signal:
             return f"the fitted noise variance ({noise:.3g}) is at least the signal variance ({signal:.3g})"
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mean = torch.cat([model.posterior(chunk).mean[..., 0] for chunk in C.split(4096)])
+        mean = self._marginals(model, C)[0][:, 0]
         spread = float(mean.std()) / max(float(model.outcome_transform.stdvs.flatten()[0]), 1e-12)
         if spread < 0.1:
             return f"the model's mean varies by {spread:.3g} standard deviations across the candidates (flat)"

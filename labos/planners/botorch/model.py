@@ -100,6 +100,23 @@ class GPModel(BasePlanner):
         )
         return model
 
+    @staticmethod
+    def _marginals(model: Any, C: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and variance of ``model`` at each row of ``C`` (``n x d``), each ``n x m``.
+
+        Each candidate's own (marginal) posterior: the candidates go in as a batch of
+        single points, never as one joint posterior, whose ``n x n`` covariance took
+        seconds and gigabytes on a pool of a few thousand.
+        """
+        means, variances = [], []
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # jitter notices from near-duplicate points
+            for chunk in C.split(4096):
+                post = model.posterior(chunk.unsqueeze(-2))  # b x 1 x d: b posteriors of one point
+                means.append(post.mean.squeeze(-2))
+                variances.append(post.variance.squeeze(-2))
+        return torch.cat(means), torch.cat(variances)
+
     def _build(self, X: torch.Tensor, Y: torch.Tensor, hypers: dict[str, torch.Tensor] | None = None) -> Any:
         """The (unfitted) GP on ``X, Y``, with hyperparameters ``hypers`` loaded when given."""
         from botorch.models import SingleTaskGP

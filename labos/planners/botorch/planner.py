@@ -24,7 +24,6 @@ pick; :meth:`take_log` hands each rescue to the campaign's decision log.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -107,9 +106,7 @@ class BotorchPlanner(Acquisition):
             X, Y = self._training_data()
             model, _ = self._model(X, Y, self._hypers)
             C = torch.as_tensor(encode(self.space, candidates), dtype=DTYPE)
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                scores: np.ndarray = model.posterior(C).mean[..., 0].numpy()
+            scores: np.ndarray = self._marginals(model, C)[0][:, 0].numpy()
         return scores
 
     def choose(
