@@ -12,7 +12,7 @@ from labos.core.campaign import Objective, PlannerSpec
 from labos.core.results import Observation
 from labos.core.space import SearchSpace
 from labos.planners import create_planner
-from labos.planners.botorch.kernels import HammingKernel
+from labos.planners.botorch.kernels import MixedKernel
 from labos.planners.encoding import categorical_blocks, encode
 
 CAT = SearchSpace.model_validate(
@@ -35,19 +35,47 @@ def test_categorical_blocks_name_the_one_hot_columns_of_each_categorical():
     assert row[3] == 1 and row[10] == 1 and row.sum() == pytest.approx(2.5)
 
 
-def test_hamming_kernel_counts_differing_variables_with_one_length_scale_each():
-    k = HammingKernel([[0, 1, 2], [3, 4]]).double()
-    k.lengthscale = torch.tensor([[0.5, 2.0]], dtype=torch.double)
-    x = torch.tensor([[1, 0, 0, 1, 0], [0, 1, 0, 1, 0], [1, 0, 0, 0, 1], [0, 0, 1, 0, 1]], dtype=torch.double)
+def _positive(param: torch.Tensor, value: list) -> None:
+    """Set a softplus-constrained raw parameter to the given positive values."""
+    param.data.copy_(torch.log(torch.expm1(torch.tensor(value, dtype=torch.double))).reshape(param.shape))
+
+
+def test_mixed_kernel_sums_a_product_term_a_term_per_variable_and_a_matern_term():
+    from gpytorch.kernels import MaternKernel
+
+    k = MixedKernel([[0, 1, 2], [3, 4]], [5, 6]).double()
+    _positive(k.raw_outputscale, [0.5, 0.2, 0.3, 0.7])  # product, variable 0, variable 1, reals
+    _positive(k.raw_category_lengthscale, [[0.5, 2.0], [1.5, 0.8]])  # in the product, each variable's own
+    _positive(k.raw_lengthscale, [0.3, 0.6])
+    x = torch.tensor(
+        [[1, 0, 0, 1, 0, 0.1, 0.5], [0, 1, 0, 1, 0, 0.4, 0.2], [1, 0, 0, 0, 1, 0.1, 0.5], [0, 0, 1, 0, 1, 0.9, 0.9]],
+        dtype=torch.double,
+    )
+    matern = MaternKernel(nu=2.5, ard_num_dims=2, active_dims=[5, 6]).double()
+    matern.lengthscale = torch.tensor([[0.3, 0.6]], dtype=torch.double)
     with torch.no_grad():
-        K = k(x, x).to_dense()
-        assert torch.allclose(torch.diagonal(K), torch.ones(4, dtype=torch.double))
-        assert K[0, 1] == pytest.approx(math.exp(-1 / 0.5))  # the first variable differs
-        assert K[0, 2] == pytest.approx(math.exp(-1 / 2.0))  # the second
-        assert K[1, 3] == pytest.approx(math.exp(-1 / 0.5 - 1 / 2.0))  # both
-        assert torch.allclose(k(x, x, diag=True), torch.ones(4, dtype=torch.double))
-        batched = HammingKernel([[0, 1, 2], [3, 4]], batch_shape=torch.Size([2])).double()  # two objectives
+        K, M = k(x, x).to_dense(), matern(x, x).to_dense()
+        for i, j in [(0, 0), (0, 1), (0, 2), (1, 3), (2, 3)]:
+            d0, d1 = float(x[i, :3].argmax() != x[j, :3].argmax()), float(x[i, 3:5].argmax() != x[j, 3:5].argmax())
+            expected = (
+                0.5 * M[i, j] * math.exp(-d0 / 0.5 - d1 / 2.0)
+                + 0.2 * math.exp(-d0 / 1.5)
+                + 0.3 * math.exp(-d1 / 0.8)
+                + 0.7 * M[i, j]
+            )
+            assert K[i, j] == pytest.approx(float(expected), rel=1e-12)
+        assert torch.allclose(k(x, x, diag=True), torch.diagonal(K))
+        assert torch.allclose(torch.diagonal(K), torch.full((4,), 1.7, dtype=torch.double))
+        only_categories = MixedKernel([[0, 1, 2], [3, 4]], []).double()
+        assert only_categories.raw_outputscale.shape == (3,)  # no real term
+        ln2 = math.log(2)  # every scale and length-scale starts at softplus(0); points 0 and 3 differ in both
+        expected = ln2 * math.exp(-2 / ln2) + 2 * ln2 * math.exp(-1 / ln2)
+        assert only_categories(x, x).to_dense()[0, 3] == pytest.approx(expected)
+        batched = MixedKernel([[0, 1, 2], [3, 4]], [5, 6], batch_shape=torch.Size([2])).double()  # two objectives
         assert batched(x, x).to_dense().shape == (2, 4, 4)
+        assert batched(x, x, diag=True).shape == (2, 4)
+    with pytest.raises(ValueError, match="adjacent columns"):
+        MixedKernel([[0, 2]], [])
 
 
 def test_what_is_learnt_about_one_choice_carries_to_untried_choices_of_another_variable():

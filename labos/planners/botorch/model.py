@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from labos.planners.base import BasePlanner
-from labos.planners.botorch.kernels import HammingKernel
+from labos.planners.botorch.kernels import MixedKernel
 from labos.planners.botorch.options import BotorchOptions, power_transform
 from labos.planners.encoding import categorical_blocks, encode
 
@@ -134,8 +134,9 @@ class GPModel(BasePlanner):
         blocks = categorical_blocks(self.space) if self.opts.categorical_kernel == "hamming" else []
         onehot = sorted(c for b in blocks for c in b)
         cont = [c for c in range(d) if c not in set(onehot)]
+        kernel: Any
         if blocks:
-            kernel = self._mixed_kernel(blocks, cont, prior, batch)
+            kernel = MixedKernel(blocks, cont, lengthscale_prior=prior, batch_shape=batch)
         else:
             base = MaternKernel(nu=2.5, ard_num_dims=d, lengthscale_prior=prior, batch_shape=batch)
             kernel = ScaleKernel(base, batch_shape=batch)
@@ -157,34 +158,3 @@ class GPModel(BasePlanner):
         if hypers is not None:
             model.load_state_dict(hypers, strict=False)
         return model
-
-    @staticmethod
-    def _mixed_kernel(blocks: list[list[int]], cont: list[int], prior: Any, batch: torch.Size) -> Any:
-        """Sum of a product kernel over every input and one kernel per input, each scaled.
-
-        ``s0 * Matern(cont) * Hamming(all) + sum_v s_v * Hamming(v) + s_c * Matern(cont)``:
-        the product models interactions, the sum the main effect of each variable (what one
-        choice does whatever the others are), the structure of CoCaBO (Ru et al., ICML
-        2020) and BoTorch's ``MixedSingleTaskGP`` (sum plus product), with a main effect per
-        categorical variable. The Hamming length-scales have the prior Gamma(3, 1) (mean
-        3: a change of one variable keeps a correlation of about 0.7 a priori), the prior
-        EDBO (Shields et al., Nature 590, 89 (2021)) puts on one-hot reaction encodings.
-        """
-        from gpytorch.kernels import MaternKernel, ScaleKernel
-        from gpytorch.priors import GammaPrior
-
-        def hamming(bs: list[list[int]]) -> HammingKernel:
-            return HammingKernel(bs, lengthscale_prior=GammaPrior(3.0, 1.0), batch_shape=batch)
-
-        parts: list[Any] = [ScaleKernel(hamming([b]), batch_shape=batch) for b in blocks]
-        whole: Any = hamming(blocks)
-        if cont:
-            matern = MaternKernel(
-                nu=2.5, ard_num_dims=len(cont), active_dims=cont, lengthscale_prior=prior, batch_shape=batch
-            )
-            parts.append(ScaleKernel(matern, batch_shape=batch))
-            whole = matern * whole
-        kernel: Any = ScaleKernel(whole, batch_shape=batch)
-        for part in parts:
-            kernel = kernel + part
-        return kernel
