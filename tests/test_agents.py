@@ -277,6 +277,25 @@ def test_state_replays_recorded_replies_without_calling_the_model() -> None:
     assert [h["verdict"] for h in q.hypotheses] == ["supported", "refuted"]
 
 
+def test_the_fallback_planners_rescue_reaches_the_agents_log_once() -> None:
+    """A stalled BO fallback (13 equal outcomes: a collapsed fit) picks space-filling; the agent hands that on."""
+    from labos.core.campaign import PlannerSpec
+    from labos.planners import create_planner
+
+    told = create_planner(PlannerSpec(name="random"), SPACE, OBJECTIVES, seed=0).ask(13)
+    p, _ = planner([BackendError("connection refused")], fallback="botorch", verdicts=False)
+    p.tell([observe(pt, 0.3) for pt in told])
+    (point,) = p.ask(1)
+    assert SPACE.problems(point) == []
+    log = p.take_log()
+    (rescue,) = [e for e in log if e["kind"] == "rescue"]
+    assert rescue["action"] == "space_filling" and rescue["via"] == "fallback" and "index" not in rescue
+    assert [e["source"] for e in log if e["kind"] == "proposal"] == ["fallback"]
+    assert p.take_log() == []
+    q = AgentPlanner.restore(SPACE, OBJECTIVES, json.loads(json.dumps(p.state())))
+    assert q.take_log() == []  # logged when it happened, not again on replay
+
+
 def test_options_are_checked() -> None:
     with pytest.raises(ValueError, match="needs base_url and model"):
         AgentOptions(backend="openai")

@@ -535,10 +535,19 @@ class AgentPlanner(BasePlanner):
         Entries: ``{"kind": "call", ...}`` (one model request: messages, reply, model,
         sampling, latency, tokens, outcome, errors), ``{"kind": "proposal", "index": i,
         "source", "hypothesis"}`` (the ``i``-th point of the last ``ask``) and ``{"kind":
-        "verdict", "index": j, ...}`` (the ``j``-th observation of the last ``tell``).
+        "verdict", "index": j, ...}`` (the ``j``-th observation of the last ``tell``), then
+        the fallback planner's own entries (e.g. a ``rescue`` of a stalled BO run), marked
+        ``"via": "fallback"`` and without an ``index`` (the fallback's points are not the
+        agent's: such an entry belongs to every point of the ask).
         """
         out, self._log = self._log, []
-        return out
+        return out + self._fallback_log()
+
+    def _fallback_log(self) -> list[dict[str, Any]]:
+        take = getattr(self.fallback, "take_log", None)
+        if not callable(take):
+            return []
+        return [{**{k: v for k, v in e.items() if k != "index"}, "via": "fallback"} for e in take()]
 
     def state(self) -> dict[str, Any]:
         """The base state (options, seed, journal with the model's replies) plus the model's identity."""
@@ -559,5 +568,6 @@ class AgentPlanner(BasePlanner):
             raise ConfigurationError("the agent's recorded replies do not match its journal (a corrupt state)")
         planner._replaying = None
         planner._log.clear()
+        planner._fallback_log()  # what the fallback logged while replaying was logged the first time
         planner._model_info = state.get("model")
         return planner
