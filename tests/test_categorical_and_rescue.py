@@ -78,6 +78,20 @@ def test_mixed_kernel_sums_a_product_term_a_term_per_variable_and_a_matern_term(
         MixedKernel([[0, 2]], [])
 
 
+def test_mixed_kernel_hyperparameters_can_be_drawn_from_their_priors():
+    """BoTorch retries a failed fit from values drawn from every prior: each needs its setter."""
+    from botorch.optim.utils import sample_all_priors
+    from gpytorch.priors import GammaPrior
+
+    k = MixedKernel([[0, 1, 2], [3, 4]], [5, 6], lengthscale_prior=GammaPrior(3.0, 6.0)).double()
+    torch.manual_seed(0)
+    sample_all_priors(k)
+    assert k.lengthscale.shape == (1, 2) and k.category_lengthscale.shape == (2, 2)
+    assert not torch.allclose(k.lengthscale, torch.full((1, 2), math.log(2), dtype=torch.double))
+    assert not torch.allclose(k.category_lengthscale, torch.full((2, 2), math.log(2), dtype=torch.double))
+    assert (k.lengthscale > 0).all() and (k.category_lengthscale > 0).all()
+
+
 def test_what_is_learnt_about_one_choice_carries_to_untried_choices_of_another_variable():
     """y depends on the base only; an untried ligand with the best base is ranked above tried ligands with the worst."""
     effect = {"a": 0.0, "b": 1.0, "c": 2.0, "d": 3.0}

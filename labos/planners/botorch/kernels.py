@@ -32,8 +32,16 @@ def _lengthscale(module: MixedKernel) -> torch.Tensor:
     return module.lengthscale
 
 
+def _set_lengthscale(module: MixedKernel, value: torch.Tensor | float) -> None:
+    module._set_positive("raw_lengthscale", value)
+
+
 def _category_lengthscale(module: MixedKernel) -> torch.Tensor:
     return module.category_lengthscale
+
+
+def _set_category_lengthscale(module: MixedKernel, value: torch.Tensor | float) -> None:
+    module._set_positive("raw_category_lengthscale", value)
 
 
 class MixedKernel(Kernel):
@@ -97,13 +105,22 @@ class MixedKernel(Kernel):
         self.register_constraint("raw_outputscale", Positive())
         self.register_parameter("raw_category_lengthscale", torch.nn.Parameter(torch.zeros(*batch, 2, n_vars)))
         self.register_constraint("raw_category_lengthscale", Positive())
-        self.register_prior("category_lengthscale_prior", GammaPrior(3.0, 1.0), _category_lengthscale)
+        # each prior with its setter, for BoTorch's retry of a failed fit from values drawn from the priors
+        self.register_prior(
+            "category_lengthscale_prior", GammaPrior(3.0, 1.0), _category_lengthscale, _set_category_lengthscale
+        )
         if self.reals:
             self.register_parameter("raw_lengthscale", torch.nn.Parameter(torch.zeros(*batch, 1, len(self.reals))))
             self.register_constraint("raw_lengthscale", Positive())
             if lengthscale_prior is not None:
-                self.register_prior("lengthscale_prior", lengthscale_prior, _lengthscale)
-                self.register_prior("lengthscale_prior_main", lengthscale_prior, _lengthscale)
+                self.register_prior("lengthscale_prior", lengthscale_prior, _lengthscale, _set_lengthscale)
+                self.register_prior("lengthscale_prior_main", lengthscale_prior, _lengthscale, _set_lengthscale)
+
+    def _set_positive(self, name: str, value: torch.Tensor | float) -> None:
+        """Set the positive parameter whose raw (softplus-inverse) form is ``name``."""
+        raw = getattr(self, name)
+        value = torch.as_tensor(value).to(raw)
+        self.initialize(**{name: getattr(self, f"{name}_constraint").inverse_transform(value)})
 
     @property
     def outputscale(self) -> torch.Tensor:
