@@ -61,6 +61,54 @@ def test_a_run_follows_the_protocol_and_is_reproducible(tmp_path):
     assert len(full.top_count) == pool.n  # the pool is exhausted, never re-measured
 
 
+def test_each_run_lists_the_candidates_in_its_own_order_the_same_for_every_planner(monkeypatch):
+    """A planner that picks by position (the baselines' last of equal maxima) must not read the file's order."""
+    import numpy as np
+
+    from labos.bench import protocol
+    from labos.bench.protocol import candidate_order
+
+    assert candidate_order(10, [2, 5], run=0, seed=0, order="pool") == [0, 1, 3, 4, 6, 7, 8, 9]
+    shuffled = candidate_order(100, [2, 5], run=0, seed=0)
+    assert sorted(shuffled) == candidate_order(100, [2, 5], run=0, seed=0, order="pool")
+    assert shuffled != sorted(shuffled)
+    assert shuffled == candidate_order(100, [2, 5], run=0, seed=0)  # same run, same order
+    assert shuffled != candidate_order(100, [2, 5], run=1, seed=0)
+    assert shuffled != candidate_order(100, [2, 5], run=0, seed=1)
+    with pytest.raises(ValueError, match="candidate order must be one of shuffled, pool, got 'sorted'"):
+        candidate_order(10, [], run=0, seed=0, order="sorted")
+
+    pool = load_dataset(DATASETS / "perovskite" / "dataset.yaml")
+    points = pool_points(pool)
+    shown: list[tuple[list[dict], list[dict]]] = []
+
+    class Last:  # test double: the last candidate listed, whatever its value
+        def __init__(self, *args, **kwargs):
+            self.told: list[dict] = []
+            shown.append((self.told, []))
+
+        def tell(self, observations):
+            self.told.extend(dict(o.params) for o in observations)
+
+        def choose(self, candidates, n=1):
+            shown[-1][1].append(dict(candidates[0]))
+            return [len(candidates) - 1]
+
+    monkeypatch.setattr(protocol, "create_planner", Last)
+    for order in ("pool", "shuffled", "shuffled"):
+        run_once(pool, PlannerSpec(name="random"), run=4, seed=3, max_cycles=6, order=order)
+    (told_pool, _), (told_a, first_a), (told_b, first_b) = shown
+    assert told_a[:2] == told_b[:2] == told_pool[:2]  # the initial picks do not depend on the order
+    rng = np.random.default_rng([3, 4])
+    rng.integers(2**31)
+    initial = [int(i) for i in rng.choice(pool.n, size=2, replace=False)]
+    assert told_pool[:2] == [dict(points[i]) for i in initial]
+    order = candidate_order(pool.n, initial, run=4, seed=3)
+    assert first_a == first_b and first_a[0] == dict(points[order[0]])
+    assert told_a[2:] == [dict(points[i]) for i in order[::-1][:4]]  # the last listed, then the last of the rest
+    assert told_pool[2:] == [dict(points[i]) for i in range(pool.n) if i not in initial][::-1][:4]
+
+
 @pytest.mark.slow  # an optimisation-quality check (~20 s), not a unit test
 def test_botorch_finds_top_candidates_faster_than_random_on_autoam():
     pool = load_dataset(DATASETS / "autoam" / "dataset.yaml")
@@ -348,6 +396,7 @@ def test_bench_compare_writes_the_tables_and_times_ask_and_tell(tmp_path):
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["versions"]["scikit-optimize"]
+    assert summary["candidate_order"] == "shuffled"
     assert summary["datasets"]["suzuki_i"]["held_out"] is False  # a development set of the categorical kernel
     skopt = summary["datasets"]["suzuki_i"]["planners"]["skopt"]
     assert skopt["ask_tell_seconds_mean"] > skopt["ask_seconds_mean"] > 0  # skopt refits in tell

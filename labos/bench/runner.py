@@ -75,13 +75,23 @@ def _pool(path: str) -> Pool:
 
 
 def _work(
-    path: str, planner: dict[str, Any], label: str, run: int, seed: int, max_cycles: int | None = None
+    path: str,
+    planner: dict[str, Any],
+    label: str,
+    run: int,
+    seed: int,
+    max_cycles: int | None = None,
+    order: str = "shuffled",
 ) -> tuple[str, str, RunResult]:
     from labos.core.settings import apply_thread_limits
 
     apply_thread_limits(1)
     pool = _pool(path)
-    return path, label, run_once(pool, PlannerSpec.model_validate(planner), run, seed, max_cycles=max_cycles)
+    return (
+        path,
+        label,
+        run_once(pool, PlannerSpec.model_validate(planner), run, seed, max_cycles=max_cycles, order=order),
+    )
 
 
 def run_benchmark(
@@ -95,10 +105,12 @@ def run_benchmark(
     progress: Callable[[int, int], None] | None = None,
     max_cycles: int | None = None,
     compare: bool = False,
+    order: str = "shuffled",
 ) -> dict[str, Any]:
     """Run every planner ``runs`` times on every dataset; write the outputs under ``out``.
 
-    ``max_cycles`` caps every run (see :func:`labos.bench.protocol.run_once`). With
+    ``max_cycles`` caps every run and ``order`` lists the candidates to the planners
+    (see :func:`labos.bench.protocol.run_once`). With
     ``compare``, the planners are also compared (:mod:`labos.bench.compare`): the summary's
     ``compare`` entry and ``compare.md``.
 
@@ -124,10 +136,12 @@ def run_benchmark(
 
         if jobs <= 1:
             for d, p, r in tasks:
-                finished(d, p.label, run_once(pools[d], p.spec, r, seed, max_cycles=max_cycles))
+                finished(d, p.label, run_once(pools[d], p.spec, r, seed, max_cycles=max_cycles, order=order))
         else:
             with ProcessPoolExecutor(max_workers=jobs) as ex:
-                futures = [ex.submit(_work, d, p.spec.model_dump(), p.label, r, seed, max_cycles) for d, p, r in tasks]
+                futures = [
+                    ex.submit(_work, d, p.spec.model_dump(), p.label, r, seed, max_cycles, order) for d, p, r in tasks
+                ]
                 for fut in as_completed(futures):
                     finished(*fut.result())
     for runs_of in results.values():
@@ -136,6 +150,7 @@ def run_benchmark(
         "seed": seed,
         "runs": runs,
         "max_cycles": max_cycles,
+        "candidate_order": order,
         "versions": versions(),
         "datasets": {},
     }

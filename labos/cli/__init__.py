@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop each run after this many experiments (slow planners, large pools): levels not reached are '-'",
     )
     p.add_argument(
+        "--order",
+        choices=("shuffled", "pool"),
+        default="shuffled",
+        help="how each run lists the candidates to the planner: a per-run permutation, the same for every "
+        "planner (default), or the file's order (runs before 2026-12-05)",
+    )
+    p.add_argument(
         "--compare",
         action="store_true",
         help="also compare the planners: AF 0.8 (or Top%% at the cap) with 90%% bootstrap intervals, "

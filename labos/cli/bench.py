@@ -56,6 +56,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             progress=lambda done, total: bar.update(task, completed=done),
             max_cycles=args.max_cycles,
             compare=args.compare,
+            order=args.order,
         )
     _console().print((out / "results.md").read_text(), markup=False)
     if args.compare:
