@@ -159,6 +159,19 @@ def test_a_stalled_run_whose_fit_collapsed_gets_a_space_filling_pick_logged_with
     assert p.take_log() == []  # type: ignore[attr-defined]  # not again until stall_cycles more experiments
 
 
+def test_a_space_filling_pick_breaks_equal_distances_at_random_not_by_position():
+    # on a grid several candidates are equally far from everything measured: the first listed must not win
+    d = 0.3 / np.sqrt(5.0)  # 0.3 either side of the told line z = x / 2, at its point (0.6, 0.3)
+    pool = [{"x": 0.1, "z": 0.05}, {"x": 0.6 - d, "z": 0.3 + 2 * d}, {"x": 0.6 + d, "z": 0.3 - 2 * d}]
+    chosen = set()
+    for seed in range(8):
+        p, _, _ = _stalled_flat_planner()
+        p.rng = np.random.default_rng(seed)  # type: ignore[attr-defined]
+        (i,) = p.choose(pool, 1)  # type: ignore[attr-defined]
+        chosen.add(i)
+    assert chosen == {1, 2}
+
+
 def test_a_stalled_run_is_refitted_when_the_default_start_gives_a_sound_model(monkeypatch):
     p, _, _ = _stalled_flat_planner()
     calls = {"n": 0}

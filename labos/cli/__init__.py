@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("shuffled", "pool"),
         default="shuffled",
         help="how each run lists the candidates to the planner: a per-run permutation, the same for every "
-        "planner (default), or the file's order (runs before 2026-12-05)",
+        "planner (default), or the file's order (the only one before this option)",
     )
     p.add_argument(
         "--compare",

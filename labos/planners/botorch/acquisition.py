@@ -165,14 +165,19 @@ class Acquisition(GPModel):
     def _space_filling(
         self, C: torch.Tensor, n: int, pending: Sequence[Mapping[str, ParamValue]], reason: str
     ) -> list[int]:
-        """``n`` candidates (rows of ``C``), each the farthest from every told, pending and chosen point."""
+        """``n`` candidates (rows of ``C``), each the farthest from every told, pending and chosen point.
+
+        Equal distances (common on a grid) are broken at random, not by the candidates' order.
+        """
         seen = [o.params for o in self.observations] + list(pending)
         ref = torch.as_tensor(encode(self.space, seen), dtype=DTYPE) if seen else C[:0]
         nearest = torch.cdist(C, ref).min(-1).values if len(ref) else torch.full((len(C),), math.inf, dtype=DTYPE)
         chosen: list[int] = []
         for j in range(n):
             nearest[chosen] = -1.0
-            i = int(torch.argmax(nearest))
+            top = float(nearest.max())
+            best = np.flatnonzero((nearest >= top - 1e-9 * max(abs(top), 1.0)).numpy())
+            i = int(best[0]) if len(best) == 1 else int(self.rng.choice(best))
             chosen.append(i)
             nearest = torch.minimum(nearest, torch.cdist(C, C[i : i + 1]).squeeze(-1))
             self._log.append({"kind": "rescue", "index": j, "action": "space_filling", "reason": reason})
