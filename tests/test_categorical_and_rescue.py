@@ -142,6 +142,26 @@ def _stalled_flat_planner(**options):
     return p, space, told
 
 
+def test_the_default_picks_the_same_candidate_whatever_order_the_pool_is_listed_in():
+    # the bench shuffles each run's candidates; the default must not depend on that order beyond ties
+    space = SearchSpace.model_validate(
+        {"x": {"type": "real", "low": 0, "high": 1}, "c": {"type": "categorical", "choices": ["a", "b", "c"]}}
+    )
+    rng = np.random.default_rng(5)
+    pool = [{"x": float(v), "c": str(rng.choice(["a", "b", "c"]))} for v in rng.random(60)]
+    told = [_obs(q, math.sin(6 * q["x"]) + (q["c"] == "b")) for q in pool[:8]]
+    rest = pool[8:]
+    perm = rng.permutation(len(rest))
+
+    def pick(candidates: list[dict]) -> dict:
+        p = create_planner(PlannerSpec(name="botorch"), space, OBJ, seed=11)
+        p.tell(told)
+        (i,) = p.choose(candidates, 1)  # type: ignore[attr-defined]
+        return candidates[i]
+
+    assert pick(rest) == pick([rest[j] for j in perm]) == pick(rest[::-1])
+
+
 def test_a_stalled_run_whose_fit_collapsed_gets_a_space_filling_pick_logged_with_its_reason():
     p, space, told = _stalled_flat_planner()
     pool = [{"x": 0.0, "z": 0.05}, {"x": 1.0, "z": 0.0}, {"x": 0.5, "z": 0.3}, {"x": 0.0, "z": 1.0}]

@@ -11,7 +11,11 @@ reads; run index ``r`` draws the same two initial candidates and the same planne
 both, so the two orders pair run by run. Written here:
 
 - ``main/``, ``baybe/``, ``physbo/``, ``ax/``: the tables of ``benchmarks/recompare.py``
-  (``compare*.md``, ``stuck.md``) under the shuffled order;
+  (``compare*.md``, ``stuck.md``) under the shuffled order: the default (``raw/default``, 10
+  runs, after its space-filling rescue stopped breaking ties by position) against the peers,
+  paired by run index up to the peer's run count;
+- ``seed1/``, ``seed2/``: the default and the four peers of ``main/`` on the held-out sets
+  at seeds 1 and 2;
 - ``order/<planner>/``: each planner's file-order runs against its shuffled ones, and
   ``order.md``, one table of all of them (Top% by the cap, file order -> shuffled, and
   whether the change is beyond noise).
@@ -54,11 +58,11 @@ def merged(parts: list[dict]) -> dict:
     return out
 
 
-def write(folder: Path, runs: dict) -> str:
+def write(folder: Path, runs: dict, seed: int = 0) -> str:
     """The tables of ``runs`` in ``folder`` (pool sizes from the shuffled main run)."""
     datasets = json.loads((RAW / "main" / "summary.json").read_text())["datasets"]
     used = {d for d, _ in runs}
-    sizes = {d: (v["n"], v["n_top"], CAP, 0) for d, v in datasets.items() if d in used}
+    sizes = {d: (v["n"], v["n_top"], CAP, seed) for d, v in datasets.items() if d in used}
     held_out = {d: bool(v.get("held_out")) for d, v in datasets.items()}
     folder.mkdir(parents=True, exist_ok=True)
     return write_tables(folder, sizes, runs, held_out)
@@ -81,8 +85,8 @@ def file_order(planner: str) -> dict:
 
 
 def shuffled(planner: str) -> dict:
-    """The planner's runs under the shuffled order (this folder)."""
-    folder = RAW / ("main" if planner in (DEFAULT, *PEERS) else planner)
+    """The planner's runs under the shuffled order (this folder; the default's from ``raw/default``, 10 runs)."""
+    folder = RAW / ("default" if planner == DEFAULT else "main" if planner in PEERS else planner)
     return runs_of(folder, {planner: planner})
 
 
@@ -114,7 +118,8 @@ def order_table(planners: list[str]) -> str:
             better = next(iter(c["pairs"].values()))["better"]
             counts[p][0 if better == "tie" else (1 if better == after else 2)] += 1
             va, vb = c["planners"][before]["value"], c["planners"][after]["value"]
-            rows.setdefault(d, {})[p] = f"{va:.3g} -> {vb:.3g}" + ("" if better == "tie" else " *")
+            unit = "" if c["metric"] == "top_at_cap" else "AF "
+            rows.setdefault(d, {})[p] = f"{unit}{va:.3g} -> {vb:.3g}" + ("" if better == "tie" else " *")
     names = [p for p in planners if p in counts]
     lines = ["| dataset | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for d in sorted(rows):
@@ -122,16 +127,24 @@ def order_table(planners: list[str]) -> str:
     lines.append(
         "| **within noise / up / down** | " + " | ".join("{} / {} / {}".format(*counts[p]) for p in names) + " |"
     )
-    text = "\n".join(lines) + "\n\n*: the change is beyond noise (paired bootstrap, 90 %).\n"
+    text = "\n".join(lines) + (
+        "\n\nTop% found by the 40-experiment cap, or AF at Top% 0.8 (AF) where both orders' median runs"
+        " reach it by the cap; *: the change is beyond noise (paired bootstrap, 90 %, runs paired by index"
+        " up to the smaller count).\n"
+    )
     (HERE / "order.md").write_text(text)
     return text
 
 
 if __name__ == "__main__":
-    main_runs = merged([runs_of(RAW / "main", {p: p for p in (DEFAULT, *PEERS)})])
+    main_runs = merged([shuffled(DEFAULT), runs_of(RAW / "main", {p: p for p in PEERS})])
     print(write(HERE / "main", main_runs))
     for peer in ("baybe", "physbo", "ax"):
-        runs = merged([runs_of(RAW / "main", {DEFAULT: DEFAULT}), shuffled(peer)])
+        runs = merged([shuffled(DEFAULT), shuffled(peer)])
         if any(p == peer for _, p in runs):
             write(HERE / peer, runs)
+    for s in (1, 2):
+        runs = runs_of(RAW / f"seed{s}", {p: p for p in (DEFAULT, *PEERS)})
+        if runs:
+            write(HERE / f"seed{s}", runs, seed=s)
     print(order_table([DEFAULT, *PEERS, "baybe", "physbo", "ax"]))
