@@ -87,11 +87,16 @@ class Acquisition(GPModel):
             if not np.isfinite(values).any():  # nothing looks feasible: take the most likely candidate
                 values = log_feasible.copy() if log_feasible is not None else np.zeros(len(candidates))
                 values[chosen] = -np.inf
-            best = np.flatnonzero(values >= values.max() - 1e-9 * max(abs(values.max()), 1.0))
-            i = int(best[0]) if len(best) == 1 else int(self.rng.choice(best))  # ties: not the pool's order
+            i = self._best_index(values)
             chosen.append(i)
             pend.append(candidates[i])
         return chosen
+
+    def _best_index(self, values: np.ndarray) -> int:
+        """The index of the largest value; equal maxima (to 1e-9) broken at random, not by the candidates' order."""
+        top = float(values.max())
+        best = np.flatnonzero(values >= top - 1e-9 * max(abs(top), 1.0))
+        return int(best[0]) if len(best) == 1 else int(self.rng.choice(best))
 
     def _log_feasibility(self, C: torch.Tensor) -> np.ndarray | None:
         """``log P(success)`` at each candidate (``n x d``), or None without failures.
@@ -175,9 +180,7 @@ class Acquisition(GPModel):
         chosen: list[int] = []
         for j in range(n):
             nearest[chosen] = -1.0
-            top = float(nearest.max())
-            best = np.flatnonzero((nearest >= top - 1e-9 * max(abs(top), 1.0)).numpy())
-            i = int(best[0]) if len(best) == 1 else int(self.rng.choice(best))
+            i = self._best_index(nearest.numpy())
             chosen.append(i)
             nearest = torch.minimum(nearest, torch.cdist(C, C[i : i + 1]).squeeze(-1))
             self._log.append({"kind": "rescue", "index": j, "action": "space_filling", "reason": reason})
