@@ -40,6 +40,12 @@ def load(out: Path) -> tuple[dict, dict[tuple[str, str], list[RunResult]]]:
     return summary, runs
 
 
+def runs_of(folder: Path, keep: dict[str, str]) -> dict[tuple[str, str], list[RunResult]]:
+    """The runs of a bench output, planners renamed by ``keep`` (old -> new), others left out, sorted by index."""
+    _, runs = load(folder)
+    return {(d, keep[p]): sorted(rs, key=lambda r: r.run) for (d, p), rs in runs.items() if p in keep}
+
+
 def write_tables(
     out: Path,
     sizes: dict[str, tuple[int, int, int | None, int]],

@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent
 sys.path.insert(0, str(RESULTS.parent))
-from recompare import load, write_tables  # noqa: E402
+from recompare import runs_of, write_tables  # noqa: E402
 
 RAW = HERE / "raw"
 CAT = RESULTS / "2026-12-04_categorical"
@@ -39,14 +39,6 @@ BAYBE_AX = RESULTS / "2026-12-03_peers_baybe_ax"
 DEFAULT = "botorch"
 CAP = 40
 PEERS = ("skopt", "gp-lcb", "rf-lcb", "random")
-
-
-def runs_of(folder: Path, keep: dict[str, str]) -> dict:
-    """The runs of a bench output, planners renamed by ``keep`` (old -> new), others left out."""
-    if not (folder / "summary.json").exists():
-        return {}
-    _, runs = load(folder)
-    return {(d, keep[p]): sorted(rs, key=lambda r: r.run) for (d, p), rs in runs.items() if p in keep}
 
 
 def merged(parts: list[dict]) -> dict:

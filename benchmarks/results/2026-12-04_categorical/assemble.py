@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent
 sys.path.insert(0, str(RESULTS.parent))
-from recompare import load, write_tables  # noqa: E402
+from recompare import runs_of, write_tables  # noqa: E402
 
 RAW = HERE / "raw"
 OLD = RESULTS / "2026-12-03_heldout_baselines"
@@ -28,12 +28,6 @@ BAYBE_AX = RESULTS / "2026-12-03_peers_baybe_ax"
 DEFAULT = "botorch"
 ONEHOT = "botorch:categorical_kernel=onehot,stall_cycles=0"
 CAP = 40
-
-
-def runs_of(folder: Path, keep: dict[str, str]) -> dict:
-    """The runs of a bench output, planners renamed by ``keep`` (old -> new), others left out."""
-    _, runs = load(folder)
-    return {(d, keep[p]): sorted(rs, key=lambda r: r.run) for (d, p), rs in runs.items() if p in keep}
 
 
 def write(name: str, parts: list[dict], seed: int = 0) -> None:
