@@ -291,6 +291,17 @@ def test_a_declared_space_reaches_the_planner_in_its_own_types(tmp_path):
     assert load_dataset(_declared(tmp_path, rows, "file_order")).top == {1}
 
 
+def test_categories_declared_as_text_that_reads_as_numbers_match_the_csv(tmp_path):
+    """Olympus declares amounts as categories named '6', '0.0025'; the CSV's 6 and 0.0025 are those choices."""
+    path = _declared(tmp_path, "TYPE\n6,2,0.5,0.5,10\n0.0025,3,0.3,0.7,20\n")
+    path.write_text(path.read_text().replace("choices: [1, 2, 3]", "choices: ['6', '12', '0.0025']"))
+    pool = load_dataset(path)
+    assert [p["ligand"] for p in pool_points(pool)] == ["6", "0.0025"]
+    (tmp_path / "d.csv").write_text("TYPE\n7,2,0.5,0.5,10\n")
+    with pytest.raises(SpecError, match=r"ligand: 7 is not one of \['6', '12', '0.0025'\]"):
+        load_dataset(path)
+
+
 @pytest.mark.parametrize(
     ("rows", "match"),
     [

@@ -218,6 +218,20 @@ def _declared_space(spec: DatasetSpec, src: str, lines: dict[Any, int]) -> Searc
     return space
 
 
+def _same_choice(choice: Any, value: Any) -> bool:
+    """Whether a CSV value (text, or a number where it parses as one) is the declared ``choice``.
+
+    A choice declared as text that reads as a number (Olympus writes ``'6'``, ``'0.0025'``)
+    matches the number the CSV cell parses to; ``6`` read from the file is ``6.0``.
+    """
+    if str(choice) == str(value) or (isinstance(choice, int | float) and choice == value):
+        return True
+    if isinstance(choice, str) and isinstance(value, float):
+        parsed = _number(choice)
+        return isinstance(parsed, float) and parsed == value
+    return False
+
+
 def _declared_point(spec: DatasetSpec, space: SearchSpace, raw: dict[str, Any], where: str, src: str) -> Point:
     """One pool row as a member of the declared space (compositions rescaled within tolerance)."""
     point: dict[str, Any] = {}
@@ -232,7 +246,7 @@ def _declared_point(spec: DatasetSpec, space: SearchSpace, raw: dict[str, Any], 
                 point.update(dict(zip(p.components, values, strict=True)))
         elif isinstance(p, CategoricalParameter):
             v = raw[name]
-            match = [c for c in p.choices if str(c) == str(v) or (isinstance(c, int | float) and c == v)]
+            match = [c for c in p.choices if _same_choice(c, v)]
             point[name] = match[0] if match else (int(v) if isinstance(v, float) and v.is_integer() else v)
         elif isinstance(p, IntegerParameter) and isinstance(raw[name], float) and raw[name].is_integer():
             point[name] = int(raw[name])
