@@ -61,7 +61,8 @@ def convergence_plot(records: Sequence[ExperimentRecord], objective: Objective, 
     ax.set_ylabel(f"{objective.name}{unit} ({objective.direction})")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # a campaign stopped before its first result has nothing to label
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
