@@ -329,10 +329,13 @@ def test_a_declared_space_must_name_the_inputs(tmp_path):
 
 def test_held_out_datasets_load_with_their_declared_spaces():
     held = [p for p in sorted(DATASETS.glob("*/dataset.yaml")) if load_dataset(p).spec.held_out]
-    assert len(held) >= 10
+    assert len(held) >= 22
     pools = {p.parent.name: load_dataset(p) for p in held}
     assert pools["photo_wf3"].space.root["composition"].type == "composition"
     assert {pools["buchwald_b"].space.root[n].type for n in pools["buchwald_b"].space.names} == {"categorical"}
+    # the second held-out group: amounts coded as categories (lnp3), a 3,458-candidate categorical pool
+    assert {pools["lnp3"].space.root[n].type for n in pools["lnp3"].space.names} == {"categorical"}
+    assert (pools["lnp3"].n, pools["dye_lasers"].n) == (768, 3458)
     for pool in pools.values():
         assert pool.n_top >= math.ceil(0.05 * pool.n)
         assert (DATASETS / pool.spec.name / "SOURCE.md").exists()

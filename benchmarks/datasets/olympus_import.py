@@ -45,7 +45,9 @@ def _space(cfg: dict[str, Any], rows: list[list[str]]) -> dict[str, Any]:
 
 def _citation(source: str) -> str:
     original = next((ln.split(":", 1)[1].strip() for ln in source.splitlines() if "Original data" in ln), "")
-    return f"{original} Via {OLYMPUS}; see SOURCE.md."
+    if original.lower() in ("", "not stated"):
+        original = "Original publication not stated in Olympus."
+    return f"{original.rstrip('.')}. Via {OLYMPUS}; see SOURCE.md."
 
 
 def main(src_dir: Path, names: list[str]) -> None:
