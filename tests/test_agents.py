@@ -323,6 +323,7 @@ class _Flaky(BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Retry-After", "0")
+            self.send_header("retry-after-ms", "20")  # the client's own backoff (0.5-2 s a retry) otherwise
             self.end_headers()
             self.wfile.write(b'{"error": {"message": "busy"}}')
             return

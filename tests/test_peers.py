@@ -46,6 +46,7 @@ def test_a_peer_chooses_distinct_candidates_with_failures_and_pending(name):
     assert SPACE.contains(point)
 
 
+@pytest.mark.e2e  # BayBE's imports and first fits: about 25 s, most of a unit run's minute
 @pytest.mark.parametrize("name", ["baybe", "ax"])
 def test_a_peer_runs_the_benchmark_protocol_on_a_held_out_pool(name):
     pytest.importorskip(name)
