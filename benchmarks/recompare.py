@@ -46,6 +46,15 @@ def runs_of(folder: Path, keep: dict[str, str]) -> dict[tuple[str, str], list[Ru
     return {(d, keep[p]): sorted(rs, key=lambda r: r.run) for (d, p), rs in runs.items() if p in keep}
 
 
+def merged(parts: list[dict]) -> dict:
+    """The parts merged; the first part wins a clash."""
+    out: dict = {}
+    for part in parts:
+        for key, rs in part.items():
+            out.setdefault(key, rs)
+    return out
+
+
 def write_tables(
     out: Path,
     sizes: dict[str, tuple[int, int, int | None, int]],

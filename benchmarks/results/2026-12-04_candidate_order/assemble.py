@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent
 sys.path.insert(0, str(RESULTS.parent))
-from recompare import runs_of, write_tables  # noqa: E402
+from recompare import merged, runs_of, write_tables  # noqa: E402
 
 RAW = HERE / "raw"
 CAT = RESULTS / "2026-12-04_categorical"
@@ -39,15 +39,6 @@ BAYBE_AX = RESULTS / "2026-12-03_peers_baybe_ax"
 DEFAULT = "botorch"
 CAP = 40
 PEERS = ("skopt", "gp-lcb", "rf-lcb", "random")
-
-
-def merged(parts: list[dict]) -> dict:
-    """The parts merged; the first part wins a clash."""
-    out: dict = {}
-    for part in parts:
-        for key, rs in part.items():
-            out.setdefault(key, rs)
-    return out
 
 
 def write(folder: Path, runs: dict, seed: int = 0) -> str:

@@ -22,6 +22,7 @@ benched, before these runs), 40-experiment cap, candidates in each run's own ord
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent
 sys.path.insert(0, str(RESULTS.parent))
-from recompare import runs_of, write_tables  # noqa: E402
+from recompare import merged, runs_of, write_tables  # noqa: E402
 
 from labos.bench.compare import compare_dataset, rank_table  # noqa: E402
 
@@ -41,21 +42,24 @@ OTHERS = ("baybe", "physbo", "ax")
 CAP = 40
 
 
-def merged(parts: list[dict]) -> dict:
-    """The parts merged; the first part wins a clash."""
-    out: dict = {}
-    for part in parts:
-        for key, rs in part.items():
-            out.setdefault(key, rs)
-    return out
-
-
+@functools.cache
 def pools() -> dict[str, dict]:
     """Pool size, top count and held-out mark of every dataset of both groups."""
     out: dict[str, dict] = {}
     for folder in (RAW / "main", FIRST / "main", *sorted(RAW.glob("lnp3_numeric_seed*"))):
         out.update(json.loads((folder / "summary.json").read_text())["datasets"])
     return out
+
+
+def held_out() -> set[str]:
+    """The held-out datasets of both groups."""
+    return {d for d, v in pools().items() if v.get("held_out")}
+
+
+def first_group_seed0() -> dict:
+    """The first group's seed-0 runs: the default's 10 (``raw/default``) and the peers' 5 (``raw/main``)."""
+    keep = {p: p for p in (DEFAULT, *PEERS)}
+    return merged([runs_of(FIRST / "default", {DEFAULT: DEFAULT}), runs_of(FIRST / "main", keep)])
 
 
 def sizes_of(runs: dict, seed: int, cap: int | None) -> dict[str, tuple[int, int, int | None, int]]:
@@ -88,8 +92,8 @@ def seeds_table() -> str:
         "second group (8)": {0: RAW / "main", 1: RAW / "seed1", 2: RAW / "seed2"},
         "first group (14)": {0: None, 1: FIRST / "seed1", 2: FIRST / "seed2"},
     }
-    first0 = merged([runs_of(FIRST / "default", {DEFAULT: DEFAULT}), runs_of(FIRST / "main", keep)])
-    held = {d for d, v in pools().items() if v.get("held_out")}
+    first0 = first_group_seed0()
+    held = held_out()
     lines = [
         "| held-out sets | seed | "
         + " | ".join(f"median rank {p}" for p in (DEFAULT, *PEERS))
@@ -133,9 +137,8 @@ if __name__ == "__main__":
             write(HERE / f"seed{s}", runs, seed=s)
     if (RAW / "uncapped" / "summary.json").exists():
         print(write(HERE / "uncapped", runs_of(RAW / "uncapped", keep), cap=None))
-    first = merged([runs_of(FIRST / "default", {DEFAULT: DEFAULT}), runs_of(FIRST / "main", keep)])
-    held = {d for d, v in pools().items() if v.get("held_out")}
-    print(write(HERE / "heldout22", {k: v for k, v in merged([main, first]).items() if k[0] in held}))
+    both = merged([main, first_group_seed0()])
+    print(write(HERE / "heldout22", {k: v for k, v in both.items() if k[0] in held_out()}))
     print(seeds_table())
     for folder in sorted(RAW.glob("lnp3_numeric_seed*")):
         seed = int(folder.name.removeprefix("lnp3_numeric_seed"))
