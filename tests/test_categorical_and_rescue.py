@@ -78,6 +78,19 @@ def test_mixed_kernel_sums_a_product_term_a_term_per_variable_and_a_matern_term(
         MixedKernel([[0, 2]], [])
 
 
+def test_a_variables_relevance_is_the_covariance_one_change_of_its_choice_costs():
+    k = MixedKernel([[0, 1, 2], [3, 4]], [5]).double()
+    _positive(k.raw_outputscale, [0.5, 0.2, 0.3, 0.7])
+    _positive(k.raw_category_lengthscale, [[0.5, 2.0], [1.5, 0.8]])
+    x = torch.tensor([[1, 0, 0, 1, 0, 0.3], [0, 1, 0, 1, 0, 0.3], [1, 0, 0, 0, 1, 0.3]], dtype=torch.double)
+    with torch.no_grad():
+        K = k(x, x).to_dense()
+        assert torch.allclose(k.relevance(), torch.stack([K[0, 0] - K[0, 1], K[0, 0] - K[0, 2]]))
+        assert k.relevance()[0] == pytest.approx(0.5 * (1 - math.exp(-1 / 0.5)) + 0.2 * (1 - math.exp(-1 / 1.5)))
+        batched = MixedKernel([[0, 1, 2], [3, 4]], [5], batch_shape=torch.Size([2])).double()
+        assert batched.relevance().shape == (2, 2)
+
+
 def test_mixed_kernel_hyperparameters_can_be_drawn_from_their_priors():
     """BoTorch retries a failed fit from values drawn from every prior: each needs its setter."""
     from botorch.optim.utils import sample_all_priors
@@ -174,7 +187,7 @@ def test_a_stalled_run_whose_fit_collapsed_gets_a_space_filling_pick_logged_with
     # equal outcomes: the signal variance fits to nothing, below the noise, from either start
     assert "is at least the signal variance" in log[0]["reason"]
     assert "refitted from the default start" in log[0]["reason"]
-    assert p.stats == {"rescue_refits": 0, "rescue_space_filling": 1}  # type: ignore[attr-defined]
+    assert p.stats == {"rescue_refits": 0, "rescue_space_filling": 1, "rescue_probes": 0}  # type: ignore[attr-defined]
     p.choose(pool, 1)  # type: ignore[attr-defined]
     assert p.take_log() == []  # type: ignore[attr-defined]  # not again until stall_cycles more experiments
 
@@ -285,3 +298,50 @@ def test_the_models_marginals_at_a_pool_equal_the_joint_posteriors_mean_and_vari
         assert mean.shape == var.shape == (18, len(objectives))
         assert torch.allclose(mean, joint.mean, atol=1e-8)
         assert torch.allclose(var, joint.variance, atol=1e-8)
+
+
+def _settled_planner(**options):
+    """Told 14 experiments: ten at ligand L0 (the best is the third, never bettered), L1 and L2 once, badly.
+
+    The outcome follows temperature smoothly at L0, so the model is sound, not collapsed:
+    the run has settled on the first fair level of the variable that matters.
+    """
+    p = create_planner(PlannerSpec(name="botorch", options=options), CAT, OBJ, seed=4)
+    told = [
+        ({"ligand": "L1", "base": "a", "temp": 50.0}, 0.2),
+        ({"ligand": "L2", "base": "b", "temp": 70.0}, 0.3),
+        ({"ligand": "L0", "base": "a", "temp": 60.0}, 1.0),
+    ] + [({"ligand": "L0", "base": "ab"[i % 2], "temp": 20.0 + 8 * i}, 0.9 - 0.01 * abs(8 * i - 40)) for i in range(11)]
+    p.tell([_obs(q, y) for q, y in told])
+    pool = [
+        {"ligand": f"L{i}", "base": b, "temp": float(t)} for i in range(8) for b in "abcd" for t in range(20, 101, 10)
+    ]
+    return p, pool
+
+
+def test_a_settled_run_probes_the_least_tried_levels_of_the_variable_that_matters():
+    p, pool = _settled_planner()
+    (i,) = p.choose(pool, 1)  # type: ignore[attr-defined]
+    (entry,) = p.take_log()  # type: ignore[attr-defined]
+    assert entry["kind"] == "rescue" and entry["action"] == "probe" and entry["variable"] == "ligand"
+    assert entry["levels"] == [f"L{k}" for k in range(3, 8)]  # never tried; L1 and L2 were, once
+    assert pool[i]["ligand"] in entry["levels"]
+    assert "ligand matters most" in entry["reason"] and "5 of its levels were tried 0 times" in entry["reason"]
+    assert p.stats == {"rescue_refits": 0, "rescue_space_filling": 0, "rescue_probes": 1}  # type: ignore[attr-defined]
+    p.choose(pool, 1)  # type: ignore[attr-defined]
+    assert p.take_log() == []  # type: ignore[attr-defined]  # not again until stall_cycles more experiments
+
+
+def test_without_the_probe_a_settled_run_stays_on_its_level():
+    p, pool = _settled_planner(probe_levels=False)
+    (i,) = p.choose(pool, 1)  # type: ignore[attr-defined]
+    assert p.take_log() == [] and pool[i]["ligand"] == "L0"  # type: ignore[attr-defined]
+
+
+def test_a_probe_passes_over_a_variable_whose_levels_were_all_tried_twice():
+    p, pool = _settled_planner()
+    p.tell([_obs({"ligand": f"L{k}", "base": "a", "temp": 20.0}, 0.1) for k in range(1, 8) for _ in range(2)])
+    p._last_rescue = 0  # type: ignore[attr-defined]  # stalled again at once
+    (i,) = p.choose(pool, 1)  # type: ignore[attr-defined]
+    (entry,) = p.take_log()  # type: ignore[attr-defined]
+    assert entry["variable"] == "base" and entry["levels"] == ["c", "d"] and pool[i]["base"] in ("c", "d")

@@ -224,6 +224,9 @@ def metrics(results: list[RunResult], n: int, n_top: int) -> dict[str, Any]:
             "space_filling": int(sum(s.get("rescue_space_filling", 0) for s in stats)),
             "runs_rescued": sum(1 for s in stats if s.get("rescue_refits", 0) or s.get("rescue_space_filling", 0)),
         }
+        if any("rescue_probes" in s for s in stats):  # a stalled run's probe of little-tried categorical levels
+            out["rescues"]["probes"] = int(sum(s.get("rescue_probes", 0) for s in stats))
+            out["rescues"]["runs_probed"] = sum(1 for s in stats if s.get("rescue_probes", 0))
     stats = [s for s in stats if "asks" in s]
     if stats:  # an agent's own accounting, summed over runs
         tot = {k: sum(float(s.get(k, 0.0)) for s in stats) for k in stats[0]}

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from labos.core.space import ParamValue
+from labos.core.space import CategoricalParameter, ParamValue
+from labos.planners.botorch.kernels import MixedKernel
 from labos.planners.botorch.model import DTYPE, GPModel
 from labos.planners.encoding import encode
 
@@ -63,14 +64,16 @@ class Acquisition(GPModel):
         X, Y = self._training_data()
         model, self._hypers = self._model(X, Y, self._hypers)
         C = torch.as_tensor(encode(self.space, candidates), dtype=DTYPE).unsqueeze(-2)  # b x 1 x d
+        probe: tuple[np.ndarray, dict[str, Any]] | None = None
         if self._stalled():
             model, rescue = self._rescue(model, X, Y, C.squeeze(-2))
             if rescue is not None:
                 return self._space_filling(C.squeeze(-2), n, pending, rescue)
+            probe = self._probe(model, candidates, pending)
         log_feasible = self._log_feasibility(C.squeeze(-2))
         chosen: list[int] = []
         pend = list(pending)
-        for _ in range(n):
+        for j in range(n):
             P = torch.as_tensor(encode(self.space, pend), dtype=DTYPE) if pend else None
             acq = self._acquisition(model, X, Y, P)
             with torch.no_grad(), warnings.catch_warnings():
@@ -84,6 +87,14 @@ class Acquisition(GPModel):
                 else:  # LogEI x P(feasible), in log space
                     values = values + log_feasible
             values[chosen] = -np.inf
+            if j == 0 and probe is not None and np.isfinite(values[probe[0]]).any():
+                values = np.where(probe[0], values, -np.inf)  # the probe: the best candidate at a little-tried level
+                # while the run stays stalled, probe again after probe_every more experiments
+                self._last_rescue = (
+                    sum(o.ok for o in self.observations) - self.opts.stall_cycles + self.opts.probe_every
+                )
+                self.stats["rescue_probes"] += 1
+                self._log.append(probe[1])
             if not np.isfinite(values).any():  # nothing looks feasible: take the most likely candidate
                 values = log_feasible.copy() if log_feasible is not None else np.zeros(len(candidates))
                 values[chosen] = -np.inf
@@ -166,6 +177,54 @@ class Acquisition(GPModel):
             return refit, None
         self.stats["rescue_space_filling"] += 1
         return model, f"{reason}; refitted from the default start, {again}"
+
+    def _probe(
+        self, model: Any, candidates: Sequence[Mapping[str, ParamValue]], pending: Sequence[Mapping[str, ParamValue]]
+    ) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """Candidates at the least-tried levels of the categorical variable that matters most, or None.
+
+        A stalled run whose model has not collapsed has usually settled on the first fair
+        level of the variable that matters, every other level of it judged on one draw
+        (benchmarks/results/2026-12-06_heldout2). The variable that matters is the one
+        the fitted Hamming kernel finds most relevant (:meth:`MixedKernel.relevance`: the
+        covariance one change of its choice costs). Its levels tried at most once (told
+        or pending) are probed, the fewest-tried first: the returned mask (over
+        ``candidates``) keeps the candidates at those levels, and the acquisition picks
+        among them; the log entry goes with it, for the caller to record when the probe is
+        made (not when none of those candidates looks feasible). Variables without such a
+        level are passed over, by relevance. None when no variable has one, when the option
+        is off, or when the model has no Hamming kernel (no categorical variable, or the
+        one-hot kernel).
+        """
+        kernel = model.covar_module
+        if not self.opts.probe_levels or not isinstance(kernel, MixedKernel):
+            return None
+        cats = [(name, p) for name, p in self.space.items() if isinstance(p, CategoricalParameter)]
+        with torch.no_grad():
+            relevance = kernel.relevance().reshape(-1, len(cats))[0].tolist()  # the first objective's
+        tried = [o.params for o in self.observations if o.ok] + list(pending)
+        for v in sorted(range(len(cats)), key=lambda v: -relevance[v]):
+            name, p = cats[v]
+            levels = np.array([p.choices.index(c[name]) for c in candidates])
+            present = np.unique(levels)
+            counts = np.zeros(len(p.choices), dtype=int)
+            for t in tried:
+                counts[p.choices.index(t[name])] += 1
+            few = int(counts[present].min())
+            if few > 1:
+                continue
+            probed = [int(i) for i in present if counts[i] == few]
+            entry = {
+                "kind": "rescue",
+                "action": "probe",
+                "reason": f"no better result in {self.opts.stall_cycles} experiments with a sound model; of the "
+                f"categorical variables {name} matters most to it (relevance {relevance[v]:.3g}) and "
+                f"{len(probed)} of its levels were tried {few} time{'' if few == 1 else 's'}",
+                "variable": name,
+                "levels": [p.choices[i] for i in probed],
+            }
+            return np.isin(levels, probed), entry
+        return None
 
     def _space_filling(
         self, C: torch.Tensor, n: int, pending: Sequence[Mapping[str, ParamValue]], reason: str

@@ -140,6 +140,21 @@ class MixedKernel(Kernel):
         value: torch.Tensor = self.raw_lengthscale_constraint.transform(self.raw_lengthscale)
         return value
 
+    def relevance(self) -> torch.Tensor:
+        """What changing each categorical variable alone costs in covariance (``... x V``).
+
+        ``k(x, x) - k(x, x')`` for ``x'`` equal to ``x`` but for one variable's choice:
+        ``s0 (1 - exp(-1 / l_all_v)) + s_v (1 - exp(-1 / l_v))``, the variance (on the
+        model's standardised scale) that one change of ``v`` lets the outcome move by. A
+        variable whose choice the fitted model finds to matter scores high, whatever its
+        number of choices.
+        """
+        s, ls = self.outputscale, self.category_lengthscale
+        n_vars = len(self.blocks)
+        lost = 1.0 - torch.exp(-1.0 / ls)  # ... x 2 x V
+        value: torch.Tensor = s[..., :1] * lost[..., 0, :] + s[..., 1 : 1 + n_vars] * lost[..., 1, :]
+        return value
+
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params: Any) -> torch.Tensor:
         """The kernel matrix (or its diagonal) between ``x1`` and ``x2`` (``... x n x d``, ``... x m x d``)."""
         s = self.outputscale

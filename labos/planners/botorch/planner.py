@@ -55,7 +55,7 @@ class BotorchPlanner(Acquisition):
         self._hypers: dict[str, torch.Tensor] | None = None
         self._last_rescue = 0
         self._log: list[dict[str, Any]] = []
-        self.stats: dict[str, int] = {"rescue_refits": 0, "rescue_space_filling": 0}
+        self.stats: dict[str, int] = {"rescue_refits": 0, "rescue_space_filling": 0, "rescue_probes": 0}
 
     @classmethod
     def restore(cls, space: SearchSpace, objectives: Sequence[Objective], state: Mapping[str, Any]) -> BotorchPlanner:
