@@ -345,3 +345,14 @@ def test_a_probe_passes_over_a_variable_whose_levels_were_all_tried_twice():
     (i,) = p.choose(pool, 1)  # type: ignore[attr-defined]
     (entry,) = p.take_log()  # type: ignore[attr-defined]
     assert entry["variable"] == "base" and entry["levels"] == ["c", "d"] and pool[i]["base"] in ("c", "d")
+
+
+def test_a_probe_in_ask_is_replayed_by_a_restored_planner_without_being_logged_twice():
+    p, _ = _settled_planner(n_candidates=64, n_local=16)
+    (point,) = p.ask(1)
+    (entry,) = p.take_log()  # type: ignore[attr-defined]
+    assert entry["action"] == "probe" and point["ligand"] in entry["levels"] and 20 <= point["temp"] <= 100
+    restored = type(p).restore(p.space, p.objectives, p.state())
+    assert restored.take_log() == []  # type: ignore[attr-defined]
+    assert restored.stats == p.stats == {"rescue_refits": 0, "rescue_space_filling": 0, "rescue_probes": 1}  # type: ignore[attr-defined]
+    assert restored.ask(1) == p.ask(1)

@@ -216,6 +216,7 @@ class Acquisition(GPModel):
             probed = [int(i) for i in present if counts[i] == few]
             entry = {
                 "kind": "rescue",
+                "index": 0,  # the first point of the ask
                 "action": "probe",
                 "reason": f"no better result in {self.opts.stall_cycles} experiments with a sound model; of the "
                 f"categorical variables {name} matters most to it (relevance {relevance[v]:.3g}) and "
@@ -248,8 +249,9 @@ class Acquisition(GPModel):
     def take_log(self) -> list[dict[str, Any]]:
         """Rescues since the last call, for the campaign's decision log, then forget them.
 
-        ``{"kind": "rescue", "action": "refit" | "space_filling", "reason": ...}``; a
-        space-filling entry names the ``index`` of its point in the last ``ask``.
+        ``{"kind": "rescue", "action": "refit" | "space_filling" | "probe", "reason": ...}``;
+        space-filling and probe entries name the ``index`` of their point in the last
+        ``ask`` (a probe's is 0), a probe also the ``variable`` and the ``levels`` it probed.
         """
         out, self._log = self._log, []
         return out

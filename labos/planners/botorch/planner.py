@@ -19,7 +19,8 @@ acquisition is evaluated on the pool instead.
 
 A run whose best has not improved for ``stall_cycles`` experiments while its fit has
 collapsed is refitted from the default start or, failing that, given a space-filling
-pick; :meth:`take_log` hands each rescue to the campaign's decision log.
+pick; with a sound fit and categorical variables it probes the least-tried levels of the
+most relevant one. :meth:`take_log` hands each rescue to the campaign's decision log.
 """
 
 from __future__ import annotations
