@@ -320,7 +320,7 @@ def _settled_planner(**options):
 
 
 def test_a_settled_run_probes_the_least_tried_levels_of_the_variable_that_matters():
-    p, pool = _settled_planner()
+    p, pool = _settled_planner(probe_levels=True)
     (i,) = p.choose(pool, 1)  # type: ignore[attr-defined]
     (entry,) = p.take_log()  # type: ignore[attr-defined]
     assert entry["kind"] == "rescue" and entry["action"] == "probe" and entry["variable"] == "ligand"
@@ -333,13 +333,13 @@ def test_a_settled_run_probes_the_least_tried_levels_of_the_variable_that_matter
 
 
 def test_without_the_probe_a_settled_run_stays_on_its_level():
-    p, pool = _settled_planner(probe_levels=False)
+    p, pool = _settled_planner()  # the default: off
     (i,) = p.choose(pool, 1)  # type: ignore[attr-defined]
     assert p.take_log() == [] and pool[i]["ligand"] == "L0"  # type: ignore[attr-defined]
 
 
 def test_a_probe_passes_over_a_variable_whose_levels_were_all_tried_twice():
-    p, pool = _settled_planner()
+    p, pool = _settled_planner(probe_levels=True)
     p.tell([_obs({"ligand": f"L{k}", "base": "a", "temp": 20.0}, 0.1) for k in range(1, 8) for _ in range(2)])
     p._last_rescue = 0  # type: ignore[attr-defined]  # stalled again at once
     (i,) = p.choose(pool, 1)  # type: ignore[attr-defined]
@@ -348,7 +348,7 @@ def test_a_probe_passes_over_a_variable_whose_levels_were_all_tried_twice():
 
 
 def test_a_probe_in_ask_is_replayed_by_a_restored_planner_without_being_logged_twice():
-    p, _ = _settled_planner(n_candidates=64, n_local=16)
+    p, _ = _settled_planner(probe_levels=True, n_candidates=64, n_local=16)
     (point,) = p.ask(1)
     (entry,) = p.take_log()  # type: ignore[attr-defined]
     assert entry["action"] == "probe" and point["ligand"] in entry["levels"] and 20 <= point["temp"] <= 100

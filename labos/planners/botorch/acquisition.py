@@ -183,9 +183,10 @@ class Acquisition(GPModel):
     ) -> tuple[np.ndarray, dict[str, Any]] | None:
         """Candidates at the least-tried levels of the categorical variable that matters most, or None.
 
-        A stalled run whose model has not collapsed has usually settled on the first fair
-        level of the variable that matters, every other level of it judged on one draw
-        (benchmarks/results/2026-12-06_heldout2). The variable that matters is the one
+        A stalled run whose model has not collapsed has often settled on the first fair
+        level of a variable that matters, every other level of it judged on one draw
+        (benchmarks/results/2026-12-06_heldout2; the option is off by default, see
+        benchmarks/results/2026-12-06_probe). The variable that matters is the one
         the fitted Hamming kernel finds most relevant (:meth:`MixedKernel.relevance`: the
         covariance one change of its choice costs). Its levels tried at most once (told
         or pending) are probed, the fewest-tried first: the returned mask (over

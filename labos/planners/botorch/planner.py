@@ -19,8 +19,9 @@ acquisition is evaluated on the pool instead.
 
 A run whose best has not improved for ``stall_cycles`` experiments while its fit has
 collapsed is refitted from the default start or, failing that, given a space-filling
-pick; with a sound fit and categorical variables it probes the least-tried levels of the
-most relevant one. :meth:`take_log` hands each rescue to the campaign's decision log.
+pick; with a sound fit and categorical variables it can probe the least-tried levels of
+the most relevant one (``probe_levels``, off by default). :meth:`take_log` hands each
+rescue to the campaign's decision log.
 """
 
 from __future__ import annotations

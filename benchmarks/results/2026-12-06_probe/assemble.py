@@ -1,0 +1,149 @@
+"""Assemble this folder's tables from its raw bench outputs and the earlier snapshots' peer runs.
+
+Usage, from the repository root::
+
+    .venv/bin/python benchmarks/results/2026-12-06_probe/assemble.py
+
+``raw/heldout_seed0..2``: the ``botorch`` planner with the probe (labelled ``botorch``
+there: the probe was on by default when they ran) and without it
+(``botorch:probe_levels=false``, the default now), side by side in one run per seed, on the eleven held-out
+sets with categorical variables (5 runs, 40-experiment cap, each run's candidates in its
+own order). ``raw/dev_seed0``, ``raw/dev_seed1`` (and ``raw/dev_seed0_first``, an
+earlier form of the probe): the three tuned categorical sets the probe was designed on.
+Written here:
+
+- ``before_after/seed0..2/``: with and without the probe, per seed (``compare.md``,
+  ``stuck.md``), labelled ``probe on`` and ``probe off``;
+- ``seeds.md``: all 22 held-out sets per seed, the planner with and without the probe against the
+  paper's baselines, skopt and random (their runs from ``../2026-12-04_candidate_order/raw``
+  and ``../2026-12-06_heldout2/raw``; the probe cannot act on a set without categorical
+  variables, so there the planner's earlier runs stand for both);
+- ``reproduced.md``: which of the side-by-side runs without the probe repeat the earlier
+  snapshots' default runs exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE.parent
+sys.path.insert(0, str(RESULTS.parent))
+from recompare import load, merged, runs_of, write_tables  # noqa: E402
+
+from labos.bench.compare import compare_dataset, rank_table  # noqa: E402
+from labos.bench.protocol import stuck_runs  # noqa: E402
+
+RAW = HERE / "raw"
+FIRST = RESULTS / "2026-12-04_candidate_order" / "raw"
+SECOND = RESULTS / "2026-12-06_heldout2" / "raw"
+OLD = {0: [FIRST / "default", FIRST / "main", SECOND / "main"], 1: [FIRST / "seed1", SECOND / "seed1"]}
+OLD[2] = [FIRST / "seed2", SECOND / "seed2"]
+DEFAULT, OFF = "botorch", "botorch:probe_levels=false"
+LABELS = {DEFAULT: "probe on", OFF: "probe off"}
+PEERS = ("skopt", "gp-lcb", "rf-lcb", "random")
+CAP = 40
+
+
+def pools() -> dict[str, dict]:
+    """Pool size, top count and held-out mark of every dataset benched here or in the earlier snapshots."""
+    out: dict[str, dict] = {}
+    for folder in (FIRST / "main", SECOND / "main", RAW / "heldout_seed0"):
+        out.update(json.loads((folder / "summary.json").read_text())["datasets"])
+    return out
+
+
+def sizes_of(runs: dict, seed: int) -> dict[str, tuple[int, int, int | None, int]]:
+    """(pool size, top count, cap, seed) of each dataset in ``runs``."""
+    datasets = pools()
+    return {d: (datasets[d]["n"], datasets[d]["n_top"], CAP, seed) for d in sorted({d for d, _ in runs})}
+
+
+def side_by_side(seed: int) -> dict:
+    """The seed's runs with and without the probe, labelled ``probe on`` and ``probe off``."""
+    return runs_of(RAW / f"heldout_seed{seed}", LABELS)
+
+
+def old_runs(seed: int) -> dict:
+    """The earlier snapshots' runs of the default and the four peers at ``seed``, held-out sets only."""
+    keep = {p: p for p in (DEFAULT, *PEERS)}
+    held = {d for d, v in pools().items() if v.get("held_out")}
+    runs = merged([runs_of(folder, keep) for folder in OLD[seed]])
+    return {k: v for k, v in runs.items() if k[0] in held}
+
+
+def seeds_table() -> str:
+    """Median rank and the planner's W/T/L against each peer, per seed, with and without the probe."""
+    lines = [
+        "| seed | botorch | median rank botorch | "
+        + " | ".join(f"median rank {p}" for p in PEERS)
+        + " | "
+        + " | ".join(f"botorch vs {p} (W/T/L)" for p in PEERS)
+        + " | botorch's stuck runs |",
+        "|---|---|---|" + "---|" * (2 * len(PEERS)) + "---|",
+    ]
+    totals: dict[str, dict[str, list[int]]] = {}
+    for seed in (0, 1, 2):
+        if not (RAW / f"heldout_seed{seed}" / "summary.json").exists():
+            continue
+        new, old = side_by_side(seed), old_runs(seed)
+        for label, variant in (("probe off (the default)", LABELS[OFF]), ("probe on", LABELS[DEFAULT])):
+            ours = {(d, DEFAULT): rs for (d, p), rs in new.items() if p == variant}
+            runs = merged([ours, old])  # the categorical sets from the side-by-side run, the others as before
+            labels = [DEFAULT, *PEERS]
+            comparisons = {}
+            stuck = 0
+            for d, (n, n_top, cap, s) in sizes_of(runs, seed).items():
+                if all((d, p) in runs for p in labels):
+                    group = {p: runs[(d, p)] for p in labels}
+                    comparisons[d] = compare_dataset(group, n, n_top, cap is not None and cap < n, seed=s)
+                    stuck += stuck_runs(runs[(d, DEFAULT)][:5], n_top)
+            table = rank_table(comparisons, labels)
+            total = totals.setdefault(label, {p: [0, 0, 0] for p in PEERS})
+            wtl = []
+            for p in PEERS:
+                a = table[DEFAULT]["against"][p]
+                total[p] = [t + a[k] for t, k in zip(total[p], ("win", "tie", "loss"), strict=True)]
+                wtl.append(f"{a['win']}/{a['tie']}/{a['loss']}")
+            cells = [f"{table[p]['median_rank']:g}" for p in labels]
+            lines.append(f"| {seed} ({len(comparisons)} sets) | {label} | " + " | ".join(cells + wtl) + f" | {stuck} |")
+    for label, total in totals.items():
+        cells = ["**all seeds**", label] + [""] * (1 + len(PEERS)) + ["{}/{}/{}".format(*total[p]) for p in PEERS]
+        lines.append("| " + " | ".join(cells) + " | |")
+    text = "\n".join(lines) + (
+        "\n\nFirst group, seed 0: the planner's earlier 10 runs on its sets without categorical variables, "
+        "paired with the peers' 5 by run index; stuck runs counted over the planner's first 5 runs of each set.\n"
+    )
+    (HERE / "seeds.md").write_text(text)
+    return text
+
+
+def reproduced() -> str:
+    """Which runs without the probe repeat the earlier default runs (same seed and run index) exactly."""
+    lines = ["| seed | dataset | runs repeated exactly | of |", "|---|---|---|---|"]
+    for seed in (0, 1, 2):
+        if not (RAW / f"heldout_seed{seed}" / "summary.json").exists():
+            continue
+        old = merged([load(folder)[1] for folder in OLD[seed]])
+        for (d, p), rs in sorted(side_by_side(seed).items()):
+            if p != LABELS[OFF] or (d, DEFAULT) not in old:
+                continue
+            before = {r.run: r.top_count for r in old[(d, DEFAULT)]}
+            same = sum(before.get(r.run) == r.top_count for r in rs)
+            lines.append(f"| {seed} | {d} | {same} | {len(rs)} |")
+    text = "\n".join(lines) + "\n"
+    (HERE / "reproduced.md").write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    for seed in (0, 1, 2):
+        if (RAW / f"heldout_seed{seed}" / "summary.json").exists():
+            folder = HERE / "before_after" / f"seed{seed}"
+            folder.mkdir(parents=True, exist_ok=True)
+            runs = side_by_side(seed)
+            print(write_tables(folder, sizes_of(runs, seed), runs, {d: True for d, _ in runs}))
+    print(seeds_table())
+    print(reproduced())
