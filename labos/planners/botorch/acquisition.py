@@ -188,8 +188,8 @@ class Acquisition(GPModel):
         (benchmarks/results/2026-12-06_heldout2; the option is off by default, see
         benchmarks/results/2026-12-06_probe). The variable that matters is the one
         the fitted Hamming kernel finds most relevant (:meth:`MixedKernel.relevance`: the
-        covariance one change of its choice costs). Its levels tried at most once (told
-        or pending) are probed, the fewest-tried first: the returned mask (over
+        covariance one change of its choice costs). Its least-tried levels, when tried at
+        most once (told or pending), are probed: the returned mask (over
         ``candidates``) keeps the candidates at those levels, and the acquisition picks
         among them; the log entry goes with it, for the caller to record when the probe is
         made (not when none of those candidates looks feasible). Variables without such a
