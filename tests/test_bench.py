@@ -339,6 +339,11 @@ def test_held_out_datasets_load_with_their_declared_spaces():
     for pool in pools.values():
         assert pool.n_top >= math.ceil(0.05 * pool.n)
         assert (DATASETS / pool.spec.name / "SOURCE.md").exists()
+    # the third group: another measurement of a categorical set, on the parent's own pool
+    overlap = pools["dye_lasers_spectral_overlap"]
+    assert overlap.spec.csv == "../dye_lasers/data.csv" and overlap.spec.objective.direction == "minimize"
+    assert overlap.n == pools["dye_lasers"].n and overlap.top != pools["dye_lasers"].top
+    assert "suzuki_i_turnover" not in pools  # Suzuki i's space chose the default's settings
 
 
 def _runs(label: str, cycles: list[int], n_top: int = 4) -> list[RunResult]:
