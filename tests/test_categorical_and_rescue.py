@@ -356,3 +356,12 @@ def test_a_probe_in_ask_is_replayed_by_a_restored_planner_without_being_logged_t
     assert restored.take_log() == []  # type: ignore[attr-defined]
     assert restored.stats == p.stats == {"rescue_refits": 0, "rescue_space_filling": 0, "rescue_probes": 1}  # type: ignore[attr-defined]
     assert restored.ask(1) == p.ask(1)
+
+
+def test_a_settled_probe_changes_a_choice_every_recent_experiment_kept():
+    p, pool = _settled_planner(probe_levels=True, probe_target="settled")
+    (i,) = p.choose(pool, 1)  # type: ignore[attr-defined]
+    (entry,) = p.take_log()  # type: ignore[attr-defined]
+    # the last ten experiments all kept ligand L0 and alternated the base: only the ligand is settled
+    assert entry["action"] == "probe" and entry["variable"] == ["ligand"] and entry["levels"] == ["L0"]
+    assert pool[i]["ligand"] != "L0" and "all of them at ligand = L0" in entry["reason"]

@@ -201,6 +201,8 @@ class Acquisition(GPModel):
         if not self.opts.probe_levels or not isinstance(kernel, MixedKernel):
             return None
         cats = [(name, p) for name, p in self.space.items() if isinstance(p, CategoricalParameter)]
+        if self.opts.probe_target == "settled":
+            return self._probe_settled(cats, candidates)
         with torch.no_grad():
             relevance = kernel.relevance().reshape(-1, len(cats))[0].tolist()  # the first objective's
         tried = [o.params for o in self.observations if o.ok] + list(pending)
@@ -227,6 +229,35 @@ class Acquisition(GPModel):
             }
             return np.isin(levels, probed), entry
         return None
+
+    def _probe_settled(
+        self, cats: list[tuple[str, CategoricalParameter]], candidates: Sequence[Mapping[str, ParamValue]]
+    ) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """Candidates that change a choice the stalled run has kept in every one of its last experiments.
+
+        The categorical variables whose level all of the last ``stall_cycles`` successful
+        experiments share are the ones the run has stopped varying; the returned mask keeps
+        the candidates that differ from that level in at least one of them (the acquisition
+        picks among them). None when the run still varies every categorical variable.
+        """
+        recent = [o.params for o in self.observations if o.ok][-self.opts.stall_cycles :]
+        settled = {name: recent[0][name] for name, _ in cats if all(r[name] == recent[0][name] for r in recent)}
+        if not settled:
+            return None
+        mask = np.array([any(c[name] != level for name, level in settled.items()) for c in candidates])
+        if not mask.any():
+            return None
+        kept = ", ".join(f"{name} = {level}" for name, level in settled.items())
+        entry = {
+            "kind": "rescue",
+            "index": 0,  # the first point of the ask
+            "action": "probe",
+            "reason": f"no better result in {self.opts.stall_cycles} experiments with a sound model, all of "
+            f"them at {kept}; the probe changes at least one of these",
+            "variable": list(settled),
+            "levels": list(settled.values()),
+        }
+        return mask, entry
 
     def _space_filling(
         self, C: torch.Tensor, n: int, pending: Sequence[Mapping[str, ParamValue]], reason: str

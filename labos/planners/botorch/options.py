@@ -76,6 +76,11 @@ class BotorchOptions(PlannerOptions):
         ge=1,
         description="While a run stays stalled, probe again after this many experiments (3, 5 and 10 were tried).",
     )
+    probe_target: Literal["relevant", "settled"] = Field(
+        default="relevant",
+        description="What a probe changes: the least-tried levels of the variable the kernel finds most relevant, "
+        "or any categorical choice all of the stalled run's last stall_cycles experiments kept (settled).",
+    )
     max_fit_points: int = Field(
         default=400, ge=10, description="Fit hyperparameters on at most this many (best and most recent) points."
     )
