@@ -6,6 +6,7 @@ server must answer with an error (or drop the message), log it, and go on servin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -63,7 +64,7 @@ class Served:
         s.curve_serverkey = keys.load_public(self.keys / "server" / "server.key")
         s.curve_publickey, s.curve_secretkey = keys.load_pair(self.keys / client / f"{client}.key_secret")
         s.linger = 0
-        s.rcvtimeo = 5000
+        s.rcvtimeo = s.sndtimeo = 5000
         s.connect(self.endpoint)
         return s
 
@@ -215,13 +216,24 @@ def _log_after(caplog: pytest.LogCaptureFixture, text: str, timeout: float = 5.0
     return False
 
 
+def _try_send(sock: zmq.Socket, body: bytes) -> None:
+    """Send ``body`` if the socket takes it within 2 s.
+
+    A REQ socket whose only connection was already refused has no pipe to queue on, and its
+    ``send`` would block for ever (a CI run hung here for 600 s); the refusal is what is tested.
+    """
+    sock.sndtimeo = 2000
+    with contextlib.suppress(zmq.Again):
+        sock.send(body)
+
+
 def test_every_refused_connection_is_logged_with_its_reason(served, caplog):
     caplog.set_level(logging.WARNING, logger="labos.server")
     # no CurveZMQ at all
     plain = served.ctx.socket(zmq.REQ)
     plain.linger = 0
     plain.connect(served.endpoint)
-    plain.send(b"hello")
+    _try_send(plain, b"hello")
     assert _log_after(caplog, "refused a connection on")
     caplog.clear()
     plain.close()
@@ -232,14 +244,14 @@ def test_every_refused_connection_is_logged_with_its_reason(served, caplog):
     forged.curve_publickey = keys.load_pair(served.keys / "lab" / "lab.key_secret")[0]
     forged.curve_secretkey = keys.load_pair(served.keys / "intruder" / "intruder.key_secret")[1]
     forged.connect(served.endpoint)
-    forged.send(b"{}")
+    _try_send(forged, b"{}")
     assert _log_after(caplog, "refused a connection on")
     assert "bad request" not in caplog.text  # nothing it sent reached the server
     caplog.clear()
     forged.close()
     # an unknown key (the ZAP handler) and raw garbage on the TCP port
     intruder = served.socket(client="intruder")
-    intruder.send(b"{}")
+    _try_send(intruder, b"{}")
     assert _log_after(caplog, "refused client with unknown CurveZMQ key")
     intruder.close()
     with socket.create_connection(("127.0.0.1", served.port), timeout=2) as raw:
