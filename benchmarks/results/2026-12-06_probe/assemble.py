@@ -19,7 +19,10 @@ Written here:
   and ``../2026-12-06_heldout2/raw``; the probe cannot act on a set without categorical
   variables, so there the planner's earlier runs stand for both);
 - ``reproduced.md``: which of the side-by-side runs without the probe repeat the earlier
-  snapshots' default runs exactly.
+  snapshots' default runs exactly;
+- part 2 (``PLAN2.md``), the probe of settled choices: ``settled/dev_seed0..1/`` (the tuned
+  sets, ``raw/settled_dev_seed*``), ``settled/third_seed0..2/`` (the third held-out group,
+  ``raw/third_seed*``) and ``settled.md`` (per seed: W/T/L, tops found and stuck runs).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ SECOND = RESULTS / "2026-12-06_heldout2" / "raw"
 OLD = {0: [FIRST / "default", FIRST / "main", SECOND / "main"], 1: [FIRST / "seed1", SECOND / "seed1"]}
 OLD[2] = [FIRST / "seed2", SECOND / "seed2"]
 DEFAULT, OFF = "botorch", "botorch:probe_levels=false"
+SETTLED = "botorch:probe_levels=true,probe_target=settled"
 LABELS = {DEFAULT: "probe on", OFF: "probe off"}
 PEERS = ("skopt", "gp-lcb", "rf-lcb", "random")
 CAP = 40
@@ -50,7 +54,11 @@ CAP = 40
 def pools() -> dict[str, dict]:
     """Pool size, top count and held-out mark of every dataset benched here or in the earlier snapshots."""
     out: dict[str, dict] = {}
-    for folder in (FIRST / "main", SECOND / "main", RAW / "heldout_seed0"):
+    for folder in (FIRST / "main", SECOND / "main", RAW / "heldout_seed0", *sorted(RAW.glob("settled_dev_seed*"))):
+        out.update(json.loads((folder / "summary.json").read_text())["datasets"])
+    for folder in sorted(RAW.glob("third_seed*")):
+        if not (folder / "summary.json").exists():
+            continue
         out.update(json.loads((folder / "summary.json").read_text())["datasets"])
     return out
 
@@ -138,6 +146,48 @@ def reproduced() -> str:
     return text
 
 
+def settled_table() -> str:
+    """Per bench output of part 2: the settled probe against none, W/T/L, tops found (ratio) and stuck runs."""
+    import math
+
+    labels = {SETTLED: "settled probe", DEFAULT: "no probe"}
+    lines = [
+        "| runs | seed | sets | settled probe vs none (W/T/L) | tops found, settled / none (geometric mean of "
+        "per-set ratios) | stuck runs settled / none |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind in ("settled_dev", "third"):
+        total = [0, 0, 0]
+        for folder in sorted(RAW.glob(f"{kind}_seed*")):
+            if not (folder / "summary.json").exists():
+                continue
+            seed = int(folder.name.rsplit("seed", 1)[1])
+            runs = runs_of(folder, labels)
+            out = HERE / "settled" / f"{kind.removeprefix('settled_')}_seed{seed}"
+            out.mkdir(parents=True, exist_ok=True)
+            write_tables(out, sizes_of(runs, seed), runs, {d: kind == "third" for d, _ in runs})
+            comparisons = {}
+            ratios, stuck = [], [0, 0]
+            for d, (n, n_top, cap, s) in sizes_of(runs, seed).items():
+                group = {lab: runs[(d, lab)] for lab in labels.values()}
+                comparisons[d] = compare_dataset(group, n, n_top, cap is not None and cap < n, seed=s)
+                found = [sum(r.top_count[-1] for r in group[lab]) for lab in labels.values()]
+                ratios.append((found[0] + 0.5) / (found[1] + 0.5))
+                stuck = [a + stuck_runs(group[lab], n_top) for a, lab in zip(stuck, labels.values(), strict=True)]
+            a = rank_table(comparisons, list(labels.values()))["settled probe"]["against"]["no probe"]
+            total = [t + a[k] for t, k in zip(total, ("win", "tie", "loss"), strict=True)]
+            geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+            lines.append(
+                f"| {kind} | {seed} | {len(comparisons)} | {a['win']}/{a['tie']}/{a['loss']} | {geo:.3f} | "
+                f"{stuck[0]} / {stuck[1]} |"
+            )
+        lines.append(f"| {kind} | **all** | | {total[0]}/{total[1]}/{total[2]} | | |")
+    note = "Tops found: each set's top candidates found by the cap, summed over its runs (+0.5 each)."
+    text = "\n".join(lines) + "\n\n" + note + "\n"
+    (HERE / "settled.md").write_text(text)
+    return text
+
+
 if __name__ == "__main__":
     for seed in (0, 1, 2):
         if (RAW / f"heldout_seed{seed}" / "summary.json").exists():
@@ -147,3 +197,4 @@ if __name__ == "__main__":
             print(write_tables(folder, sizes_of(runs, seed), runs, {d: True for d, _ in runs}))
     print(seeds_table())
     print(reproduced())
+    print(settled_table())

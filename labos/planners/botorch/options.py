@@ -79,7 +79,9 @@ class BotorchOptions(PlannerOptions):
     probe_target: Literal["relevant", "settled"] = Field(
         default="relevant",
         description="What a probe changes: the least-tried levels of the variable the kernel finds most relevant, "
-        "or any categorical choice all of the stalled run's last stall_cycles experiments kept (settled).",
+        "or any categorical choice all of the stalled run's last stall_cycles experiments kept (settled). Settled "
+        "lifted the tuned mmli_opv and Buchwald a but not a third held-out group (W/T/L 0/25/2, tops found 0.99x; "
+        "benchmarks/results/2026-12-06_probe).",
     )
     max_fit_points: int = Field(
         default=400, ge=10, description="Fit hyperparameters on at most this many (best and most recent) points."
