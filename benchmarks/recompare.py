@@ -55,26 +55,38 @@ def merged(parts: list[dict]) -> dict:
     return out
 
 
-def write_tables(
-    out: Path,
-    sizes: dict[str, tuple[int, int, int | None, int]],
-    runs: dict[tuple[str, str], list[RunResult]],
-    held_out: dict[str, bool],
-) -> str:
-    """Compare every dataset all planners ran, write the tables into ``out``, return ``compare.md``.
+Sizes = dict[str, tuple[int, int, int | None, int]]
+Runs = dict[tuple[str, str], list[RunResult]]
+
+
+def compare_all(sizes: Sizes, runs: Runs, labels: list[str] | None = None) -> dict[str, dict]:
+    """Each dataset of ``sizes`` that every planner ran, compared (:func:`compare_dataset`), in ``sizes``' order.
 
     ``sizes`` maps a dataset to (pool size, top count, cycle cap, seed); ``runs`` maps
-    (dataset, planner) to runs sorted by index; the planners' order is their first appearance.
+    (dataset, planner) to runs sorted by index; ``labels``: the planners, by default every
+    one in ``runs`` in order of first appearance. A dataset not run by all is left out.
+    """
+    labels = labels or list(dict.fromkeys(planner for _, planner in runs))
+    out = {}
+    for name, (n, n_top, cap, seed) in sizes.items():
+        if all((name, p) in runs for p in labels):
+            capped = cap is not None and cap < n
+            out[name] = compare_dataset({p: runs[(name, p)] for p in labels}, n, n_top, capped, seed=seed)
+    return out
+
+
+def write_comparisons(
+    out: Path, comparisons: dict[str, dict], sizes: Sizes, runs: Runs, held_out: dict[str, bool]
+) -> str:
+    """Write ``compare.md``, ``compare_held_out.md``, ``compare_tuned.md`` and ``stuck.md`` into ``out``.
+
+    ``comparisons`` from :func:`compare_all` on the same ``sizes`` and ``runs``; returns
+    ``compare.md``'s text.
     """
     labels = list(dict.fromkeys(planner for _, planner in runs))
-    comparisons = {}
     stuck = ["| dataset | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
-    for name, (n, n_top, cap, seed) in sizes.items():
-        have = [p for p in labels if (name, p) in runs]
-        if have != labels:
-            continue  # a dataset not run by every planner is left out of the comparison
-        capped = cap is not None and cap < n
-        comparisons[name] = compare_dataset({p: runs[(name, p)] for p in labels}, n, n_top, capped, seed=seed)
+    for name in comparisons:
+        n_top = sizes[name][1]
         cells = [f"{stuck_runs(runs[(name, p)], n_top)} of {len(runs[(name, p)])}" for p in labels]
         stuck.append(f"| {name} | " + " | ".join(cells) + " |")
     text = markdown(comparisons, rank_table(comparisons, labels), labels)
@@ -85,6 +97,15 @@ def write_tables(
             (out / f"compare_{part}.md").write_text(markdown(subset, rank_table(subset, labels), labels))
     (out / "stuck.md").write_text("\n".join(stuck) + "\n")
     return text
+
+
+def write_tables(out: Path, sizes: Sizes, runs: Runs, held_out: dict[str, bool]) -> str:
+    """Compare every dataset all planners ran, write the tables into ``out``, return ``compare.md``.
+
+    ``sizes`` maps a dataset to (pool size, top count, cycle cap, seed); ``runs`` maps
+    (dataset, planner) to runs sorted by index; the planners' order is their first appearance.
+    """
+    return write_comparisons(out, compare_all(sizes, runs), sizes, runs, held_out)
 
 
 def main(dirs: list[Path]) -> None:

@@ -30,9 +30,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent
 sys.path.insert(0, str(RESULTS.parent))
-from recompare import merged, runs_of, write_tables  # noqa: E402
+from recompare import compare_all, merged, runs_of, write_tables  # noqa: E402
 
-from labos.bench.compare import compare_dataset, rank_table  # noqa: E402
+from labos.bench.compare import rank_table  # noqa: E402
 
 RAW = HERE / "raw"
 FIRST = RESULTS / "2026-12-04_candidate_order" / "raw"
@@ -78,11 +78,7 @@ def write(folder: Path, runs: dict, seed: int = 0, cap: int | None = CAP) -> str
 def ranks(runs: dict, seed: int) -> dict:
     """The rank table (median rank, W/T/L) of ``runs``, every planner on every dataset it shares."""
     labels = list(dict.fromkeys(p for _, p in runs))
-    comparisons = {}
-    for d, (n, n_top, cap, s) in sizes_of(runs, seed, CAP).items():
-        if all((d, p) in runs for p in labels):
-            comparisons[d] = compare_dataset({p: runs[(d, p)] for p in labels}, n, n_top, cap < n, seed=s)
-    return rank_table(comparisons, labels)
+    return rank_table(compare_all(sizes_of(runs, seed, CAP), runs, labels), labels)
 
 
 def seeds_table() -> str:

@@ -28,15 +28,16 @@ Written here:
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent
 sys.path.insert(0, str(RESULTS.parent))
-from recompare import load, merged, runs_of, write_tables  # noqa: E402
+from recompare import compare_all, load, merged, runs_of, write_comparisons, write_tables  # noqa: E402
 
-from labos.bench.compare import compare_dataset, rank_table  # noqa: E402
+from labos.bench.compare import rank_table  # noqa: E402
 from labos.bench.protocol import stuck_runs  # noqa: E402
 
 RAW = HERE / "raw"
@@ -101,13 +102,9 @@ def seeds_table() -> str:
             ours = {(d, DEFAULT): rs for (d, p), rs in new.items() if p == variant}
             runs = merged([ours, old])  # the categorical sets from the side-by-side run, the others as before
             labels = [DEFAULT, *PEERS]
-            comparisons = {}
-            stuck = 0
-            for d, (n, n_top, cap, s) in sizes_of(runs, seed).items():
-                if all((d, p) in runs for p in labels):
-                    group = {p: runs[(d, p)] for p in labels}
-                    comparisons[d] = compare_dataset(group, n, n_top, cap is not None and cap < n, seed=s)
-                    stuck += stuck_runs(runs[(d, DEFAULT)][:5], n_top)
+            sizes = sizes_of(runs, seed)
+            comparisons = compare_all(sizes, runs, labels)
+            stuck = sum(stuck_runs(runs[(d, DEFAULT)][:5], sizes[d][1]) for d in comparisons)
             table = rank_table(comparisons, labels)
             total = totals.setdefault(label, {p: [0, 0, 0] for p in PEERS})
             wtl = []
@@ -148,8 +145,6 @@ def reproduced() -> str:
 
 def settled_table() -> str:
     """Per bench output of part 2: the settled probe against none, W/T/L, tops found (ratio) and stuck runs."""
-    import math
-
     labels = {SETTLED: "settled probe", DEFAULT: "no probe"}
     lines = [
         "| runs | seed | sets | settled probe vs none (W/T/L) | tops found, settled / none (geometric mean of "
@@ -165,15 +160,16 @@ def settled_table() -> str:
             runs = runs_of(folder, labels)
             out = HERE / "settled" / f"{kind.removeprefix('settled_')}_seed{seed}"
             out.mkdir(parents=True, exist_ok=True)
-            write_tables(out, sizes_of(runs, seed), runs, {d: kind == "third" for d, _ in runs})
-            comparisons = {}
+            sizes = sizes_of(runs, seed)
+            comparisons = compare_all(sizes, runs)
+            write_comparisons(out, comparisons, sizes, runs, {d: kind == "third" for d, _ in runs})
             ratios, stuck = [], [0, 0]
-            for d, (n, n_top, cap, s) in sizes_of(runs, seed).items():
-                group = {lab: runs[(d, lab)] for lab in labels.values()}
-                comparisons[d] = compare_dataset(group, n, n_top, cap is not None and cap < n, seed=s)
-                found = [sum(r.top_count[-1] for r in group[lab]) for lab in labels.values()]
+            for d in comparisons:
+                found = [sum(r.top_count[-1] for r in runs[(d, lab)]) for lab in labels.values()]
                 ratios.append((found[0] + 0.5) / (found[1] + 0.5))
-                stuck = [a + stuck_runs(group[lab], n_top) for a, lab in zip(stuck, labels.values(), strict=True)]
+                stuck = [
+                    a + stuck_runs(runs[(d, lab)], sizes[d][1]) for a, lab in zip(stuck, labels.values(), strict=True)
+                ]
             a = rank_table(comparisons, list(labels.values()))["settled probe"]["against"]["no probe"]
             total = [t + a[k] for t, k in zip(total, ("win", "tie", "loss"), strict=True)]
             geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
