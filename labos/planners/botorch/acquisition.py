@@ -217,17 +217,12 @@ class Acquisition(GPModel):
             if few > 1:
                 continue
             probed = [int(i) for i in present if counts[i] == few]
-            entry = {
-                "kind": "rescue",
-                "index": 0,  # the first point of the ask
-                "action": "probe",
-                "reason": f"no better result in {self.opts.stall_cycles} experiments with a sound model; of the "
+            reason = (
+                f"no better result in {self.opts.stall_cycles} experiments with a sound model; of the "
                 f"categorical variables {name} matters most to it (relevance {relevance[v]:.3g}) and "
-                f"{len(probed)} of its levels were tried {few} time{'' if few == 1 else 's'}",
-                "variable": name,
-                "levels": [p.choices[i] for i in probed],
-            }
-            return np.isin(levels, probed), entry
+                f"{len(probed)} of its levels were tried {few} time{'' if few == 1 else 's'}"
+            )
+            return np.isin(levels, probed), _probe_entry(reason, name, [p.choices[i] for i in probed])
         return None
 
     def _probe_settled(
@@ -248,16 +243,11 @@ class Acquisition(GPModel):
         if not mask.any():
             return None
         kept = ", ".join(f"{name} = {level}" for name, level in settled.items())
-        entry = {
-            "kind": "rescue",
-            "index": 0,  # the first point of the ask
-            "action": "probe",
-            "reason": f"no better result in {self.opts.stall_cycles} experiments with a sound model, all of "
-            f"them at {kept}; the probe changes at least one of these",
-            "variable": list(settled),
-            "levels": list(settled.values()),
-        }
-        return mask, entry
+        reason = (
+            f"no better result in {self.opts.stall_cycles} experiments with a sound model, all of "
+            f"them at {kept}; the probe changes at least one of these"
+        )
+        return mask, _probe_entry(reason, list(settled), list(settled.values()))
 
     def _space_filling(
         self, C: torch.Tensor, n: int, pending: Sequence[Mapping[str, ParamValue]], reason: str
@@ -287,3 +277,8 @@ class Acquisition(GPModel):
         """
         out, self._log = self._log, []
         return out
+
+
+def _probe_entry(reason: str, variable: str | list[str], levels: list[Any]) -> dict[str, Any]:
+    """The decision-log entry of a probe: a rescue of the ask's first point (``index`` 0)."""
+    return {"kind": "rescue", "index": 0, "action": "probe", "reason": reason, "variable": variable, "levels": levels}

@@ -62,14 +62,14 @@ class BotorchOptions(PlannerOptions):
     )
     probe_levels: bool = Field(
         default=False,
-        description="A stalled run (see stall_cycles) whose model has not collapsed spends its next proposal at a "
-        "level tried at most once of the categorical variable the model finds most relevant (the acquisition's "
-        "best among those candidates), and another every probe_every experiments while it stays stalled; each "
-        "logged as a rescue (action 'probe'). No effect without categorical variables or with the one-hot kernel. "
-        "Off by default: it lifted the tuned mmli_opv (tops by 40 experiments 6.0 -> 9.1 and 8.3 -> 12.4 at two "
-        "seeds) but on the eleven held-out categorical sets, three seeds, it won 3, tied 27 and lost 3 against "
-        "the default, the same tops found (ratio 1.00) and the same stuck runs (6 and 6) "
-        "(benchmarks/results/2026-12-06_probe).",
+        description="A stalled run (see stall_cycles) whose model has not collapsed spends its next proposal on a "
+        "probe — the acquisition's best among the candidates probe_target names, by default those at a level "
+        "tried at most once of the categorical variable the model finds most relevant — and another every "
+        "probe_every experiments while it stays stalled; each logged as a rescue (action 'probe'). No effect "
+        "without categorical variables or with the one-hot kernel. Off by default: it lifted the tuned mmli_opv "
+        "(tops by 40 experiments 6.0 -> 9.1 and 8.3 -> 12.4 at two seeds) but on the eleven held-out categorical "
+        "sets, three seeds, it won 3, tied 27 and lost 3 against the default, the same tops found (ratio 1.00) "
+        "and the same stuck runs (6 and 6) (benchmarks/results/2026-12-06_probe).",
     )
     probe_every: int = Field(
         default=3,
