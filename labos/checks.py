@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 from labos.analysis.registry import metric_names
 from labos.core.campaign import Campaign
 from labos.core.errors import LabosError, Problem
-from labos.core.space import CategoricalParameter, CompositionParameter, IntegerParameter, RealParameter
+from labos.core.space import (
+    CategoricalParameter,
+    CompositionParameter,
+    DiscreteParameter,
+    IntegerParameter,
+    RealParameter,
+)
 from labos.devices.build import InstrumentError, build_drivers
 from labos.devices.drivers import InputSpec
 from labos.planners.registry import option_problems, planner_traits
@@ -84,21 +90,24 @@ def _limit_problems(name: str, flat: str, p: object, spec: InputSpec, inst: str)
         if spec.kind != "component":
             out.append(Problem(f"space.{name}", f"{inst}: {flat!r} is a setting, not a precursor component"))
         return out
-    if isinstance(p, RealParameter | IntegerParameter):
+    if isinstance(p, RealParameter | IntegerParameter | DiscreteParameter):
         if spec.kind not in ("real", "integer"):
             out.append(Problem(f"space.{name}", f"{inst}: input {spec.name!r} is a {spec.kind}, not a number"))
             return out
-        unit = f" {spec.unit}" if spec.unit else ""
-        if spec.low is not None and p.low < spec.low:
-            out.append(
-                Problem(f"space.{name}.low", f"{p.low:g} is below {inst}'s limit for {spec.name} ({spec.low:g}{unit})")
-            )
-        if spec.high is not None and p.high > spec.high:
-            out.append(
-                Problem(
-                    f"space.{name}.high", f"{p.high:g} is above {inst}'s limit for {spec.name} ({spec.high:g}{unit})"
+        if isinstance(p, DiscreteParameter) and spec.kind == "integer":
+            fractional = [v for v in p.values if not float(v).is_integer()]
+            if fractional:
+                out.append(
+                    Problem(f"space.{name}.values", f"{inst} takes whole numbers for {spec.name}; not {fractional}")
                 )
-            )
+        unit = f" {spec.unit}" if spec.unit else ""
+        at_low, at_high = ("values", "values") if isinstance(p, DiscreteParameter) else ("low", "high")
+        if spec.low is not None and p.low < spec.low:
+            msg = f"{p.low:g} is below {inst}'s limit for {spec.name} ({spec.low:g}{unit})"
+            out.append(Problem(f"space.{name}.{at_low}", msg))
+        if spec.high is not None and p.high > spec.high:
+            msg = f"{p.high:g} is above {inst}'s limit for {spec.name} ({spec.high:g}{unit})"
+            out.append(Problem(f"space.{name}.{at_high}", msg))
         if p.unit and spec.unit and p.unit != spec.unit:
             out.append(Problem(f"space.{name}.unit", f"unit {p.unit!r} differs from {inst}'s unit {spec.unit!r}"))
     elif isinstance(p, CategoricalParameter):

@@ -19,6 +19,7 @@ SPACE = SearchSpace.model_validate(
     {
         "x": {"type": "real", "low": 0, "high": 1},
         "n": {"type": "integer", "low": 1, "high": 3},
+        "d": {"type": "discrete", "values": [0.5, 1, 2, 4], "log": True},
         "c": {"type": "categorical", "choices": ["a", "b"]},
         "mix": {"type": "composition", "components": ["p", "q"], "total": 1},
     }
@@ -27,7 +28,14 @@ SPACE = SearchSpace.model_validate(
 
 def _point(i: int) -> dict:
     x = (i % 10) / 9
-    return {"x": x, "n": 1 + i % 3, "c": "ab"[i % 2], "p": round(1 - x, 6), "q": round(x, 6)}
+    return {
+        "x": x,
+        "n": 1 + i % 3,
+        "d": [0.5, 1.0, 2.0, 4.0][i % 4],
+        "c": "ab"[i % 2],
+        "p": round(1 - x, 6),
+        "q": round(x, 6),
+    }
 
 
 @pytest.mark.e2e  # BayBE's first recommendation: about 40 s of imports and fitting
@@ -43,7 +51,7 @@ def test_a_peer_chooses_distinct_candidates_with_failures_and_pending(name):
     picks = planner.choose(pool[3:], 3, pending=[pool[4]])
     assert len(set(picks)) == 3 and all(0 <= k < 27 for k in picks)
     (point,) = planner.ask(1)  # campaign mode: one of its random candidates, inside the space
-    assert SPACE.contains(point)
+    assert SPACE.contains(point) and point["d"] in (0.5, 1.0, 2.0, 4.0)
 
 
 @pytest.mark.e2e  # BayBE's imports and first fits: about 25 s, most of a unit run's minute

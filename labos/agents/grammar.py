@@ -26,6 +26,7 @@ from typing import Any, Literal
 from labos.core.space import (
     CategoricalParameter,
     CompositionParameter,
+    DiscreteParameter,
     IntegerParameter,
     RealParameter,
     SearchSpace,
@@ -154,9 +155,10 @@ def gbnf(space: SearchSpace, purpose: Purpose, n: int = 1) -> str:
             body = number_gbnf(p.low, p.high, decimals_for(p))
             members = [name]
         else:
-            assert isinstance(p, CategoricalParameter)
+            assert isinstance(p, CategoricalParameter | DiscreteParameter)
             rule = _rule_name(name)
-            body = " | ".join(_json_literal(c) for c in p.choices)
+            levels = p.choices if isinstance(p, CategoricalParameter) else p.values
+            body = " | ".join(_json_literal(c) for c in levels)
             members = [name]
         if rule not in defined:
             rules.append(f"{rule} ::= {body}")
@@ -176,6 +178,8 @@ def gbnf(space: SearchSpace, purpose: Purpose, n: int = 1) -> str:
 def _value_schema(p: Any, total: float | None = None) -> dict[str, Any]:
     if isinstance(p, CategoricalParameter):
         return {"enum": list(p.choices)}
+    if isinstance(p, DiscreteParameter):
+        return {"enum": list(p.values)}
     if isinstance(p, IntegerParameter):
         return {"type": "integer", "minimum": p.low, "maximum": p.high}
     if isinstance(p, CompositionParameter):

@@ -25,6 +25,7 @@ from labos.core.results import Observation
 from labos.core.space import (
     CategoricalParameter,
     CompositionParameter,
+    DiscreteParameter,
     IntegerParameter,
     ParamValue,
     Point,
@@ -78,6 +79,9 @@ def describe_space(space: SearchSpace) -> list[str]:
             lines.append(f"- {name}: number from {_fmt(p.low)} to {_fmt(p.high)}{unit}{scale}")
         elif isinstance(p, IntegerParameter):
             lines.append(f"- {name}: whole number from {p.low} to {p.high}{unit}")
+        elif isinstance(p, DiscreteParameter):
+            scale = ", log scale" if p.log else ""
+            lines.append(f"- {name}: one of the numbers {json.dumps(p.values)}{unit}{scale}, no other value")
         elif isinstance(p, CategoricalParameter):
             lines.append(f"- {name}: one of {json.dumps(p.choices)}")
         else:
@@ -152,6 +156,8 @@ def example_point(space: SearchSpace) -> dict[str, Any]:
             out[name] = float(f"{mid:.4g}")
         elif isinstance(p, IntegerParameter):
             out[name] = (p.low + p.high) // 2
+        elif isinstance(p, DiscreteParameter):
+            out[name] = p.values[len(p.values) // 2]
         else:
             out[name] = p.choices[0]
     return out

@@ -19,6 +19,7 @@ from labos.core.results import Observation, Proposal
 from labos.core.space import (
     CategoricalParameter,
     CompositionParameter,
+    DiscreteParameter,
     IntegerParameter,
     Point,
     RealParameter,
@@ -33,6 +34,7 @@ __all__ = [
     "CompositionParameter",
     "ConfigurationError",
     "DeviceFault",
+    "DiscreteParameter",
     "InstrumentSpec",
     "IntegerParameter",
     "LabosError",

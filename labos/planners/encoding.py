@@ -1,8 +1,10 @@
 """Numeric encodings of points for surrogate models.
 
 Reals, integers and compositions use the space's unit-cube coordinates (log scales and
-the stick-breaking simplex map included); each categorical becomes a one-hot block, so
-no false order is imposed on its choices.
+the stick-breaking simplex map included); a discrete parameter is where its value lies
+between its smallest and largest level (its unit-cube cell would hide the spacing: 6, 12,
+24, 48 would sit evenly); each categorical becomes a one-hot block, so no false order is
+imposed on its choices.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from labos.core.space import CategoricalParameter, CompositionParameter, ParamValue, SearchSpace
+from labos.core.space import CategoricalParameter, CompositionParameter, DiscreteParameter, ParamValue, SearchSpace
 
 
 def encoded_dim(space: SearchSpace) -> int:
@@ -45,6 +47,10 @@ def encode(space: SearchSpace, points: Sequence[Mapping[str, ParamValue]]) -> ND
                 out[r, col : col + k] = u[ui : ui + k]
                 col += k
                 ui += k
+            elif isinstance(p, DiscreteParameter):
+                out[r, col] = p.position(float(point[name]))
+                col += 1
+                ui += 1
             else:
                 out[r, col] = u[ui]
                 col += 1

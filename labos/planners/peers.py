@@ -38,6 +38,7 @@ from labos.core.results import Observation
 from labos.core.space import (
     CategoricalParameter,
     CompositionParameter,
+    DiscreteParameter,
     IntegerParameter,
     ParamValue,
     Point,
@@ -204,6 +205,8 @@ class AxPlanner(_Peer):
                 params.extend(RangeParameterConfig(c, (0.0, float(p.total)), "float") for c in p.components)
             elif isinstance(p, IntegerParameter):
                 params.append(RangeParameterConfig(name, (float(p.low), float(p.high)), "int"))
+            elif isinstance(p, DiscreteParameter):
+                params.append(ChoiceParameterConfig(name, [float(v) for v in p.values], "float", is_ordered=True))
             else:
                 params.append(RangeParameterConfig(name, (float(p.low), float(p.high)), "float"))
         client = Client(random_seed=int(self.rng.integers(2**31)))
@@ -248,6 +251,8 @@ class AxPlanner(_Peer):
                 raw = np.array([max(float(params[c]), 0.0) for c in p.components])
                 raw = raw / raw.sum() * p.total if raw.sum() > 0 else np.full(len(raw), p.total / len(raw))
                 point.update({c: float(v) for c, v in zip(p.components, raw, strict=True)})
+            elif isinstance(p, DiscreteParameter):
+                point[name] = p.nearest(float(params[name]))
             else:
                 point[name] = params[name]
         return point

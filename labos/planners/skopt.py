@@ -19,6 +19,7 @@ from labos.core.results import Observation
 from labos.core.space import (
     CategoricalParameter,
     CompositionParameter,
+    DiscreteParameter,
     IntegerParameter,
     ParamValue,
     Point,
@@ -48,7 +49,11 @@ class SkoptOptions(PlannerOptions):
 
 
 def skopt_dimensions(space: SearchSpace) -> list[Dimension]:
-    """Skopt dimensions for ``space`` (compositions as stick-breaking coordinates)."""
+    """Skopt dimensions for ``space`` (compositions as stick-breaking coordinates).
+
+    skopt has no dimension of numeric levels: a discrete parameter is a real over its range
+    (log-uniform with ``log``), and :func:`decode` takes the nearest level.
+    """
     from skopt.space import Categorical, Integer, Real
 
     dims: list[Dimension] = []
@@ -57,6 +62,8 @@ def skopt_dimensions(space: SearchSpace) -> list[Dimension]:
             dims.append(Real(p.low, p.high, prior="log-uniform" if p.log else "uniform", name=name))
         elif isinstance(p, IntegerParameter):
             dims.append(Integer(p.low, p.high, prior="log-uniform" if p.log else "uniform", name=name))
+        elif isinstance(p, DiscreteParameter):
+            dims.append(Real(p.low, p.high, prior="log-uniform" if p.log else "uniform", name=name))
         elif isinstance(p, CategoricalParameter):
             dims.append(Categorical(list(p.choices), name=name))
         else:
@@ -84,6 +91,9 @@ def decode(space: SearchSpace, x: Sequence[Any]) -> Point:
             k = len(p.components)
             out.update(zip(p.components, stick_break(x[i : i + k - 1], p.total), strict=True))
             i += k - 1
+        elif isinstance(p, DiscreteParameter):
+            out[name] = p.nearest(float(x[i]))
+            i += 1
         else:
             v = x[i]
             out[name] = v.item() if isinstance(v, np.generic) else v

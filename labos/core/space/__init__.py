@@ -1,9 +1,10 @@
 """Search spaces: the named parameters a campaign may vary.
 
-A space maps parameter names to definitions. Four kinds exist:
+A space maps parameter names to definitions. Five kinds exist:
 
 * ``real``: a float in ``[low, high]``, optionally on a log scale, with a unit;
 * ``integer``: an int in ``[low, high]``;
+* ``discrete``: a number that takes only the listed values (ordered, spaced levels);
 * ``categorical``: one of a list of choices;
 * ``composition``: several components whose amounts are non-negative and sum to
   ``total`` (a simplex). Each component becomes a parameter of its own name.
@@ -20,6 +21,7 @@ from labos.core.space.parameters import (
     NAME_RE,
     CategoricalParameter,
     CompositionParameter,
+    DiscreteParameter,
     IntegerParameter,
     Parameter,
     ParamValue,
@@ -34,6 +36,7 @@ __all__ = [
     "NAME_RE",
     "CategoricalParameter",
     "CompositionParameter",
+    "DiscreteParameter",
     "IntegerParameter",
     "LinearConstraint",
     "ParamValue",

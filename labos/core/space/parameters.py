@@ -1,7 +1,8 @@
-"""The four kinds of parameter a search space holds, and the point and value types."""
+"""The five kinds of parameter a search space holds, and the point and value types."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from typing import Annotated, Literal, TypeAlias
@@ -72,6 +73,72 @@ class IntegerParameter(_Param):
         return self
 
 
+DISCRETE_RTOL = 1e-9
+"""A number within this relative distance of a level of a :class:`DiscreteParameter` is that level."""
+
+
+class DiscreteParameter(_Param):
+    """A number that takes only the listed values: levels an instrument can make (amounts, setpoints).
+
+    Unlike a categorical, the values are ordered and spaced: a model sees where each lies
+    between the smallest and the largest (on a log scale with ``log``), so a trend across
+    levels carries over. Unlike a real, nothing between the levels is ever proposed. The
+    values are kept sorted; all integers stay integers, otherwise all are floats.
+    """
+
+    type: Literal["discrete"] = "discrete"
+    values: list[int | float] = Field(min_length=2)
+    log: bool = False
+    unit: str | None = None
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, v: list[int | float]) -> list[int | float]:
+        bad = [x for x in v if isinstance(x, bool) or not math.isfinite(x)]
+        if bad:
+            raise ValueError(f"values must be finite numbers, got {', '.join(map(repr, bad))}")
+        out = sorted(v) if all(isinstance(x, int) for x in v) else sorted(float(x) for x in v)
+        dupes = sorted({_fmt(a) for a, b in itertools.pairwise(out) if math.isclose(a, b, rel_tol=DISCRETE_RTOL)})
+        if dupes:
+            raise ValueError(f"value(s) listed more than once: {', '.join(dupes)}")
+        return out
+
+    @model_validator(mode="after")
+    def _log(self) -> DiscreteParameter:
+        if self.log and self.values[0] <= 0:
+            raise ValueError(f"a log-scale parameter needs values > 0, got {_fmt(self.values[0])}")
+        return self
+
+    @property
+    def low(self) -> int | float:
+        """The smallest value."""
+        return self.values[0]
+
+    @property
+    def high(self) -> int | float:
+        """The largest value."""
+        return self.values[-1]
+
+    def level(self, v: float) -> int | None:
+        """The index of the value ``v`` is (within :data:`DISCRETE_RTOL`), or None."""
+        for i, x in enumerate(self.values):
+            if math.isclose(float(v), x, rel_tol=DISCRETE_RTOL, abs_tol=1e-12):
+                return i
+        return None
+
+    def position(self, v: float) -> float:
+        """Where ``v`` lies between the smallest and the largest value, in ``[0, 1]`` (log scale with ``log``)."""
+        f = math.log if self.log else float
+        return (f(v) - f(self.low)) / (f(self.high) - f(self.low))
+
+    def nearest(self, v: float) -> int | float:
+        """The value closest to the number ``v`` (on the parameter's scale)."""
+        if self.log and v <= 0:
+            return self.low
+        u = self.position(v)
+        return min(self.values, key=lambda x: abs(self.position(x) - u))
+
+
 class CategoricalParameter(_Param):
     """One of a finite list of choices."""
 
@@ -116,6 +183,6 @@ class CompositionParameter(_Param):
 
 
 Parameter: TypeAlias = Annotated[
-    RealParameter | IntegerParameter | CategoricalParameter | CompositionParameter,
+    RealParameter | IntegerParameter | DiscreteParameter | CategoricalParameter | CompositionParameter,
     Field(discriminator="type"),
 ]

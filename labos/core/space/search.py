@@ -15,6 +15,7 @@ from labos.core.space.parameters import (
     COMPOSITION_RTOL,
     CategoricalParameter,
     CompositionParameter,
+    DiscreteParameter,
     IntegerParameter,
     Parameter,
     ParamValue,
@@ -111,7 +112,7 @@ class SearchSpace(RootModel[dict[str, Parameter]]):
                 bounds += [(0.0, p.total)] * len(p.components)
                 a_eq.append([0.0] * start + [1.0] * len(p.components))
                 b_eq.append(p.total)
-            elif isinstance(p, RealParameter | IntegerParameter):
+            elif isinstance(p, RealParameter | IntegerParameter | DiscreteParameter):  # discrete: relaxed to its range
                 names.append(name)
                 bounds.append((float(p.low), float(p.high)))
         a_eq = [row + [0.0] * (len(names) - len(row)) for row in a_eq]
@@ -210,13 +211,21 @@ class SearchSpace(RootModel[dict[str, Parameter]]):
                 else:
                     iv = math.floor(p.low + x * (p.high - p.low + 1))
                 out[name] = int(min(max(iv, p.low), p.high))
+            elif isinstance(p, DiscreteParameter):
+                n = len(p.values)
+                out[name] = p.values[min(int(x * n), n - 1)]
             else:
                 n = len(p.choices)
                 out[name] = p.choices[min(int(x * n), n - 1)]
         return out
 
     def to_unit(self, point: Mapping[str, ParamValue]) -> NDArray[np.float64]:
-        """Inverse of :meth:`from_unit` (integers and categories map to cell centres)."""
+        """Inverse of :meth:`from_unit` (integers, discrete levels and categories map to cell centres).
+
+        A discrete parameter's levels share the cube equally, as categories do, so a uniform
+        sample of the cube tries every level as often; models see the levels' spacing through
+        :func:`labos.planners.encoding.encode` instead.
+        """
         u: list[float] = []
         for name, p in self.root.items():
             if isinstance(p, CompositionParameter):
@@ -234,6 +243,9 @@ class SearchSpace(RootModel[dict[str, Parameter]]):
                     u.append((math.log(iv) - lo) / (hi - lo))
                 else:
                     u.append((iv - p.low + 0.5) / (p.high - p.low + 1))
+            elif isinstance(p, DiscreteParameter):
+                i = p.values.index(p.nearest(float(point[name])))  # a value between levels: its nearest
+                u.append((i + 0.5) / len(p.values))
             else:
                 u.append((p.choices.index(point[name]) + 0.5) / len(p.choices))
         out: NDArray[np.float64] = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
@@ -280,6 +292,11 @@ class SearchSpace(RootModel[dict[str, Parameter]]):
                     msgs.append(f"{name}: {v!r} is not an integer")
                 elif not p.low <= int(v) <= p.high:
                     msgs.append(f"{name}: {int(v)} is outside [{p.low}, {p.high}]")
+            elif isinstance(p, DiscreteParameter):
+                if not _is_real(v) or not math.isfinite(float(v)):
+                    msgs.append(f"{name}: {v!r} is not a finite number")
+                elif p.level(float(v)) is None:
+                    msgs.append(f"{name}: {float(v):g} is not one of the values {p.values}")
             elif v not in p.choices:
                 msgs.append(f"{name}: {v!r} is not one of {p.choices}")
         if not msgs:
@@ -301,6 +318,9 @@ class SearchSpace(RootModel[dict[str, Parameter]]):
                 out[name] = float(point[name])
             elif isinstance(p, IntegerParameter):
                 out[name] = int(point[name])
+            elif isinstance(p, DiscreteParameter):
+                i = p.level(float(point[name]))
+                out[name] = p.values[i] if i is not None else float(point[name])
             else:
                 v = point[name]
                 out[name] = v.item() if isinstance(v, np.generic) else v
