@@ -201,12 +201,11 @@ def test_botorch_recovers_when_the_gp_fit_fails(monkeypatch):
 
 @pytest.mark.parametrize("name", ["random", "skopt", "botorch"])
 def test_pool_mode_picks_distinct_candidates(name):
-    p = run(
-        create_planner(
-            PlannerSpec(name=name, options={} if name == "random" else {"n_initial_points": 3}), SPACE, OBJ, seed=0
-        ),
-        12,
+    p = create_planner(
+        PlannerSpec(name=name, options={} if name == "random" else {"n_initial_points": 3}), SPACE, OBJ, seed=0
     )
+    told = [SPACE.from_unit(u) for u in np.random.default_rng(0).random((12, SPACE.unit_dim))]
+    p.tell([Observation(params=q, objectives={"y": f(q)}) for q in told])  # one fit, not twelve asks' worth
     pool = [SPACE.from_unit(u) for u in np.random.default_rng(1).random((50, SPACE.unit_dim))]
     picks = p.choose(pool, 4)
     assert len(set(picks)) == 4 and all(0 <= i < 50 for i in picks)
