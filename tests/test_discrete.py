@@ -219,3 +219,16 @@ def test_a_campaign_on_the_simulated_lab_makes_only_the_levels(small_spec, write
         exps = store.experiments(c.id)
     assert len(exps) == 6 and all(space.problems(e.params) == [] for e in exps)
     assert {e.params["temperature"] for e in exps} <= set(levels)
+
+
+def test_a_misspelt_or_missing_type_names_discrete_among_the_kinds(demo_spec, write_yaml, capsys) -> None:
+    demo_spec["space"]["temperature"] = {"type": "discreet", "values": [80, 120]}
+    assert main(["validate", str(write_yaml(demo_spec))]) != 0
+    out = capsys.readouterr()
+    assert (
+        "space.temperature: unknown type 'discreet'; expected one of 'real', 'integer', 'discrete'" in out.out + out.err
+    )
+    demo_spec["space"]["temperature"] = {"values": [80, 120]}
+    assert main(["validate", str(write_yaml(demo_spec))]) != 0
+    out = capsys.readouterr()
+    assert "missing 'type' (one of: real, integer, discrete, categorical, composition)" in out.out + out.err

@@ -210,7 +210,7 @@ def _message(err: Any, data_loc: Loc, data: Any) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_not_found":
-        return "missing 'type' (one of: real, integer, categorical, composition)"
+        return "missing 'type' (one of: real, integer, discrete, categorical, composition)"
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
         return f"unknown type {shown(ctx.get('tag'))}; expected one of {ctx.get('expected_tags')}"
