@@ -77,6 +77,10 @@ DISCRETE_RTOL = 1e-9
 """A number within this relative distance of a level of a :class:`DiscreteParameter` is that level."""
 
 
+def _same_level(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=DISCRETE_RTOL, abs_tol=1e-12)
+
+
 class DiscreteParameter(_Param):
     """A number that takes only the listed values: levels an instrument can make (amounts, setpoints).
 
@@ -98,7 +102,7 @@ class DiscreteParameter(_Param):
         if bad:
             raise ValueError(f"values must be finite numbers, got {', '.join(map(repr, bad))}")
         out = sorted(v) if all(isinstance(x, int) for x in v) else sorted(float(x) for x in v)
-        dupes = sorted({_fmt(a) for a, b in itertools.pairwise(out) if math.isclose(a, b, rel_tol=DISCRETE_RTOL)})
+        dupes = sorted({_fmt(a) for a, b in itertools.pairwise(out) if _same_level(a, b)})
         if dupes:
             raise ValueError(f"value(s) listed more than once: {', '.join(dupes)}")
         return out
@@ -120,11 +124,8 @@ class DiscreteParameter(_Param):
         return self.values[-1]
 
     def level(self, v: float) -> int | None:
-        """The index of the value ``v`` is (within :data:`DISCRETE_RTOL`), or None."""
-        for i, x in enumerate(self.values):
-            if math.isclose(float(v), x, rel_tol=DISCRETE_RTOL, abs_tol=1e-12):
-                return i
-        return None
+        """The index of the level the number ``v`` equals (within :data:`DISCRETE_RTOL`), or None."""
+        return next((i for i, x in enumerate(self.values) if _same_level(float(v), x)), None)
 
     def position(self, v: float) -> float:
         """Where ``v`` lies between the smallest and the largest value, in ``[0, 1]`` (log scale with ``log``)."""
