@@ -232,3 +232,23 @@ def test_a_misspelt_or_missing_type_names_discrete_among_the_kinds(demo_spec, wr
     assert main(["validate", str(write_yaml(demo_spec))]) != 0
     out = capsys.readouterr()
     assert "missing 'type' (one of: real, integer, discrete, categorical, composition)" in out.out + out.err
+
+
+def test_levels_must_suit_the_input_they_drive() -> None:
+    from labos.checks import _limit_problems
+    from labos.devices.drivers import InputSpec
+
+    p = SearchSpace.model_validate({"v": {"type": "discrete", "values": [1, 2.5, 4]}}).root["v"]
+    whole = InputSpec("stir", "integer", low=0, high=10)
+    assert [(q.path, q.message) for q in _limit_problems("v", "v", p, whole, "synth")] == [
+        ("space.v.values", "synth takes whole numbers for stir; not [2.5]")
+    ]
+    choice = InputSpec("mode", "choice", choices=("fast", "slow"))
+    assert [q.message for q in _limit_problems("v", "v", p, choice, "synth")] == [
+        "synth: input 'mode' is a choice, not a number"
+    ]
+    bounded = InputSpec("t", "real", low=2, high=3.5, unit="degC")
+    assert [(q.path, q.message) for q in _limit_problems("v", "v", p, bounded, "synth")] == [
+        ("space.v.values", "1 is below synth's limit for t (2 degC)"),
+        ("space.v.values", "4 is above synth's limit for t (3.5 degC)"),
+    ]
