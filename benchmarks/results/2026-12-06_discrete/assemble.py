@@ -46,6 +46,10 @@ def main() -> None:
         "noise). Every cell of a row comes from the same bench run (one per seed).",
         "",
     ]
+    seeds = []  # each bench output read once: (seed, its datasets' sizes, its runs sorted by index)
+    for seed_dir in sorted(RAW.glob("seed*")):
+        summary, runs = load(seed_dir)
+        seeds.append((seed_dir.name, summary, {k: sorted(v, key=lambda r: r.run) for k, v in runs.items()}))
     totals: dict[tuple[str, str], int] = {}
     for target, decls in TARGETS.items():
         lines += [
@@ -55,13 +59,12 @@ def main() -> None:
             "|---|---|" + "---|" * (len(decls) + 1),
         ]
         for planner in PLANNERS:
-            for seed_dir in sorted(RAW.glob("seed*")):
-                summary, runs = load(seed_dir)
+            for _, summary, runs in seeds:
                 seed = int(summary["seed"])
                 info = summary["datasets"]
                 cells = []
                 for label, name in decls:
-                    rs = sorted(runs[(name, planner)], key=lambda r: r.run)
+                    rs = runs[(name, planner)]
                     n_top = info[name]["n_top"]
                     stuck = stuck_runs(rs, n_top)
                     totals[(target, label)] = totals.get((target, label), 0) + (stuck if planner == "botorch" else 0)
@@ -88,12 +91,10 @@ def main() -> None:
         lines.append(f"| {target} | " + " | ".join(cells) + " |")
     (HERE / "declarations.md").write_text("\n".join(lines) + "\n")
 
-    for seed_dir in sorted(RAW.glob("seed*")):
-        summary, runs = load(seed_dir)
+    for folder, summary, runs in seeds:
         seed = int(summary["seed"])
         sizes = {name: (d["n"], d["n_top"], summary.get("max_cycles"), seed) for name, d in summary["datasets"].items()}
-        runs = {k: sorted(v, key=lambda r: r.run) for k, v in runs.items()}
-        out = HERE / seed_dir.name
+        out = HERE / folder
         out.mkdir(exist_ok=True)
         held = {name: bool(d.get("held_out")) for name, d in summary["datasets"].items()}
         write_comparisons(out, compare_all(sizes, runs), sizes, runs, held)
