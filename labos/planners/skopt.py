@@ -58,12 +58,10 @@ def skopt_dimensions(space: SearchSpace) -> list[Dimension]:
 
     dims: list[Dimension] = []
     for name, p in space.items():
-        if isinstance(p, RealParameter):
+        if isinstance(p, RealParameter | DiscreteParameter):
             dims.append(Real(p.low, p.high, prior="log-uniform" if p.log else "uniform", name=name))
         elif isinstance(p, IntegerParameter):
             dims.append(Integer(p.low, p.high, prior="log-uniform" if p.log else "uniform", name=name))
-        elif isinstance(p, DiscreteParameter):
-            dims.append(Real(p.low, p.high, prior="log-uniform" if p.log else "uniform", name=name))
         elif isinstance(p, CategoricalParameter):
             dims.append(Categorical(list(p.choices), name=name))
         else:
