@@ -344,6 +344,14 @@ def test_held_out_datasets_load_with_their_declared_spaces():
     assert overlap.spec.csv == "../dye_lasers/data.csv" and overlap.spec.objective.direction == "minimize"
     assert overlap.n == pools["dye_lasers"].n and overlap.top != pools["dye_lasers"].top
     assert "suzuki_i_turnover" not in pools  # Suzuki i's space chose the default's settings
+    # the fourth group: a 3,696-candidate categorical pool, six-metal composition plates, and
+    # Summit's file (its TYPE row skipped) with two categorical and three real variables
+    edbo = pools["suzuki_edbo"]
+    assert edbo.n == 3696 and {edbo.space.root[n].type for n in edbo.space.names} == {"categorical"}
+    oer = pools["oer_plate_3496"].space.root["composition"]
+    assert oer.type == "composition" and len(oer.components) == 6
+    cn = pools["baumgartner_cn"]
+    assert cn.n == 96 and [cn.space.root[n].type for n in cn.space.names] == ["categorical"] * 2 + ["real"] * 3
 
 
 def _runs(label: str, cycles: list[int], n_top: int = 4) -> list[RunResult]:
