@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The peers a group would pick instead, seed 0, same sets, runs and cap as run.sh.
+# PHYSBO through NIMS-OS from a side directory (nimo 2.1.8, physbo 3.2.1): NIMO_SIDE.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+R=benchmarks/results/2026-12-07_heldout4
+T=benchmarks/datasets
+S=""
+for n in suzuki_edbo baumgartner_cn oer_plate_3496 oer_plate_3851 oer_plate_3860 oer_plate_4098 fullerenes hplc photo_pce10 snar; do
+  S="$S $T/$n/dataset.yaml"
+done
+export LABOS_THREADS=1
+for p in ${PEERS:-baybe physbo ax}; do
+  if [ "$p" = physbo ]; then export PYTHONPATH="${NIMO_SIDE:?}"; else unset PYTHONPATH; fi
+  .venv/bin/labos bench $S --planners "$p" --runs 5 --max-cycles 40 --seed 0 --jobs 2 --out "$R/raw/$p"
+done
