@@ -394,15 +394,20 @@ def test_botorch_qlognehvi_proposes_inside_and_improves_the_front():
 
 
 def test_botorch_mean_scores_rank_candidates_by_the_model():
-    p = run(create_planner(PlannerSpec(name="botorch", options={"n_initial_points": 5}), SPACE, OBJ, seed=4), 12)
-    cands = p.random_points(200)
-    scores = p.mean_scores(cands)
-    truth = np.array([f(c) for c in cands])
-    assert scores.shape == (200,)
     from scipy.stats import spearmanr
 
-    assert spearmanr(scores, -truth)[0] > 0.4  # higher score, lower loss
-    assert truth[np.argmax(scores)] < np.quantile(truth, 0.25)
+    # a model fitted to 12 random points ranks well on most seeds, not on every one: judged on five
+    rho, top = [], []
+    for seed in range(5):
+        p = create_planner(PlannerSpec(name="botorch"), SPACE, OBJ, seed=seed)
+        p.tell([Observation(params=x, objectives={"y": f(x)}) for x in p.random_points(12)])
+        cands = p.random_points(200)
+        scores = p.mean_scores(cands)
+        truth = np.array([f(c) for c in cands])
+        assert scores.shape == (200,)
+        rho.append(spearmanr(scores, -truth)[0])  # higher score, lower loss
+        top.append(truth[np.argmax(scores)] < np.quantile(truth, 0.25))
+    assert np.median(rho) > 0.4 and sum(top) >= 3, (rho, top)
     with pytest.raises(ValueError, match="at least two"):
         create_planner(PlannerSpec(name="botorch"), SPACE, OBJ, seed=0).mean_scores(cands)
 

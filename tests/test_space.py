@@ -104,3 +104,23 @@ def test_with_constraints_returns_a_copy_and_leaves_the_original_alone():
     tight = plain.with_constraints([LinearConstraint.model_validate("x + y <= 0.5")])
     assert tight.constraints and not plain.constraints
     assert plain.feasible({"x": 0.9, "y": 0.9}) and not tight.feasible({"x": 0.9, "y": 0.9})
+
+
+def test_models_see_a_composition_as_its_fractions_not_its_stick_breaking_coordinates():
+    from labos.planners.encoding import categorical_blocks, encode, encoded_dim
+
+    metals = SearchSpace.model_validate(
+        {"m": {"type": "composition", "components": ["ni", "fe", "co", "mn"]}, "s": {"type": "categorical", "choices": ["a", "b"]}}
+    )
+    ni_fe = {"ni": 0.9, "fe": 0.1, "co": 0.0, "mn": 0.0, "s": "a"}
+    ni_co = {"ni": 0.9, "fe": 0.0, "co": 0.1, "mn": 0.0, "s": "a"}
+    rows = encode(metals, [ni_fe, ni_co])
+    assert encoded_dim(metals) == 4 + 2 and rows.shape == (2, 6)
+    assert rows[0, :4].tolist() == pytest.approx([0.9, 0.1, 0.0, 0.0])
+    assert categorical_blocks(metals) == [[4, 5]] and rows[:, 4].tolist() == [1.0, 1.0]
+    # 0.14 apart as compositions, and so for a model; in the cube's coordinates they are far apart
+    assert np.linalg.norm(rows[0] - rows[1]) == pytest.approx(0.1 * math.sqrt(2))
+    assert np.linalg.norm(metals.to_unit(ni_fe) - metals.to_unit(ni_co)) > 1.0
+    # a composition of another total is encoded as fractions of it
+    row = encode(SPACE, [SPACE.from_unit(np.full(SPACE.unit_dim, 0.3))])[0]
+    assert row[:3].sum() == pytest.approx(1.0) and ((row >= 0) & (row <= 1)).all()

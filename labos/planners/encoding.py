@@ -1,10 +1,13 @@
 """Numeric encodings of points for surrogate models.
 
-Reals, integers and compositions use the space's unit-cube coordinates (log scales and
-the stick-breaking simplex map included); a discrete parameter is where its value lies
-between its smallest and largest level (its unit-cube cell would hide the spacing: 6, 12,
-24, 48 would sit evenly); each categorical becomes a one-hot block, so no false order is
-imposed on its choices.
+Reals and integers use the space's unit-cube coordinates (log scales included); a discrete
+parameter is where its value lies between its smallest and largest level (its unit-cube
+cell would hide the spacing: 6, 12, 24, 48 would sit evenly); a composition is its
+fractions, every component over the total (the stick-breaking coordinates the unit cube
+uses to sample the simplex are a ratio of what earlier components left, order-dependent
+and undefined once nothing is left: two compositions 0.1 apart can be a whole unit apart in
+them); each categorical becomes a one-hot block, so no false order is imposed on its
+choices.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ def encoded_dim(space: SearchSpace) -> int:
         if isinstance(p, CategoricalParameter):
             d += len(p.choices)
         elif isinstance(p, CompositionParameter):
-            d += len(p.components) - 1
+            d += len(p.components)
         else:
             d += 1
     return d
@@ -43,10 +46,10 @@ def encode(space: SearchSpace, points: Sequence[Mapping[str, ParamValue]]) -> ND
                 col += len(p.choices)
                 ui += 1
             elif isinstance(p, CompositionParameter):
-                k = len(p.components) - 1
-                out[r, col : col + k] = u[ui : ui + k]
+                k = len(p.components)
+                out[r, col : col + k] = np.clip([float(point[c]) / p.total for c in p.components], 0.0, 1.0)
                 col += k
-                ui += k
+                ui += k - 1
             elif isinstance(p, DiscreteParameter):
                 out[r, col] = p.position(float(point[name]))
                 col += 1
@@ -66,7 +69,7 @@ def categorical_blocks(space: SearchSpace) -> list[list[int]]:
         width = (
             len(p.choices)
             if isinstance(p, CategoricalParameter)
-            else (len(p.components) - 1 if isinstance(p, CompositionParameter) else 1)
+            else (len(p.components) if isinstance(p, CompositionParameter) else 1)
         )
         if isinstance(p, CategoricalParameter):
             blocks.append(list(range(col, col + width)))
