@@ -4,10 +4,10 @@ Reals and integers use the space's unit-cube coordinates (log scales included); 
 parameter is where its value lies between its smallest and largest level (its unit-cube
 cell would hide the spacing: 6, 12, 24, 48 would sit evenly); a composition is its
 fractions, every component over the total (the stick-breaking coordinates the unit cube
-uses to sample the simplex are a ratio of what earlier components left, order-dependent
-and undefined once nothing is left: two compositions 0.1 apart can be a whole unit apart in
-them); each categorical becomes a one-hot block, so no false order is imposed on its
-choices.
+uses to sample the simplex are ratios of what earlier components left, order-dependent
+and undefined once nothing is left: Ni 0.9 + Fe 0.1 and Ni 0.9 + Co 0.1, 0.14 apart, are
+1.4 apart in them); each categorical becomes a one-hot block, so no false order is imposed
+on its choices.
 """
 
 from __future__ import annotations
