@@ -110,7 +110,10 @@ def test_models_see_a_composition_as_its_fractions_not_its_stick_breaking_coordi
     from labos.planners.encoding import categorical_blocks, encode, encoded_dim
 
     metals = SearchSpace.model_validate(
-        {"m": {"type": "composition", "components": ["ni", "fe", "co", "mn"]}, "s": {"type": "categorical", "choices": ["a", "b"]}}
+        {
+            "m": {"type": "composition", "components": ["ni", "fe", "co", "mn"]},
+            "s": {"type": "categorical", "choices": ["a", "b"]},
+        }
     )
     ni_fe = {"ni": 0.9, "fe": 0.1, "co": 0.0, "mn": 0.0, "s": "a"}
     ni_co = {"ni": 0.9, "fe": 0.0, "co": 0.1, "mn": 0.0, "s": "a"}
