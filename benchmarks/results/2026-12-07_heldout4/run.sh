@@ -4,11 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 R=benchmarks/results/2026-12-07_heldout4
-T=benchmarks/datasets
-S=""
-for n in suzuki_edbo baumgartner_cn oer_plate_3496 oer_plate_3851 oer_plate_3860 oer_plate_4098 fullerenes hplc photo_pce10 snar; do
-  S="$S $T/$n/dataset.yaml"
-done
+. "$R/sets.sh"
+S=$(files $GROUP4)
 export LABOS_THREADS=1
 for seed in ${SEEDS:-0 1 2}; do
   .venv/bin/labos bench $S --planners "botorch skopt gp-lcb rf-lcb random" --runs 5 --max-cycles 40 \

@@ -5,11 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 R=benchmarks/results/2026-12-07_heldout4
+. "$R/sets.sh"
 T=benchmarks/datasets
-S=""
-for n in oer_plate_3496 oer_plate_3851 oer_plate_3860 oer_plate_4098 photo_pce10 photo_wf3; do
-  S="$S $T/$n/dataset.yaml"
-done
+S=$(files oer_plate_3496 oer_plate_3851 oer_plate_3860 oer_plate_4098 photo_pce10 photo_wf3)
 export LABOS_THREADS=1
 for seed in 0 1 2; do
   PYTHONPATH="${CHANGE:?}" .venv/bin/labos bench $S --planners botorch --runs 5 --max-cycles 40 --seed "$seed" \
