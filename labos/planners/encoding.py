@@ -17,7 +17,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from labos.core.space import CategoricalParameter, CompositionParameter, DiscreteParameter, ParamValue, SearchSpace
+from labos.core.space import (
+    CategoricalParameter,
+    CompositionParameter,
+    DiscreteParameter,
+    IntegerParameter,
+    ParamValue,
+    SearchSpace,
+)
 
 
 def encoded_dim(space: SearchSpace) -> int:
@@ -37,27 +44,24 @@ def encode(space: SearchSpace, points: Sequence[Mapping[str, ParamValue]]) -> ND
     """Encode points as rows of a ``len(points) x encoded_dim(space)`` array in ``[0, 1]``."""
     out = np.zeros((len(points), encoded_dim(space)))
     for r, point in enumerate(points):
-        u = space.to_unit(point)
         col = 0
-        ui = 0
         for name, p in space.items():
             if isinstance(p, CategoricalParameter):
                 out[r, col + p.choices.index(point[name])] = 1.0
                 col += len(p.choices)
-                ui += 1
             elif isinstance(p, CompositionParameter):
                 k = len(p.components)
                 out[r, col : col + k] = np.clip([float(point[c]) / p.total for c in p.components], 0.0, 1.0)
                 col += k
-                ui += k - 1
             elif isinstance(p, DiscreteParameter):
                 out[r, col] = p.position(float(point[name]))
                 col += 1
-                ui += 1
-            else:
-                out[r, col] = u[ui]
+            elif isinstance(p, IntegerParameter):
+                out[r, col] = min(max(p.unit_coordinate(int(point[name])), 0.0), 1.0)
                 col += 1
-                ui += 1
+            else:
+                out[r, col] = min(max(p.unit_coordinate(float(point[name])), 0.0), 1.0)
+                col += 1
     return out
 
 

@@ -54,6 +54,12 @@ class RealParameter(_Param):
             raise ValueError(f"a log-scale parameter needs low > 0, got low = {_fmt(self.low)}")
         return self
 
+    def unit_coordinate(self, v: float) -> float:
+        """The unit-cube coordinate of the number ``v`` (log scale with ``log``; not clipped)."""
+        if self.log:
+            return (math.log(v) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (v - self.low) / (self.high - self.low)
+
 
 class IntegerParameter(_Param):
     """An integer parameter in ``[low, high]`` (both included)."""
@@ -71,6 +77,13 @@ class IntegerParameter(_Param):
         if self.log and self.low <= 0:
             raise ValueError(f"a log-scale parameter needs low > 0, got low = {self.low}")
         return self
+
+    def unit_coordinate(self, v: int) -> float:
+        """The centre of the integer ``v``'s cell of the unit cube (cells equal on the log scale with ``log``)."""
+        if self.log:
+            lo, hi = math.log(self.low - 0.5 + 1e-9), math.log(self.high + 0.5)
+            return (math.log(v) - lo) / (hi - lo)
+        return (v - self.low + 0.5) / (self.high - self.low + 1)
 
 
 DISCRETE_RTOL = 1e-9

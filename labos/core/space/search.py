@@ -231,18 +231,9 @@ class SearchSpace(RootModel[dict[str, Parameter]]):
             if isinstance(p, CompositionParameter):
                 u.extend(stick_unbreak([float(point[c]) for c in p.components], p.total))
             elif isinstance(p, RealParameter):
-                v = float(point[name])
-                if p.log:
-                    u.append((math.log(v) - math.log(p.low)) / (math.log(p.high) - math.log(p.low)))
-                else:
-                    u.append((v - p.low) / (p.high - p.low))
+                u.append(p.unit_coordinate(float(point[name])))
             elif isinstance(p, IntegerParameter):
-                iv = int(point[name])
-                if p.log:
-                    lo, hi = math.log(p.low - 0.5 + 1e-9), math.log(p.high + 0.5)
-                    u.append((math.log(iv) - lo) / (hi - lo))
-                else:
-                    u.append((iv - p.low + 0.5) / (p.high - p.low + 1))
+                u.append(p.unit_coordinate(int(point[name])))
             elif isinstance(p, DiscreteParameter):
                 i = p.values.index(p.nearest(float(point[name])))  # a value between levels: its nearest
                 u.append((i + 0.5) / len(p.values))
