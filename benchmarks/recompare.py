@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from labos.bench.compare import compare_dataset, markdown, rank_table
@@ -73,6 +74,20 @@ def compare_all(sizes: Sizes, runs: Runs, labels: list[str] | None = None) -> di
             capped = cap is not None and cap < n
             out[name] = compare_dataset({p: runs[(name, p)] for p in labels}, n, n_top, capped, seed=seed)
     return out
+
+
+def default_row(table: dict[str, dict], default: str, peers: Sequence[str], total: dict[str, list[int]]) -> list[str]:
+    """A seeds-table row's cells: the median rank of ``default`` and each peer, then the default's W/T/L against each.
+
+    ``table`` from :func:`labos.bench.compare.rank_table`; each peer's wins, ties and
+    losses are added to ``total[peer]`` for the table's "all seeds" row.
+    """
+    wtl = []
+    for p in peers:
+        a = table[default]["against"][p]
+        total[p] = [t + a[k] for t, k in zip(total[p], ("win", "tie", "loss"), strict=True)]
+        wtl.append(f"{a['win']}/{a['tie']}/{a['loss']}")
+    return [f"{table[p]['median_rank']:g}" for p in (default, *peers)] + wtl
 
 
 def write_comparisons(

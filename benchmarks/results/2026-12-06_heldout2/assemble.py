@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent
 sys.path.insert(0, str(RESULTS.parent))
-from recompare import compare_all, merged, runs_of, write_tables  # noqa: E402
+from recompare import compare_all, default_row, merged, runs_of, write_tables  # noqa: E402
 
 from labos.bench.compare import rank_table  # noqa: E402
 
@@ -108,13 +108,8 @@ def seeds_table() -> str:
             if not runs:
                 continue
             table = ranks(runs, seed)
-            wtl = []
-            for p in PEERS:
-                a = table[DEFAULT]["against"][p]
-                total[p] = [t + a[k] for t, k in zip(total[p], ("win", "tie", "loss"), strict=True)]
-                wtl.append(f"{a['win']}/{a['tie']}/{a['loss']}")
-            cells = [f"{table[p]['median_rank']:g}" for p in (DEFAULT, *PEERS)]
-            lines.append(f"| {group} | {seed} | " + " | ".join(cells + wtl) + " |")
+            cells = default_row(table, DEFAULT, PEERS, total)
+            lines.append(f"| {group} | {seed} | " + " | ".join(cells) + " |")
     cells = ["**all rows**", ""] + [""] * (1 + len(PEERS)) + ["{}/{}/{}".format(*total[p]) for p in PEERS]
     lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n\nFirst group, seed 0: the default's 10 runs paired with the peers' 5 by run index.\n"

@@ -35,7 +35,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent
 sys.path.insert(0, str(RESULTS.parent))
-from recompare import compare_all, load, merged, runs_of, write_comparisons, write_tables  # noqa: E402
+from recompare import compare_all, default_row, load, merged, runs_of, write_comparisons, write_tables  # noqa: E402
 
 from labos.bench.compare import rank_table  # noqa: E402
 from labos.bench.protocol import stuck_runs  # noqa: E402
@@ -107,13 +107,8 @@ def seeds_table() -> str:
             stuck = sum(stuck_runs(runs[(d, DEFAULT)][:5], sizes[d][1]) for d in comparisons)
             table = rank_table(comparisons, labels)
             total = totals.setdefault(label, {p: [0, 0, 0] for p in PEERS})
-            wtl = []
-            for p in PEERS:
-                a = table[DEFAULT]["against"][p]
-                total[p] = [t + a[k] for t, k in zip(total[p], ("win", "tie", "loss"), strict=True)]
-                wtl.append(f"{a['win']}/{a['tie']}/{a['loss']}")
-            cells = [f"{table[p]['median_rank']:g}" for p in labels]
-            lines.append(f"| {seed} ({len(comparisons)} sets) | {label} | " + " | ".join(cells + wtl) + f" | {stuck} |")
+            cells = default_row(table, DEFAULT, PEERS, total)
+            lines.append(f"| {seed} ({len(comparisons)} sets) | {label} | " + " | ".join(cells) + f" | {stuck} |")
     for label, total in totals.items():
         cells = ["**all seeds**", label] + [""] * (1 + len(PEERS)) + ["{}/{}/{}".format(*total[p]) for p in PEERS]
         lines.append("| " + " | ".join(cells) + " | |")

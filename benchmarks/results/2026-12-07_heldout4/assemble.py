@@ -39,7 +39,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
-from recompare import compare_all, merged, runs_of, write_tables  # noqa: E402
+from recompare import compare_all, default_row, merged, runs_of, write_tables  # noqa: E402
 
 from labos.bench.compare import rank_table  # noqa: E402
 from labos.bench.protocol import stuck_runs  # noqa: E402
@@ -166,13 +166,8 @@ def seeds_table() -> str:
             table = rank_table(compare_all(sizes_of(runs, seed), runs, labels), labels)
             if label == "after":
                 write(HERE / "after" / f"seed{seed}", runs, seed)
-            wtl = []
-            for p in PEERS:
-                a = table[DEFAULT]["against"][p]
-                total[p] = [t + a[k] for t, k in zip(total[p], ("win", "tie", "loss"), strict=True)]
-                wtl.append(f"{a['win']}/{a['tie']}/{a['loss']}")
-            cells = [f"{table[p]['median_rank']:g}" for p in labels]
-            lines.append(f"| {label} | {seed} | " + " | ".join(cells + wtl) + " |")
+            cells = default_row(table, DEFAULT, PEERS, total)
+            lines.append(f"| {label} | {seed} | " + " | ".join(cells) + " |")
         cells = [f"**{label}, all seeds**", ""] + [""] * (1 + len(PEERS))
         lines.append("| " + " | ".join(cells + ["{}/{}/{}".format(*total[p]) for p in PEERS]) + " |")
     text = "\n".join(lines) + "\n"
