@@ -75,12 +75,14 @@ def write(folder: Path, runs: dict, seed: int) -> str:
     return write_tables(folder, sizes_of(runs, seed), runs, {d: bool(v.get("held_out")) for d, v in pools().items()})
 
 
+@functools.cache
 def before(seed: int) -> dict:
     """The default before the change and the four peers at ``seed``, photo_wf3's default runs included."""
     keep = {p: p for p in (DEFAULT, *PEERS)}
     return merged([runs_of(RAW / f"seed{seed}", keep), runs_of(RAW / f"photo_wf3_seed{seed}", {DEFAULT: DEFAULT})])
 
 
+@functools.cache
 def after(seed: int) -> dict:
     """The default with the change and the four peers at ``seed``, on the fourth group.
 
@@ -91,6 +93,7 @@ def after(seed: int) -> dict:
     return {k: v for k, v in runs.items() if k[0] != "photo_wf3"}
 
 
+@functools.cache
 def change(seed: int) -> dict:
     """The change's runs at ``seed`` (the composition sets)."""
     return runs_of(RAW / f"fractions_seed{seed}", {DEFAULT: CHANGE})
