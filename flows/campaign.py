@@ -18,12 +18,14 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectConcurrentFuture
 
 from labos import control
 from labos.core.campaign import Campaign
@@ -157,25 +159,33 @@ def _campaign_loop(campaign_id: str, data_dir: str, plot: bool) -> CampaignSumma
     t0 = time.monotonic()
     session = _session(campaign_id, data_dir)
     status, message = "completed", None
+    lanes: dict[str, PrefectConcurrentFuture[dict[str, Any]]] = {}  # experiment id -> its attempt, running on a lane
     try:
-        while True:
-            step = session.next_step(control.stop_reason(campaign_id))
-            if step.kind == "analyse":
-                analyse(campaign_id, data_dir, _id(step))
-            elif step.kind == "queue":
-                queue(campaign_id, data_dir, _id(step))
-            elif step.kind == "run":
-                run_experiment(campaign_id, data_dir, _id(step))
-            elif step.kind == "wait":
-                time.sleep(min(step.delay_s, 0.5))  # decide again soon: a stop may arrive meanwhile
-            elif step.kind == "tell":
-                tell(campaign_id, data_dir)
-            elif step.kind == "propose":
-                propose(campaign_id, data_dir, step.n)
-            else:
-                if step.kind in ("stop", "give_up"):
-                    status, message = "stopped", step.message
-                break
+        try:
+            while True:
+                _collect(lanes)
+                step = session.next_step(control.stop_reason(campaign_id), in_flight=list(lanes))
+                if step.kind == "analyse":
+                    analyse(campaign_id, data_dir, _id(step))
+                elif step.kind == "queue":
+                    queue(campaign_id, data_dir, _id(step))
+                elif step.kind == "run":  # on a lane of its own: the loop goes on to fill the others
+                    future = run_experiment.submit(campaign_id, data_dir, _id(step))
+                    assert isinstance(future, PrefectConcurrentFuture)  # the flow's thread-pool task runner
+                    lanes[_id(step)] = future
+                elif step.kind == "wait":  # decide again when a lane ends, or soon (a stop may arrive)
+                    _first_done(lanes, min(step.delay_s, 0.5))
+                elif step.kind == "tell":
+                    tell(campaign_id, data_dir)
+                elif step.kind == "propose":
+                    propose(campaign_id, data_dir, step.n)
+                else:
+                    if step.kind in ("stop", "give_up"):
+                        status, message = "stopped", step.message
+                    break
+        except BaseException as exc:
+            _wind_down(session, lanes, abort=isinstance(exc, KeyboardInterrupt))
+            raise
     except KeyboardInterrupt:
         status, message = "stopped", "aborted by the user during an experiment"
         raise
@@ -194,6 +204,42 @@ def _campaign_loop(campaign_id: str, data_dir: str, plot: bool) -> CampaignSumma
         finally:
             session.finish(status, message)
     return summary
+
+
+def _collect(lanes: dict[str, PrefectConcurrentFuture[dict[str, Any]]]) -> None:
+    """Take the attempts that ended off their lanes; an attempt's exception (a bug, a halt, an abort) is raised."""
+    for eid, future in list(lanes.items()):
+        if future.wrapped_future.done():
+            del lanes[eid]
+            future.result()
+
+
+def _first_done(lanes: dict[str, PrefectConcurrentFuture[dict[str, Any]]], timeout: float) -> None:
+    """Wait until one lane's attempt ends, or ``timeout`` seconds."""
+    if not lanes:
+        time.sleep(timeout)
+        return
+    futures.wait([f.wrapped_future for f in lanes.values()], timeout, return_when=futures.FIRST_COMPLETED)
+
+
+def _wind_down(
+    session: CampaignSession, lanes: dict[str, PrefectConcurrentFuture[dict[str, Any]]], abort: bool
+) -> None:
+    """The loop is ending on an exception: let the other lanes end (aborted, with ``abort``), their records whole.
+
+    An attempt that ends meanwhile is recorded by its lane as usual; what it raises is
+    not the campaign's reason to stop (the first exception is), so it is dropped here.
+    """
+    if abort:
+        for lane in session.lanes:
+            with contextlib.suppress(Exception):  # idle, or already ending
+                lane.RE.abort("the campaign is stopping")
+    if lanes:
+        futures.wait([f.wrapped_future for f in lanes.values()])
+    for future in lanes.values():
+        with contextlib.suppress(BaseException):
+            future.result()
+    lanes.clear()
 
 
 def run_campaign(

@@ -1,19 +1,22 @@
 """Running one attempt of an experiment as a Bluesky run, ending it in the store, and clearing up after it.
 
-:class:`AttemptRunner` is the part of :class:`~labos.session.CampaignSession` that drives
-the RunEngine: the attempt is recorded ``running`` before its plan starts and ends
-``measured``, back in the queue (a transient fault with retries left) or ``failed`` with
-its cause; then the recovery plan parks stranded samples.
+:class:`AttemptRunner` drives the lanes' RunEngines for a :class:`~labos.session.CampaignSession`:
+an attempt is recorded ``running`` before its plan starts, holds the instruments of each
+step as the step comes (:mod:`labos.lanes`), and ends ``measured``, back in the queue (a
+transient fault with retries left) or ``failed`` with its cause; then the recovery plan
+parks the samples it stranded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import queue
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bluesky import RunEngine
 from bluesky.utils import RunEngineInterrupted
 
 from labos import control
@@ -21,39 +24,69 @@ from labos.core.campaign import Campaign
 from labos.core.errors import InstrumentStateUnknown, StoreError
 from labos.core.lifecycle import Cause, State
 from labos.data.documents import RunReadings
-from labos.data.runs import RunCatalog
+from labos.data.reservations import Interrupted, Leases
 from labos.data.store import Store
 from labos.devices.lab import Lab
 from labos.devices.robot import RobotArm
 from labos.failures import Failure, LabHalted, SoftwareError, classify, root_cause
+from labos.lanes import Claims, Hold, Lane
 from labos.plans.experiment import experiment_plan, resolve_steps
 from labos.plans.park import park_plan
 
 
 class AttemptRunner:
-    """Attempts on the RunEngine (mixed into :class:`~labos.session.CampaignSession`)."""
+    """Attempts of one campaign's experiments, each on a lane's RunEngine, several at once.
 
-    campaign: Campaign
-    id: str
-    data_dir: Path
-    store: Store
-    lab: Lab | None
-    consumers: dict[int, dict[str, str]]
-    RE: RunEngine
-    _run: RunReadings
+    Parameters
+    ----------
+    campaign, campaign_id, data_dir, store, lab, consumers
+        The campaign and what it runs on (``consumers``: which step takes which parameter).
+    leases
+        This process's leases in the store: the instruments each step holds.
+    lanes
+        The lanes' RunEngines: as many attempts can run at once (one per calling thread).
+    prepare
+        Called before every attempt is recorded: opens the run catalog (or starts to) and
+        waits until the catalog's thread has imported what the simulators compute with.
+    identity
+        An instrument's reservation key, by its local name.
+    """
 
-    @property
-    def catalog(self) -> RunCatalog:
-        """The campaign's run catalog (the session opens it on first use)."""
-        raise NotImplementedError
+    def __init__(
+        self,
+        campaign: Campaign,
+        campaign_id: str,
+        data_dir: Path,
+        store: Store,
+        lab: Lab,
+        consumers: dict[int, dict[str, str]],
+        leases: Leases,
+        lanes: list[Lane],
+        prepare: Callable[[], None],
+        identity: Callable[[str], str],
+    ) -> None:
+        self.campaign = campaign
+        self.id = campaign_id
+        self.data_dir = data_dir
+        self.store = store
+        self.lab = lab
+        self.consumers = consumers
+        self.leases = leases
+        self.lanes = lanes
+        self.prepare = prepare
+        self.identity = identity
+        self._free: queue.SimpleQueue[Lane] = queue.SimpleQueue()
+        for lane in lanes:
+            self._free.put(lane)
+        self._made: dict[str, RunReadings] = {}
+        self._made_lock = threading.Lock()
+        self.last: RunReadings = lanes[0].readings
+        """What the last run that ended was read as (the run this process made most recently)."""
 
-    def open_catalog(self) -> None:
-        """Start opening the run catalog; runs are journaled until it is open (see the session)."""
-        raise NotImplementedError
-
-    def settle(self) -> None:
-        """Wait until the run catalog's thread has imported the array libraries (see the session)."""
-        raise NotImplementedError
+    def readings_of(self, run_uid: str) -> RunReadings | None:
+        """The readings of a run this process made and nobody has taken yet (they are taken once)."""
+        with self._made_lock:
+            return self._made.pop(run_uid, None)
 
     def run(self, experiment_id: str) -> dict[str, Any]:
         """Run one attempt of a queued experiment as one Bluesky run.
@@ -82,10 +115,15 @@ class AttemptRunner:
             If the run's record could not be written (tiled or the store); the attempt is
             recorded ``interrupted`` where the store still can, so ``labos resume`` runs it again.
         """
-        assert self.lab is not None
+        lane = self._free.get()  # one is free: the loop runs no more attempts than there are lanes
+        try:
+            return self._run(experiment_id, lane)
+        finally:
+            self._free.put(lane)
+
+    def _run(self, experiment_id: str, lane: Lane) -> dict[str, Any]:
         record = self.store.experiment(experiment_id)
-        self.open_catalog()  # before the attempt is recorded: every document is written (journaled until tiled is open)
-        self.settle()  # the instruments' simulators compute with scipy too
+        self.prepare()  # every document is written (journaled until tiled is open); scipy imports settled
         attempt = self.store.start_attempt(experiment_id)
         steps = resolve_steps(self.campaign.workflow.steps, record.params, self.consumers)
         md = {
@@ -94,55 +132,89 @@ class AttemptRunner:
             "experiment_id": experiment_id,
             "seq": record.seq,
             "attempt": attempt,
+            "lane": lane.index,
             "parameters": dict(record.params),
             "planner": record.planner,
             "planner_options": dict(self.campaign.planner.options),
         }
         sample_id = f"{experiment_id}-a{attempt}"
-        self._run.reset()
+        claims = Claims(
+            self.leases,
+            self.campaign.workflow,
+            self.identity,
+            self.id,
+            experiment_id,
+            attempt,
+            self.campaign.priority,
+            on_wait=lambda what: self._waiting(experiment_id, what),
+        )
+        readings = lane.begin()
+        pools = [s.instruments for s in self.campaign.workflow.steps]
         failure: Failure | None = None
-        try:
-            with control.abortable(lambda reason: self.RE.abort(reason)):
-                self.RE(experiment_plan(self.lab.devices, steps, sample_id, md))
-        except KeyboardInterrupt:
-            self._end(experiment_id, attempt, Failure("aborted by the user", Cause.INTERRUPTED, False))
-            raise
-        except RunEngineInterrupted as exc:  # RE.abort() or RE.pause() from another thread (an operator's stop)
-            if self.RE.state == "paused":  # nobody resumes it from here: close the run, instruments at rest
-                self.RE.abort("the campaign stopped while its RunEngine was paused")
-            self._end(experiment_id, attempt, Failure("aborted on the RunEngine", Cause.INTERRUPTED, False))
-            raise KeyboardInterrupt(f"experiment {experiment_id}: the RunEngine was aborted") from exc
-        except Exception as exc:  # sorted into causes; a store failure or software error is re-raised
-            root = root_cause(exc)
-            if isinstance(root, StoreError):  # the record cannot be written: stop; the experiment reruns on resume
-                with contextlib.suppress(StoreError):  # a store that cannot write this either: recovery will
-                    self._end(experiment_id, attempt, Failure(str(root), Cause.INTERRUPTED, False))
-                raise root from exc
-            failure = classify(exc)
-            if isinstance(root, InstrumentStateUnknown):  # no recovery moves into an instrument that may be acting
-                self._end(experiment_id, attempt, failure, self._run_summary())
-                raise LabHalted(
-                    f"experiment {experiment_id}: {root}. The campaign stops; nothing was moved. "
-                    f"Once the instrument is checked and safe, 'labos resume {self.id}' continues"
-                ) from exc
-        run = self._run_summary()
-        if self.campaign.workflow.park is not None:
-            self._park(experiment_id, self.campaign.workflow.park)
-        return self._end(experiment_id, attempt, failure, run)
 
-    def _run_summary(self) -> tuple[str | None, float]:
-        """The uid of the run just made and its instrument time."""
-        run_uid = self._run.start_doc["uid"] if self._run.start_doc else None
-        readings = self._run.readings
-        inst_time = sum(float(r.get(f"{name}_duration", 0.0)) for name, rows in readings.items() for r in rows)
-        return run_uid, inst_time
+        def abort(reason: str) -> None:
+            claims.cancel.set()  # a lane waiting for instruments gives up
+            lane.RE.abort(reason)
+
+        try:
+            try:
+                with control.abortable(abort):
+                    lane.RE(experiment_plan(self.lab.devices, steps, sample_id, md, claims, pools))
+            except KeyboardInterrupt:
+                self._end(
+                    experiment_id, attempt, Failure("aborted by the user", Cause.INTERRUPTED, False), readings, claims
+                )
+                raise
+            except RunEngineInterrupted as exc:  # RE.abort() or RE.pause() from another thread (an operator's stop)
+                if lane.RE.state == "paused":  # nobody resumes it from here: close the run, instruments at rest
+                    lane.RE.abort("the campaign stopped while its RunEngine was paused")
+                interrupted = Failure("aborted on the RunEngine", Cause.INTERRUPTED, False)
+                self._end(experiment_id, attempt, interrupted, readings, claims)
+                raise KeyboardInterrupt(f"experiment {experiment_id}: the RunEngine was aborted") from exc
+            except Exception as exc:  # sorted into causes; a store failure or software error is re-raised
+                root = root_cause(exc)
+                if isinstance(root, StoreError):  # the record cannot be written: stop; the experiment reruns on resume
+                    with contextlib.suppress(StoreError):  # a store that cannot write this either: recovery will
+                        self._end(
+                            experiment_id, attempt, Failure(str(root), Cause.INTERRUPTED, False), readings, claims
+                        )
+                    raise root from exc
+                if isinstance(root, Interrupted):  # aborted while it waited for an instrument
+                    self._end(experiment_id, attempt, Failure(str(root), Cause.INTERRUPTED, False), readings, claims)
+                    raise KeyboardInterrupt(f"experiment {experiment_id}: {root}") from exc
+                failure = classify(exc)
+                if isinstance(root, InstrumentStateUnknown):  # no recovery moves into an instrument that may be acting
+                    self._end(experiment_id, attempt, failure, readings, claims)
+                    raise LabHalted(
+                        f"experiment {experiment_id}: {root}. The campaign stops; nothing was moved. "
+                        f"Once the instrument is checked and safe, 'labos resume {self.id}' continues"
+                    ) from exc
+            if self.campaign.workflow.park is not None:
+                self._park(experiment_id, self.campaign.workflow.park, lane, claims)
+        finally:
+            claims.release()  # after the park: its instruments stay held until its samples are safe
+        return self._end(experiment_id, attempt, failure, readings, claims)
+
+    def _waiting(self, experiment_id: str, wants: list[str]) -> None:
+        """Log that a lane waits for instruments (once per step that has to)."""
+        with contextlib.suppress(StoreError):
+            self.store.log_event(self.id, "waiting for instruments", {"instruments": wants}, experiment_id)
 
     def _end(
-        self, experiment_id: str, attempt: int, failure: Failure | None, run: tuple[str | None, float] | None = None
+        self, experiment_id: str, attempt: int, failure: Failure | None, run: RunReadings, claims: Claims
     ) -> dict[str, Any]:
-        run_uid, inst_time = run if run is not None else self._run_summary()
+        run_uid = run.start_doc["uid"] if run.start_doc else None
+        inst_time = sum(float(r.get(f"{name}_duration", 0.0)) for name, rows in run.readings.items() for r in rows)
+        if failure is None and run_uid is not None and run.stop_doc is not None:  # kept for its analysis
+            with self._made_lock:
+                self._made[run_uid] = run
+            self.last = run
         retries = self.campaign.workflow.retries
-        kwargs: dict[str, Any] = {"run_uid": run_uid, "instrument_time_s": inst_time}
+        kwargs: dict[str, Any] = {
+            "run_uid": run_uid,
+            "instrument_time_s": inst_time,
+            "instruments": list(claims.used),
+        }
         if failure is None:
             self.store.end_attempt(experiment_id, attempt, target=State.MEASURED, **kwargs)
             target = State.MEASURED
@@ -185,21 +257,23 @@ class AttemptRunner:
             )
         return out
 
-    def _park(self, experiment_id: str, park: str) -> None:
-        """Clear the robots' work slots and grippers into ``park`` with :func:`park_plan`; logged, never raised.
+    def _park(self, experiment_id: str, park: str, lane: Lane, claims: Claims) -> None:
+        """Carry this experiment's stranded samples to ``park`` with :func:`park_plan`; logged, never raised.
 
         Runs after every experiment, failed or not, so that a sample stranded by a fault
-        (in a furnace boat, on the stage, in a gripper) does not block the next one. The
-        recovery is a Bluesky run of its own (only when something is stranded), through the
-        arms' own interlocks. A failed park is logged: the next experiment meets the
-        problem and fails cleanly.
+        (in a furnace boat, on the stage, in a gripper) does not block the next one. Only
+        the samples of this experiment are moved (other lanes' samples are where their
+        experiments put them), with the robots held for the purpose. The recovery is a
+        Bluesky run of its own (only when something is stranded), through the arms' own
+        interlocks. A failed park is logged: the next experiment meets the problem and
+        fails cleanly.
         """
-        assert self.lab is not None
         robots = [d for d in self.lab.devices.values() if isinstance(d, RobotArm)]
         moved: list[dict[str, str]] = []
         md = {"campaign_id": self.id, "campaign": self.campaign.name, "experiment_id": experiment_id}
         try:
-            self.RE(park_plan(robots, park, md, moved))
+            claims.acquire([Hold((r.name,), -1, -1) for r in robots])
+            lane.RE(park_plan(robots, park, md, moved, only=f"{experiment_id}-a"))
         except Exception as exc:
             root = root_cause(exc)
             if isinstance(root, StoreError):

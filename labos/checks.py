@@ -69,7 +69,12 @@ def parameter_consumers(campaign: Campaign, inputs: Inputs) -> tuple[dict[int, d
         consumers[i] = mapping
         for inp, param in mapping.items():
             top = owner[param]
-            problems.extend(_limit_problems(top, param, campaign.space.root[top], step_inputs[inp], step.instrument))
+            for name in step.instruments:  # every instrument of the step's pool takes it within its limits
+                if inp not in inputs[name]:
+                    where = f"workflow.steps[{i}].instruments"
+                    problems.append(Problem(where, f"{name} has no input {inp!r}, which {step.instrument} takes"))
+                    continue
+                problems.extend(_limit_problems(top, param, campaign.space.root[top], inputs[name][inp], name))
     used = {p for m in consumers.values() for p in m.values()}
     for f in flat:
         if f not in used:
@@ -163,8 +168,8 @@ def static_problems(campaign: Campaign) -> list[Problem]:
     available: set[str] = set()
     for step in campaign.workflow.steps:
         if step.action == "measure":
-            kind = campaign.workflow.instruments[step.instrument].kind
-            available.update(metric_names(kind, step.instrument))
+            for name in step.instruments:
+                available.update(metric_names(campaign.workflow.instruments[name].kind, name))
     for i, o in enumerate(campaign.objectives):
         if o.source not in available:
             problems.append(
@@ -204,16 +209,21 @@ def lab_problems(campaign: Campaign, inputs: Inputs) -> list[Problem]:
     """Problems found against the instruments' inputs: parameters and step options."""
     _, problems = parameter_consumers(campaign, inputs)
     for i, step in enumerate(campaign.workflow.steps):
-        step_inputs = inputs[step.instrument]
-        for key, value in step.options.items():
-            spec = step_inputs.get(key)
-            if spec is None:
-                problems.append(
-                    Problem(
-                        f"workflow.steps[{i}].options.{key}",
-                        f"{step.instrument} has no input {key!r}; inputs: {', '.join(step_inputs)}",
+        for name in step.instruments:
+            step_inputs = inputs[name]
+            for key, value in step.options.items():
+                spec = step_inputs.get(key)
+                if spec is None:
+                    problems.append(
+                        Problem(
+                            f"workflow.steps[{i}].options.{key}",
+                            f"{name} has no input {key!r}; inputs: {', '.join(step_inputs)}",
+                        )
                     )
-                )
-            elif (msg := spec.problem(value)) is not None:
-                problems.append(Problem(f"workflow.steps[{i}].options.{key}", f"{step.instrument}: {msg}"))
+                    continue
+                # a slot of a pooled instrument's station: each instrument of the pool's slot must do
+                values = campaign.workflow.slot_choices(value) if step.action == "transfer" else [value]
+                for v in values:
+                    if (msg := spec.problem(v)) is not None:
+                        problems.append(Problem(f"workflow.steps[{i}].options.{key}", f"{name}: {msg}"))
     return problems

@@ -8,7 +8,7 @@ continued by another one that reads the same store (``labos resume``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,44 +54,73 @@ def consecutive_failures(records: Sequence[ExperimentRecord]) -> int:
     return n
 
 
-def decide(campaign: Campaign, records: Sequence[ExperimentRecord], stop_request: str | None, now: float) -> Step:
-    """The next step of ``campaign`` given its ``records`` (in ``seq`` order).
+def decide(
+    campaign: Campaign,
+    records: Sequence[ExperimentRecord],
+    stop_request: str | None,
+    now: float,
+    in_flight: Collection[str] = (),
+) -> Step:
+    """The next step of ``campaign`` given its ``records`` (in ``seq`` order) and the experiments ``in_flight``.
 
-    In order: analyse what was measured (no instrument needed); stop if asked (the queue
-    is kept for a resume); queue proposals (approval comes here); run the queue, oldest
-    first, retries when due; tell the planner every outcome of the batch; stop after too
-    many failures in a row; propose the next batch; done when the budget is spent.
+    ``in_flight`` are the experiments this process's lanes are running now (a ``running``
+    experiment not among them was left by a process that died: recover first). The
+    campaign keeps ``workflow.n_lanes`` experiments in flight. In order: analyse what was
+    measured (no instrument needed); stop if asked, once nothing is in flight (the queue
+    is kept for a resume); queue proposals (approval comes here); run the oldest due
+    experiment of the queue on a free lane; tell the planner every outcome it has not
+    learned; stop after too many failures in a row; propose. With ``batch_size`` 1 the
+    planner is asked for as many experiments as lanes are free, the ones in flight as
+    pending (asynchronous); with a larger ``batch_size``, for a whole batch once the
+    previous one is in and told (synchronous batches). Otherwise wait: for a retry, an
+    approval, or a lane to finish.
     """
+    flying = set(in_flight)
     by_state: dict[State, list[ExperimentRecord]] = {}
     for r in records:
         by_state.setdefault(State(r.status), []).append(r)
-    if State.RUNNING in by_state or State.INTERRUPTED in by_state:
-        r = (by_state.get(State.RUNNING) or by_state[State.INTERRUPTED])[0]
+    strays = [r for r in by_state.get(State.RUNNING, []) if r.id not in flying] + by_state.get(State.INTERRUPTED, [])
+    if strays:
+        r = strays[0]
         return Step("stop", r.id, message=f"experiment {r.id} is {r.status}: recover the campaign first")
     if State.MEASURED in by_state:
         return Step("analyse", by_state[State.MEASURED][0].id)
     if stop_request is not None:
+        if flying:
+            return Step("wait", delay_s=0.5, message=f"stopping once the running experiments end: {stop_request}")
         return Step("stop", message=stop_request)
     if State.PROPOSED in by_state:
         return Step("queue", by_state[State.PROPOSED][0].id)
-    queued = by_state.get(State.QUEUED, [])
-    if queued:
-        due = [r for r in queued if r.retry_at is None or r.retry_at <= now]
-        if due:
-            return Step("run", due[0].id)
-        first = min(queued, key=lambda r: r.retry_at or 0.0)
-        return Step("wait", first.id, delay_s=max((first.retry_at or now) - now, 0.0))
-    if State.AWAITING_APPROVAL in by_state or State.APPROVED in by_state:
-        r = (by_state.get(State.AWAITING_APPROVAL) or by_state[State.APPROVED])[0]
-        return Step("wait", r.id, delay_s=1.0, message="waiting for approval")
+    lanes = campaign.workflow.n_lanes
+    free = lanes - len(flying)
+    queued = [r for r in by_state.get(State.QUEUED, []) if r.id not in flying]
+    due = [r for r in queued if r.retry_at is None or r.retry_at <= now]
+    if due and free > 0:
+        return Step("run", due[0].id)
     untold = [r for r in records if outcome_told(r) and not r.told]
     if untold:
         return Step("tell")
     failures = consecutive_failures(records)
     if failures >= campaign.budget.max_consecutive_failures:
+        if flying:
+            return Step("wait", delay_s=0.5, message="giving up once the running experiments end")
         last = max((r for r in records if r.status == State.FAILED), key=lambda r: (r.finished or 0.0, r.seq))
         return Step("give_up", message=f"{failures} experiments failed in a row; last error: {last.error}")
     left = campaign.budget.max_experiments - budget_used(records)
+    waiting = State.AWAITING_APPROVAL in by_state or State.APPROVED in by_state
     if left > 0:
-        return Step("propose", n=min(campaign.budget.batch_size, left))
+        if campaign.budget.batch_size > 1:
+            if not (flying or queued or waiting):
+                return Step("propose", n=min(campaign.budget.batch_size, left))
+        elif free - len(queued) > 0:
+            return Step("propose", n=min(free - len(queued), left))
+    if queued and not due:
+        first = min(queued, key=lambda r: r.retry_at or 0.0)
+        delay = max((first.retry_at or now) - now, 0.0)
+        return Step("wait", first.id, delay_s=delay)
+    if waiting:
+        r = (by_state.get(State.AWAITING_APPROVAL) or by_state[State.APPROVED])[0]
+        return Step("wait", r.id, delay_s=1.0, message="waiting for approval")
+    if flying:  # every lane busy (or nothing left to propose): wait for one to finish
+        return Step("wait", delay_s=0.5, message="waiting for a lane to finish")
     return Step("done")

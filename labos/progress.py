@@ -13,6 +13,7 @@ from pathlib import Path
 
 from labos.core.errors import StoreError
 from labos.data.records import ExperimentRecord
+from labos.data.reservations import reservations
 from labos.data.store import Store
 
 
@@ -31,6 +32,9 @@ class StoreWatcher(threading.Thread):
         How often the store is read.
     seen
         Experiments not to report (those already finished when a resumed campaign starts).
+    on_lanes
+        Called at every poll with the instruments each experiment in flight holds now
+        (``{experiment id: [instrument, ...]}``, from the store's reservations).
     """
 
     def __init__(
@@ -40,6 +44,7 @@ class StoreWatcher(threading.Thread):
         on_finished: Callable[[ExperimentRecord], None],
         interval_s: float = 0.2,
         seen: set[str] | None = None,
+        on_lanes: Callable[[dict[str, list[str]]], None] | None = None,
     ) -> None:
         super().__init__(name=f"watch-{campaign_id}", daemon=True)
         self.store_path = store_path
@@ -48,6 +53,7 @@ class StoreWatcher(threading.Thread):
         self.interval_s = interval_s
         self._done = threading.Event()
         self._seen: set[str] = set(seen or ())
+        self.on_lanes = on_lanes
 
     def poll(self, store: Store) -> None:
         """Report what finished since the last poll."""
@@ -55,6 +61,12 @@ class StoreWatcher(threading.Thread):
             if r.status in ("completed", "failed") and r.id not in self._seen:
                 self._seen.add(r.id)
                 self.on_finished(r)
+        if self.on_lanes is not None:
+            held: dict[str, list[str]] = {}
+            for res in reservations(store):
+                if res.campaign_id == self.campaign_id:
+                    held.setdefault(res.experiment_id, []).append(res.resource.removeprefix(f"{self.campaign_id}/"))
+            self.on_lanes(held)
 
     def run(self) -> None:
         """Poll until :meth:`close`."""

@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent import futures
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -34,15 +34,18 @@ from labos.core.errors import AnalysisError, OutOfBoundsError, SpecError, StoreE
 from labos.core.lifecycle import PENDING, Cause, State
 from labos.core.pareto import pareto_front
 from labos.core.results import Observation
+from labos.core.settings import Settings
 from labos.data.documents import RunReadings
 from labos.data.lock import CampaignLock
 from labos.data.records import ExperimentRecord
 from labos.data.recovery import recover_campaign
+from labos.data.reservations import Leases
 from labos.data.runs import TILED_DIRNAME, RunCatalog, RunWriter, journal_dir
 from labos.data.store import Store, open_store, outcome_told
 from labos.data.tiled_app import import_array_libraries
 from labos.devices.lab import Lab
 from labos.failures import SoftwareError, classify
+from labos.lanes import Lane
 from labos.loop import Step, decide
 from labos.planners.base import Planner
 from labos.planners.registry import create_planner, get_planner_class
@@ -60,31 +63,70 @@ def observation_of(record: ExperimentRecord) -> Observation:
     return Observation(params=record.params, status="failed", error=record.error)
 
 
-class CampaignSession(AttemptRunner):
+class CampaignSession:
     """Everything one process needs to run a stored campaign's steps.
 
     Use :meth:`create` or :meth:`resume`; close with :meth:`finish` or :meth:`close`.
+    The process owns the campaign through a lease in the store (:mod:`labos.data.reservations`,
+    renewed by a heartbeat; on SQLite a kernel ``flock`` besides), so no other process,
+    on this machine or another sharing the store, runs it meanwhile. Its experiments run
+    on ``workflow.n_lanes`` lanes (:mod:`labos.lanes`), several at once: :meth:`run` may
+    be called from as many threads.
     """
 
-    def __init__(self, campaign: Campaign, campaign_id: str, data_dir: Path, store: Store, lab: Lab) -> None:
+    def __init__(
+        self, campaign: Campaign, campaign_id: str, data_dir: Path, store: Store, lab: Lab, leases: Leases | None = None
+    ) -> None:
         self.campaign = campaign
         self.id = campaign_id
         self.data_dir = data_dir
         self.store = store
         self.lab: Lab | None = lab
         self.lock = CampaignLock(data_dir, campaign_id)
+        self.leases = leases if leases is not None else Leases(store, Settings().lease_s)
         self.consumers, _ = parameter_consumers(campaign, lab.inputs)
         self.planner: Planner = create_planner(campaign.planner, campaign.space, campaign.objectives, campaign.seed)
-        self.RE = RunEngine({}, context_managers=[])
+        self.lanes = [Lane(i) for i in range(campaign.workflow.n_lanes)]
+        identities = lab.context.identities
+        self.attempts = AttemptRunner(
+            campaign,
+            campaign_id,
+            data_dir,
+            store,
+            lab,
+            self.consumers,
+            self.leases,
+            self.lanes,
+            prepare=self._prepare_attempt,
+            identity=lambda name: identities.get(name, f"{campaign_id}/{name}"),
+        )
         self._catalog: RunCatalog | None = None  # opened on first use (tiled costs seconds to import)
         self._opening: Future[RunCatalog] | None = None
         self._imported = threading.Event()  # the catalog's thread has imported what scipy looks up (see settle)
         self._imported.set()
         self._writer: RunWriter | None = None
-        self._run = RunReadings()  # the current run's readings in memory (instrument time; analysis of this run)
-        self.RE.subscribe(self._run)
         self.started = time.monotonic()
         self._closed = False
+
+    @property
+    def RE(self) -> RunEngine:
+        """The first lane's RunEngine (the only one with one lane)."""
+        return self.lanes[0].RE
+
+    @property
+    def _run(self) -> RunReadings:
+        """The readings of the run that ended last in this process."""
+        return self.attempts.last
+
+    def _own(self) -> None:
+        """Take the campaign's lease in the store (and the flock) and start renewing it."""
+        self.lock.acquire()
+        try:
+            self.leases.own(self.id)
+        except BaseException:
+            self.lock.release()
+            raise
+        self.leases.start()
 
     # -------------------------------------------------------------- opening
     @staticmethod
@@ -120,10 +162,10 @@ class CampaignSession(AttemptRunner):
             raise
         try:
             session = cls(campaign, campaign_id, where, store, lab)
-            session.lock.acquire()
             store.create_campaign(
                 campaign_id, campaign.name, campaign.as_json(), source, cls._in_force(campaign, store)
             )
+            session._own()
             store.save_planner_state(campaign_id, session._planner_state())
         except BaseException:
             lab.close()
@@ -161,23 +203,30 @@ class CampaignSession(AttemptRunner):
             campaign = Campaign.model_validate(rec.spec)
             lock = CampaignLock(where, rec.id)
             lock.acquire()
+            leases = Leases(store, Settings().lease_s)
+            leases.own(rec.id)  # before the lab opens: nothing is touched while another process runs it
         except BaseException:
+            with contextlib.suppress(NameError):
+                lock.release()
             store.close()
             raise
         try:
             lab = cls._open_lab(campaign, where, rec.id, rec.source)
         except BaseException:
+            leases.disown(rec.id)
             lock.release()
             store.close()
             raise
         try:
-            session = cls(campaign, rec.id, where, store, lab)
+            session = cls(campaign, rec.id, where, store, lab, leases)
         except BaseException:
+            leases.disown(rec.id)
             lock.release()
             lab.close()
             store.close()
             raise
         session.lock = lock
+        leases.start()
         try:
             session._recover()
             session._restore_planner(rec.planner_state)
@@ -224,7 +273,13 @@ class CampaignSession(AttemptRunner):
 
         threading.Thread(target=open_catalog, name="labos-open-catalog", daemon=True).start()
         self._writer = RunWriter(future, self.data_dir / TILED_DIRNAME / "backup", journal_dir(self.data_dir, self.id))
-        self.RE.subscribe(self._writer)
+        for lane in self.lanes:  # one writer takes every lane's runs, interleaved
+            lane.RE.subscribe(self._writer)
+
+    def _prepare_attempt(self) -> None:
+        """Before an attempt is recorded: the catalog opening (runs journaled until then), imports settled."""
+        self.open_catalog()
+        self.settle()
 
     def settle(self, catalog: bool = False) -> None:
         """Wait until the catalog's thread has imported the array libraries (about 1 s).
@@ -311,10 +366,13 @@ class CampaignSession(AttemptRunner):
         """The campaign's experiments as stored."""
         return self.store.experiments(self.id)
 
-    def next_step(self, stop_request: str | None = None) -> Step:
-        """What to do next (see :func:`labos.loop.decide`); a stop asked through the store counts too."""
+    def next_step(self, stop_request: str | None = None, in_flight: Collection[str] = ()) -> Step:
+        """What to do next (see :func:`labos.loop.decide`); a stop asked through the store counts too.
+
+        ``in_flight``: the experiments this process's lanes are running now.
+        """
         stored = self.store.campaign(self.id).stop_request
-        return decide(self.campaign, self.records(), stop_request or stored, time.time())
+        return decide(self.campaign, self.records(), stop_request or stored, time.time(), in_flight)
 
     # ----------------------------------------------------------------- steps
     def propose(self, n: int) -> list[str]:
@@ -333,14 +391,13 @@ class CampaignSession(AttemptRunner):
             problems = self.campaign.space.problems(p)
             if problems:
                 raise OutOfBoundsError(f"planner {self.campaign.planner.name!r} proposed {p}: {'; '.join(problems)}")
-        seq = max((r.seq for r in records), default=0)
-        rows = []
-        for i, p in enumerate(points, start=1):
-            eid = f"{self.id}-{seq + i:04d}"
-            rows.append((eid, seq + i, self.campaign.planner.name, dict(p)))
-        ids = [r[0] for r in rows]
-        self.store.add_proposals(self.id, rows, self._planner_state(), self._planner_log(ids))
-        return ids
+        return self.store.add_points(
+            self.id, self.campaign.planner.name, [dict(p) for p in points], self._planner_state(), self._planner_log
+        )
+
+    def run(self, experiment_id: str) -> dict[str, Any]:
+        """Run one attempt of a queued experiment on a free lane (see :meth:`AttemptRunner.run`)."""
+        return self.attempts.run(experiment_id)
 
     def queue(self, experiment_id: str) -> None:
         """Put a proposal in the run queue (no approval policy yet: every proposal is approved)."""
@@ -369,8 +426,10 @@ class CampaignSession(AttemptRunner):
             for step in self.campaign.workflow.steps:
                 if step.action != "measure":
                     continue
-                kind = self.campaign.workflow.instruments[step.instrument].kind
-                metrics.update(analyse(kind, step.instrument, readings.get(step.instrument, [])))
+                # the stream of whichever of the step's instruments this experiment got
+                name = next((n for n in step.instruments if n in readings), step.instrument)
+                kind = self.campaign.workflow.instruments[name].kind
+                metrics.update(analyse(kind, name, readings.get(name, [])))
             objectives = {o.name: o.value(metrics) for o in self.campaign.objectives}
             bad = [k for k, v in objectives.items() if not math.isfinite(v)]
             if bad:
@@ -398,8 +457,8 @@ class CampaignSession(AttemptRunner):
         """A run's readings by stream: from memory if it is the run this process has just ended, else from tiled."""
         if run_uid is None:
             return {}
-        made = self._run
-        if made.start_doc is not None and made.start_doc["uid"] == run_uid and made.stop_doc is not None:
+        made = self.attempts.readings_of(run_uid)
+        if made is not None:
             return made.readings
         return RunReadings.of(self.catalog.documents(run_uid)).readings
 
@@ -462,5 +521,10 @@ class CampaignSession(AttemptRunner):
                         finally:
                             catalog.close()
             finally:
-                self.lock.release()
-                self.store.close()
+                try:
+                    self.leases.close()
+                    with contextlib.suppress(StoreError):
+                        self.leases.disown(self.id)
+                finally:
+                    self.lock.release()
+                    self.store.close()

@@ -41,6 +41,8 @@ def create_driver(kind: str, name: str, options: Mapping[str, Any], context: Dri
         cls = _DRIVERS[kind]
     except KeyError:
         raise ConfigurationError(f"no simulated driver for kind {kind!r} (have: {', '.join(_DRIVERS)})") from None
+    if world.book.path is not None:  # a world shared with other processes: its instruments are shared too
+        context.identities[name] = f"sim:{world.book.path.resolve()}#{name}"
     try:
         return cls(name, world, options)
     except OptionError:

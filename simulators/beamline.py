@@ -80,10 +80,10 @@ class SimBeamline(SimInstrument):
         self.state["shutter"] = "closed"
 
     def _ring_current(self) -> float:
-        if self.world.clock.now() < self.beam_back_at:
+        if self.now() < self.beam_back_at:
             return 0.0
         # top-up: a 1 % sawtooth every 2 minutes
-        return self.RING_MA * (1.0 - 0.01 * ((self.world.clock.now() % 120.0) / 120.0))
+        return self.RING_MA * (1.0 - 0.01 * ((self.now() % 120.0) / 120.0))
 
     def beam(self) -> dict[str, Any]:
         """Ring current, shutter, energy and slits now."""
@@ -116,6 +116,7 @@ class SimBeamline(SimInstrument):
     def mount(self, sample_id: str) -> float:
         """Centre the sample on the stage (it must have been placed there)."""
         sample = self.world.sample(self.name, sample_id)
+        self.on_sample(sample_id)
         if sample.location is None or not sample.location.startswith(self.station + "/"):
             raise DeviceFault(
                 self.name, f"sample {sample_id!r} is at {sample.location or 'the flow line'}, not on {self.station}"
@@ -128,18 +129,19 @@ class SimBeamline(SimInstrument):
     def acquire(self, exposure_s: float) -> Diffractogram:
         """Expose the mounted sample and integrate the detector image over azimuth."""
         self.require({"exposure": exposure_s})
+        self.on_sample(self.mounted)
         rng = self.world.rng_for(self.name, self.mounted, "acquire")
         self.faults.check("disconnect", rng)
         if self.state["shutter"] != "open":
             raise DeviceFault(self.name, "interlock: the shutter is closed, nothing can be measured")
         if self.mounted is None:
             raise DeviceFault(self.name, "no sample mounted")
-        wait = max(self.beam_back_at - self.world.clock.now(), 0.0)
+        wait = max(self.beam_back_at - self.now(), 0.0)
         if wait > 0:  # the control system holds the exposure until the ring is refilled
             self.sleep(wait)
         if self.faults.happens("beam_dump", rng):
             self.sleep(exposure_s * float(rng.uniform(0.0, 1.0)))
-            self.beam_back_at = self.world.clock.now() + self.refill_s
+            self.beam_back_at = self.now() + self.refill_s
             self.state["shutter"] = "closed"  # the personnel-safety system closes it
             raise DeviceFault(self.name, self.FAULTS["beam_dump"] + " (simulated beam_dump)", transient=True)
         self.faults.check("detector_timeout", rng)

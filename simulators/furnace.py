@@ -85,11 +85,11 @@ class SimFurnace(SimInstrument):
         """Heater off: the furnace cools naturally from where it is."""
         with self._lock:
             if self._heater == "on":
-                self._cool_from = (self._temperature(), self.world.clock.now())
+                self._cool_from = (self._temperature(), self.now())
             self._heater = "off"
 
     def _temperature(self) -> float:
-        t0, now = self._cool_from[1], self.world.clock.now()
+        t0, now = self._cool_from[1], self.now()
         if self._heater == "on":
             return self._heating(now - t0)
         start = self._cool_from[0]
@@ -105,7 +105,8 @@ class SimFurnace(SimInstrument):
         A :meth:`stop` at any point switches the heater off (the safe state): the sample
         keeps the heat treatment it had and the action fails saying so.
         """
-        self.begin()
+        self.begin("anneal")
+        self.on_sample(sample_id)
         self.require(program, ("temperature", "dwell", "ramp_rate"))
         rng = self.world.rng_for(self.name, sample_id, "anneal")
         self.faults.check("disconnect", rng)
@@ -137,7 +138,7 @@ class SimFurnace(SimInstrument):
         with self._lock:
             self._heater, self._program = "on", "running"
             self._program_of = (t_set, ramp)
-            self._cool_from = (self.ROOM_C, self.world.clock.now())
+            self._cool_from = (self.ROOM_C, self.now())
 
         def treat(temperature: float, minutes: float, note: str) -> None:
             try:
@@ -176,7 +177,7 @@ class SimFurnace(SimInstrument):
             self.safe_state()
             reached = self._heating(min(halted.elapsed, t_heat))
             with self._lock:  # the clock moves on when a sleep ends: the furnace cools from where it stopped
-                self._program, self._cool_from = "stopped", (reached, self.world.clock.now())
+                self._program, self._cool_from = "stopped", (reached, self.now())
             held = max(halted.elapsed - t_heat, 0.0) / 60.0
             treat(reached, min(held, dwell), f"partly annealed by {self.name} (stopped)")
             raise self.stopped(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
+import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from labos.core.errors import DeviceFault, InterlockError, OutOfBoundsError
 from labos.devices.drivers import InputSpec, check_values
-from simulators.clock import Halted
-from simulators.world import SimWorld
+from simulators.clock import Halted, Timeline
+from simulators.world import ActionRecord, SimWorld
 
 __all__ = ["Halted", "SimInstrument", "halts"]
 
@@ -27,7 +29,7 @@ def halts(left: str) -> Callable[[F], F]:
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def action(self: SimInstrument, *args: Any, **kwargs: Any) -> Any:
-            self.begin()
+            self.begin(fn.__name__)
             try:
                 return fn(self, *args, **kwargs)
             except Halted as halted:
@@ -39,27 +41,77 @@ def halts(left: str) -> Callable[[F], F]:
     return wrap
 
 
-class SimInstrument:
-    """Base of the simulated drivers: every wait is on the world's clock and can be halted.
+_ATTEMPT = re.compile(r"-a\d+$")
 
-    An action calls :meth:`begin` first and waits with :meth:`sleep`; :meth:`stop`
-    (from any thread) sets the halt event, which ends the wait at once with
-    :class:`~simulators.clock.Halted`, and calls :meth:`safe_state`. The action then
-    puts the instrument in its safe state and raises :meth:`stopped`.
+
+class SimInstrument:
+    """Base of the simulated drivers: every wait is on the instrument's own timeline and can be halted.
+
+    An action calls :meth:`begin` first, names its sample with :meth:`on_sample` and
+    waits with :meth:`sleep`; :meth:`stop` (from any thread) sets the halt event, which
+    ends the wait at once with :class:`~simulators.clock.Halted`, and calls
+    :meth:`safe_state`. The action then puts the instrument in its safe state and
+    raises :meth:`stopped`.
+
+    Time: the instrument has a :class:`~simulators.clock.Timeline`; an action starts
+    when the instrument is free and its sample's last action has ended, so instruments
+    acting at once overlap in simulated time. Every action that takes time is logged by
+    the instrument itself in the world's sample book (:meth:`SampleBook.actions
+    <simulators.world.SampleBook.actions>`): start, end, sample and holder, in simulated
+    and wall-clock time, independently of whatever labos records.
     """
 
     def __init__(self, name: str, world: SimWorld) -> None:
         self.name = name
         self.world = world
         self.halt = threading.Event()
+        self.timeline = Timeline(world.clock)
+        self._action = "action"
+        self._sample: str | None = None
+        self._row: int | None = None
+        self._wall_start = 0.0
+        self._sim_start = self.timeline.t
 
-    def begin(self) -> None:
-        """Start an action: a stop requested before it no longer applies."""
+    def begin(self, action: str = "action") -> None:
+        """Start an action: a stop requested before it no longer applies; it starts when the instrument is free."""
         self.halt.clear()
+        self._action, self._sample, self._row = action, None, None
+        self._wall_start = time.time()
+        self._sim_start = self.timeline.begin()
+
+    def on_sample(self, sample_id: str | None, *, new: bool = False) -> None:
+        """The current action works on ``sample_id``: it starts no earlier than that sample's last action ended.
+
+        ``new``: the action makes the sample, so it starts no earlier than the world's
+        present (the frontier): an experiment proposed now is not made in the past.
+        """
+        if self._row is not None or sample_id is None:
+            return
+        after = self.world.clock.now() if new else self.world.book.time_of(sample_id)
+        self._sample = sample_id
+        self._sim_start = self.timeline.begin(after)
+
+    def now(self) -> float:
+        """Simulated time as this instrument sees it: where its current (or last) action is."""
+        return self.timeline.t
 
     def sleep(self, dt: float) -> None:
-        """Let ``dt`` simulated seconds pass; raises :class:`Halted` if stopped meanwhile."""
-        self.world.clock.sleep(dt, self.halt)
+        """Let ``dt`` simulated seconds pass on the instrument's timeline; :class:`Halted` if stopped meanwhile."""
+        try:
+            self.timeline.wait(dt, self.halt)
+        finally:
+            self._logged()
+
+    def _logged(self) -> None:
+        now = time.time()
+        if self._row is None:
+            holder = _ATTEMPT.sub("", self._sample) if self._sample else None
+            record = ActionRecord(
+                self.name, self._action, self._sample, holder, self._sim_start, self.timeline.t, self._wall_start, now
+            )
+            self._row = self.world.book.log_action(record)
+        else:
+            self.world.book.progress(self._row, self._sample, self.timeline.t, now)
 
     def stop(self) -> None:
         """Halt whatever the instrument is doing and put it in its safe state."""

@@ -113,6 +113,7 @@ class SimRobotArm(SimInstrument):
         """Move to ``slot`` and close the gripper on its sample."""
         self._slot(slot)
         sample = self.world.book.at(slot)
+        self.on_sample(sample)
         rng = self.world.rng_for(self.name, sample, f"pick {slot}")
         self.faults.check("disconnect", rng)
         if (held := self.holding()) is not None:
@@ -131,6 +132,7 @@ class SimRobotArm(SimInstrument):
         """Move to ``slot`` and release the held sample there."""
         self._slot(slot)
         sample = self.holding()
+        self.on_sample(sample)
         self.faults.check("disconnect", self.world.rng_for(self.name, sample, f"place {slot}"))
         if sample is None:
             raise DeviceFault(self.name, "gripper is empty: nothing to place")

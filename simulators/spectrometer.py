@@ -103,6 +103,7 @@ class SimSpectrometer(SimInstrument):
     def load(self, sample_id: str) -> float:
         """Move ``sample_id`` into the beam with the sample changer (15 s)."""
         sample = self.world.sample(self.name, sample_id)
+        self.on_sample(sample_id)
         if sample.location is not None and not sample.location.startswith(self.station + "/"):
             raise DeviceFault(self.name, f"sample {sample_id!r} is at {sample.location}, not in {self.station}")
         self.faults.check("changer", self.world.rng_for(self.name, sample_id, "load"))
@@ -116,6 +117,7 @@ class SimSpectrometer(SimInstrument):
         self.require({"integration_time": integration_time_s, "mode": mode})
         if self._loaded is None:
             raise DeviceFault(self.name, "no sample loaded: call load() first")
+        self.on_sample(self._loaded)
         sample = self.world.sample(self.name, self._loaded)
         truth = self.world.landscape_of(sample).optical(sample.state)
         if mode == "pl":

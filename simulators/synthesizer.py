@@ -79,6 +79,7 @@ class SimSynthesizer(SimInstrument):
     def synthesize(self, sample_id: str, recipe: Mapping[str, ParamValue]) -> SynthesisReport:
         """Dispense, heat, react and quench; the simulated clock advances accordingly."""
         self.require(recipe)
+        self.on_sample(sample_id, new=True)
         rng = self.world.rng_for(self.name, sample_id, "synthesize")
         self.faults.check("disconnect", rng)
         if self.output is not None and (there := self.world.book.at(self.output)) is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -44,6 +45,26 @@ class SimSample:
     history: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ActionRecord:
+    """One action as the instrument itself logged it: what, on which sample, for whom, and when.
+
+    ``holder`` is whom the action was done for: the campaign's experiment and attempt
+    the sample belongs to (sample ids are ``<experiment id>-a<attempt>``). Times are
+    simulated (``sim_*``) and wall-clock (``wall_*``) seconds since the epoch; an action
+    still running has the times it has reached so far.
+    """
+
+    instrument: str
+    action: str
+    sample: str | None
+    holder: str | None
+    sim_start: float
+    sim_end: float
+    wall_start: float
+    wall_end: float
+
+
 RESERVATION_TTL_S = 3600.0
 """Wall-clock seconds a slot reservation lasts unless renewed: one a crashed process left behind lapses."""
 
@@ -71,6 +92,13 @@ class SampleBook:
                 c.execute(
                     "CREATE TABLE IF NOT EXISTS reservations "
                     "(location TEXT PRIMARY KEY, sample TEXT NOT NULL, holder TEXT NOT NULL, expires REAL NOT NULL)"
+                )
+                c.execute("CREATE TABLE IF NOT EXISTS sample_times (sample TEXT PRIMARY KEY, t REAL NOT NULL)")
+                c.execute(
+                    "CREATE TABLE IF NOT EXISTS actions (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                    "instrument TEXT NOT NULL, action TEXT NOT NULL, sample TEXT, holder TEXT, "
+                    "sim_start REAL NOT NULL, sim_end REAL NOT NULL, wall_start REAL NOT NULL, "
+                    "wall_end REAL NOT NULL, pid INTEGER NOT NULL)"
                 )
         except OptionError:
             raise
@@ -245,6 +273,54 @@ class SampleBook:
         row = c.execute("SELECT id FROM samples WHERE location=?", (location,)).fetchone()
         if row is not None:
             raise ValueError(f"{location} is occupied by sample {row[0]}")
+
+    # ------------------------------------------------------------ time and the instruments' own logs
+    def time_of(self, sample_id: str | None) -> float | None:
+        """Simulated time at which the last action on ``sample_id`` ended (``None``: none yet)."""
+        if sample_id is None:
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT t FROM sample_times WHERE sample=?", (sample_id,)).fetchone()
+        return float(row[0]) if row else None
+
+    def log_action(self, row: ActionRecord) -> int:
+        """Record an action an instrument has started (see :class:`ActionRecord`); its row id."""
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO actions (instrument, action, sample, holder, sim_start, sim_end, wall_start, wall_end, "
+                "pid) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    row.instrument,
+                    row.action,
+                    row.sample,
+                    row.holder,
+                    row.sim_start,
+                    row.sim_end,
+                    row.wall_start,
+                    row.wall_end,
+                    os.getpid(),
+                ),
+            )
+            if row.sample is not None:
+                c.execute("INSERT OR REPLACE INTO sample_times (sample, t) VALUES (?,?)", (row.sample, row.sim_end))
+            return int(cur.lastrowid or 0)
+
+    def progress(self, row_id: int, sample: str | None, sim_end: float, wall_end: float) -> None:
+        """An action has reached ``sim_end`` (at wall-clock ``wall_end``); so has its sample."""
+        with self._tx() as c:
+            c.execute("UPDATE actions SET sim_end=?, wall_end=? WHERE id=?", (sim_end, wall_end, row_id))
+            if sample is not None:
+                c.execute("INSERT OR REPLACE INTO sample_times (sample, t) VALUES (?,?)", (sample, sim_end))
+
+    def actions(self, instrument: str | None = None) -> list[ActionRecord]:
+        """Every action the instruments logged (of one ``instrument``), in the order they started."""
+        sql = "SELECT instrument, action, sample, holder, sim_start, sim_end, wall_start, wall_end FROM actions"
+        args: tuple[str, ...] = ()
+        if instrument is not None:
+            sql, args = sql + " WHERE instrument=?", (instrument,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY wall_start, id", args).fetchall()
+        return [ActionRecord(*r) for r in rows]
 
     def __len__(self) -> int:
         with self._lock:

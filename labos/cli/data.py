@@ -22,6 +22,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     from labos.core.campaign import Campaign
     from labos.data.report import best_record, best_so_far
+    from labos.data.reservations import reservations
     from labos.data.store import open_store
 
     data_dir = _stored_data_dir(args)
@@ -43,6 +44,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         campaign = Campaign.model_validate(rec.spec)
         exps = store.experiments(rec.id)
         events = store.events(rec.id) if getattr(args, "agent_log", False) else []
+        ran_on: dict[str, list[str]] = {}
+        for a in store.attempts(rec.id):  # the latest attempt's instruments, where recorded
+            if a.instruments:
+                ran_on[a.experiment_id] = a.instruments
+        held = [r for r in reservations(store) if r.campaign_id == rec.id]
     if getattr(args, "agent_log", False):
         return _agent_log(campaign, rec.id, exps, events, getattr(args, "json", False))
     obj = campaign.primary
@@ -53,7 +59,17 @@ def cmd_show(args: argparse.Namespace) -> int:
             f"continue it with: labos resume {rec.id})"
         )
     con.print(f"[bold]{rec.name}[/] ({rec.id}) - {status}" + (f": {rec.message}" if rec.message else ""))
-    table = Table("#", "status", "parameters", obj.name, "best so far", "note")
+    by_exp: dict[str, list[str]] = {}
+    for r in held:  # the lanes now: which experiment holds which instrument
+        by_exp.setdefault(r.experiment_id, []).append(r.resource.removeprefix(f"{rec.id}/"))
+    if by_exp:
+        seqs = {e.id: e.seq for e in exps}
+        lanes = Table("running", "holds", title=f"{len(by_exp)} in flight, {campaign.workflow.n_lanes} lanes")
+        for eid, names in sorted(by_exp.items(), key=lambda kv: seqs.get(kv[0], 0)):
+            lanes.add_row(f"#{seqs.get(eid, '?')}", ", ".join(sorted(names)))
+        con.print(lanes)
+    pooled = any(len(s.instruments) > 1 for s in campaign.workflow.steps)
+    table = Table("#", "status", "parameters", obj.name, "best so far", "note", *(["instruments"] if pooled else []))
     for e, b in zip(exps, best_so_far(exps, obj), strict=True):
         value = _fmt(e.objectives[obj.name]) if e.objectives else ""
         note = (
@@ -61,7 +77,10 @@ def cmd_show(args: argparse.Namespace) -> int:
             if e.status in ("failed", "cancelled", "interrupted")
             else (f"{e.attempts} attempts" if e.attempts > 1 else "")
         )
-        table.add_row(str(e.seq), e.status, _fmt_params(e.params), value, _fmt(b) if b is not None else "-", note)
+        extra = [", ".join(_pooled(campaign, ran_on.get(e.id, [])))] if pooled else []
+        table.add_row(
+            str(e.seq), e.status, _fmt_params(e.params), value, _fmt(b) if b is not None else "-", note, *extra
+        )
     con.print(table)
     best = best_record(exps, obj)
     if best is not None and best.objectives is not None:
@@ -69,6 +88,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     else:
         con.print("best: none yet (no successful experiment)")
     return EXIT_OK
+
+
+def _pooled(campaign: Any, names: list[str]) -> list[str]:
+    """Of the instruments an experiment ran on, those it got from a pool of several (the lane's own)."""
+    pools = {n for s in campaign.workflow.steps if len(s.instruments) > 1 for n in s.instruments}
+    return [n for n in names if n in pools]
 
 
 def _agent_log(campaign: Any, campaign_id: str, exps: list[Any], events: list[dict[str, Any]], as_json: bool) -> int:

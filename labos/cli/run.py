@@ -151,6 +151,7 @@ def _with_progress(run: Any, session: Any, args: Any) -> CampaignSummary:
     campaign = session.campaign
     obj = campaign.primary
     done = [r for r in session.records() if r.status in ("completed", "failed")]
+    lanes = campaign.workflow.n_lanes
     with Progress(
         TextColumn("experiment"),
         MofNCompleteColumn(),
@@ -159,13 +160,14 @@ def _with_progress(run: Any, session: Any, args: Any) -> CampaignSummary:
         TextColumn("failed {task.fields[failed]}"),
         TextColumn("wall"),
         TimeElapsedColumn(),
+        *([TextColumn("{task.fields[lanes]}")] if lanes > 1 else []),
         console=_console(stderr=True),
         disable=args.quiet,
     ) as bar:
         failed = sum(r.status == "failed" for r in done)
         best = [r.objectives[obj.name] for r in done if r.objectives]
         task = bar.add_task(
-            "campaign", total=campaign.budget.max_experiments, completed=len(done), failed=failed, best="-"
+            "campaign", total=campaign.budget.max_experiments, completed=len(done), failed=failed, best="-", lanes=""
         )
         first: float | None = None
         for v in best:
@@ -184,7 +186,23 @@ def _with_progress(run: Any, session: Any, args: Any) -> CampaignSummary:
                 outcome = _fmt_params(r.objectives) if r.status == "completed" else f"[red]failed[/]: {r.error}"
                 bar.console.print(f"  #{r.seq:3d} {_fmt_params(r.params)} -> {outcome}")
 
-        watcher = StoreWatcher(session.store.location, session.id, on_finished, seen={r.id for r in done})
+        pools = {n for s in campaign.workflow.steps if len(s.instruments) > 1 for n in s.instruments}
+        seqs = {r.id: r.seq for r in session.records()}
+
+        def on_lanes(held: dict[str, list[str]]) -> None:  # the lanes: each experiment in flight and its instrument
+            if lanes > 1:
+                for eid in held:
+                    if eid not in seqs:
+                        seqs[eid] = int(eid.rsplit("-", 1)[-1])
+                shown = [
+                    f"#{seqs[eid]} " + (",".join(sorted(n for n in names if n in pools)) or ",".join(sorted(names)))
+                    for eid, names in sorted(held.items(), key=lambda kv: seqs[kv[0]])
+                ]
+                bar.update(task, lanes=f"{len(held)}/{lanes} lanes: " + "  ".join(shown) if held else "")
+
+        watcher = StoreWatcher(
+            session.store.location, session.id, on_finished, seen={r.id for r in done}, on_lanes=on_lanes
+        )
         watcher.start()
         try:
             summary: CampaignSummary = run()

@@ -153,9 +153,31 @@ class StepSpec(_Spec):
     """
 
     action: Literal["synthesize", "transfer", "anneal", "measure"]
-    instrument: str
+    instrument: str = Field(default="", description="The instrument that does the step (or give instruments).")
+    instruments: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Interchangeable instruments of one kind, any of which can do the step (lanes): "
+        "each experiment gets whichever is free.",
+    )
     options: Options = Field(default_factory=dict)
     parameters: dict[str, str] = Field(default_factory=dict, description="instrument input -> campaign parameter")
+
+    @model_validator(mode="after")
+    def _one_or_several(self) -> StepSpec:
+        if not self.instrument and not self.instruments:
+            raise ValueError("a step needs an instrument (or a list of interchangeable instruments)")
+        if self.instruments and self.instrument and self.instrument != self.instruments[0]:
+            raise ValueError(
+                f"give instrument ({self.instrument!r}) or instruments ({', '.join(self.instruments)}), not both"
+            )
+        dupes = sorted({n for n in self.instruments if self.instruments.count(n) > 1})
+        if dupes:
+            raise ValueError(f"instruments named twice: {', '.join(dupes)}")
+        # one form for every reader: instrument is the first, instruments the whole pool
+        object.__setattr__(self, "instrument", self.instrument or self.instruments[0])
+        object.__setattr__(self, "instruments", list(self.instruments) or [self.instrument])
+        return self
 
 
 ACTION_KINDS: dict[str, tuple[str, ...]] = {
@@ -184,12 +206,55 @@ class WorkflowSpec(_Spec):
         description="What a resume does with an experiment that was running when its process died: "
         "rerun it as a new attempt of the same experiment, or record it as failed.",
     )
+    lanes: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Experiments in flight at once (default: the most instruments any step names). "
+        "When one ends, the planner proposes the next with the others as pending.",
+    )
     park: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_.-]+/(\*|[A-Za-z0-9_.-]+)$",
         description="Where the robot leaves each sample after its experiment, failed or not "
         "(e.g. rack/*: the rack's first free slot), so the next experiment finds its slots free.",
     )
+
+    def pool_of(self, station: str) -> tuple[int, list[str]] | None:
+        """The step (index, instruments) whose pool of several instruments includes ``station``, if any."""
+        for i, s in enumerate(self.steps):
+            if len(s.instruments) > 1 and station in s.instruments:
+                return i, s.instruments
+        return None
+
+    def slot_choices(self, slot: Any) -> list[Any]:
+        """Every slot a transfer's ``slot`` can stand for: a pooled instrument's station is each of the pool's."""
+        if not isinstance(slot, str) or "/" not in slot:
+            return [slot]
+        station, rest = slot.split("/", 1)
+        pool = self.pool_of(station)
+        return [f"{name}/{rest}" for name in pool[1]] if pool is not None else [slot]
+
+    def lane_slot(self, slot: Any, chosen: dict[int, str]) -> Any:
+        """``slot`` in one experiment: a pooled instrument's station is the instrument it got for that step.
+
+        A transfer names a slot of the first (or any) instrument of a pool, say
+        ``furnace-1/boat1`` for a step on ``[furnace-1, furnace-2]``; an experiment that
+        got ``furnace-2`` for that step uses ``furnace-2/boat1``. ``chosen`` maps step
+        indices to the instrument each got.
+        """
+        if not isinstance(slot, str) or "/" not in slot:
+            return slot
+        station, rest = slot.split("/", 1)
+        pool = self.pool_of(station)
+        if pool is None or pool[0] not in chosen:
+            return slot
+        return f"{chosen[pool[0]]}/{rest}"
+
+    @property
+    def n_lanes(self) -> int:
+        """How many experiments run at once: ``lanes``, or the most instruments any step can use."""
+        return self.lanes if self.lanes is not None else max(len(s.instruments) for s in self.steps)
 
     @field_validator("instruments")
     @classmethod
@@ -205,14 +270,22 @@ class WorkflowSpec(_Spec):
     def _steps(self) -> WorkflowSpec:
         problems = []
         for i, s in enumerate(self.steps):
-            inst = self.instruments.get(s.instrument)
-            if inst is None:
-                known = ", ".join(self.instruments)
-                problems.append(f"steps[{i}]: instrument {s.instrument!r} is not declared (declared: {known})")
-            elif inst.kind not in ACTION_KINDS[s.action]:
+            kinds = set()
+            for name in s.instruments:
+                inst = self.instruments.get(name)
+                if inst is None:
+                    known = ", ".join(self.instruments)
+                    problems.append(f"steps[{i}]: instrument {name!r} is not declared (declared: {known})")
+                elif inst.kind not in ACTION_KINDS[s.action]:
+                    problems.append(
+                        f"steps[{i}]: {s.action!r} needs a {' or '.join(ACTION_KINDS[s.action])}, "
+                        f"but {name!r} is a {inst.kind}"
+                    )
+                else:
+                    kinds.add(inst.kind)
+            if len(kinds) > 1:
                 problems.append(
-                    f"steps[{i}]: {s.action!r} needs a {' or '.join(ACTION_KINDS[s.action])}, "
-                    f"but {s.instrument!r} is a {inst.kind}"
+                    f"steps[{i}]: interchangeable instruments must be of one kind, not {' and '.join(sorted(kinds))}"
                 )
             if s.action == "transfer" and not {"from", "to"} <= set(s.options):
                 problems.append(f"steps[{i}]: a transfer needs options 'from' and 'to' (slots such as furnace/boat1)")
@@ -269,6 +342,13 @@ class Campaign(_Spec):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)
     description: str = ""
     seed: int = Field(default=0, ge=0, lt=2**32)
+    priority: int = Field(
+        default=0,
+        ge=-100,
+        le=100,
+        description="Where the campaign's requests for shared instruments queue: higher first, "
+        "then the earliest request (campaigns of equal priority take turns).",
+    )
     space: SearchSpace
     constraints: list[LinearConstraint] = Field(
         default_factory=list, description='Linear constraints on numeric parameters, e.g. "CsPbCl3 + CsPbI3 <= 0.6".'

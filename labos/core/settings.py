@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     prefect_home: Path | None = Field(
         default=None, description="Prefect's home; defaults to <data_dir>/prefect so nothing leaks to ~/.prefect."
     )
+    lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a campaign's ownership and its instrument reservations last without renewal (renewed "
+        "every third of that while the process lives): how soon a dead process's instruments are free again.",
+    )
     prefect_keep_alive: float = Field(
         default=600.0,
         ge=0,

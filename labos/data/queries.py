@@ -91,7 +91,7 @@ class StoreReads:
             "WHERE e.campaign_id=? ORDER BY e.seq, a.n",
             (campaign_id,),
         )
-        return [record(AttemptRecord, r) for r in rows]
+        return [record(AttemptRecord, r, json_fields={"instruments"}) for r in rows]
 
     def events(self, campaign_id: str) -> list[dict[str, Any]]:
         """The decision log of a campaign in order."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import platform
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,8 @@ class AttemptRecord:
     run_uid: str | None
     error: str | None
     cause: str | None
+    instruments: list[str] | None = None
+    """The instruments the attempt ran on, where recorded (schema 5 on)."""
 
 
 @dataclass(frozen=True)
@@ -63,14 +66,22 @@ class CampaignRecord:
     message: str | None
     planner_state: dict[str, Any] | None = None
     stop_request: str | None = None
+    owner: str | None = None
+    """The process running it (``pid N on HOST``) while its lease lasts (see :mod:`labos.data.reservations`)."""
+    owner_expires: float | None = None
 
     @property
     def effective_status(self) -> str:
         """``status``, except that a ``running`` campaign whose process is gone is ``interrupted``.
 
-        Only decidable on the host that ran it; elsewhere ``running`` is reported as is.
+        Gone: its ownership lease has lapsed (any host), or, on the host that ran it, its
+        process no longer exists.
         """
-        if self.status != "running" or self.provenance.get("host") != platform.node():
+        if self.status != "running":
+            return self.status
+        if self.owner_expires is not None and self.owner_expires < time.time():
+            return "interrupted"
+        if self.provenance.get("host") != platform.node():
             return self.status
         pid = self.provenance.get("pid")
         if not isinstance(pid, int) or pid == os.getpid():

@@ -328,4 +328,5 @@ def create_driver(kind: str, name: str, options: Mapping[str, Any], context: Dri
         reg = Registry(store).select(kind, wanted, capabilities)
     entry = reg.entry
     driver = build_driver(name, entry.instrument_spec(), context)
+    context.identities[name] = f"registry:{entry.name}"
     return LimitedDriver(driver, entry.limits, entry.name) if entry.limits else driver

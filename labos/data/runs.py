@@ -213,14 +213,19 @@ class RunCatalog:
 class RunWriter:
     """RunEngine callback: bluesky's ``TiledWriter`` (one request per document), journaled until tiled is open.
 
+    Takes interleaved runs: several RunEngines (one per lane) may be subscribed to one
+    writer, their documents arriving on their own threads. Documents are routed to
+    their run by :class:`event_model.RunRouter` (descriptors, events and the stop find
+    their start), each run keeps its own journal, backup and failure, and the writes are
+    serialised; the ``TiledWriter`` routes by run too.
+
     The catalog opens in the background (``catalog``: a future; tiled takes seconds to
     import), so an experiment need not wait for it to start. Until it is open, each run's
     documents go to a journal, ``<journal_dir>/<run uid>.jsonl``: one line per document,
     flushed as it is emitted and synced at the run's stop. As soon as the catalog is
-    there (at the next document, or when :meth:`attach` is called between runs), the
-    journaled runs are written to it in order and their journals removed. A process
-    killed before that leaves the journals; :func:`labos.data.recovery.recover_campaign`
-    imports them.
+    there (at the next document, or when :meth:`attach` is called), the journaled runs
+    are written to it in order and their journals removed. A process killed before that
+    leaves the journals; :func:`labos.data.recovery.recover_campaign` imports them.
 
     ``TiledWriter``'s own backup swallows a failed write; here the run's documents so
     far are written to ``<backup_dir>/<run uid>.jsonl`` and a :class:`RunStoreError`
@@ -230,48 +235,38 @@ class RunWriter:
     """
 
     def __init__(self, catalog: Future[RunCatalog], backup_dir: Path, journal_dir: Path) -> None:
+        from event_model import RunRouter
+
         self.catalog = catalog
         self.backup_dir = backup_dir
         self.journal_dir = journal_dir
         self._writer: Any = None  # the TiledWriter, once the catalog is open
         self._journaled: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # runs waiting for the catalog
-        self._docs: list[tuple[str, dict[str, Any]]] = []
-        self._failed: Path | None = None
-        self._lock = threading.Lock()  # the RunEngine's thread writes; attach() may come from another
+        self._open: dict[str, _RunRecord] = {}  # runs in progress, by uid
+        self._lock = threading.RLock()  # the RunEngines' threads write; attach() may come from another
+        self._router = RunRouter([self._factory])
+
+    def _factory(
+        self, name: str, start: dict[str, Any]
+    ) -> tuple[list[Callable[[str, dict[str, Any]], None]], list[Any]]:
+        run = _RunRecord(self, str(start["uid"]))
+        self._open[run.uid] = run
+        return [run], []
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
-        """Write one document."""
+        """Write one document (of any run)."""
         with self._lock:
-            if name == "start":
-                self._docs, self._failed = [], None
-            self._docs.append((name, doc))
-            if self._failed is not None:
-                self._backup()
-                return
-            try:
-                if self._writer is None and self.catalog.done():
-                    self._attach()
-                if self._writer is None:
-                    self._journal(name, doc)
-                    return
-                with quiet():
-                    self._writer(name, doc)
-            except Exception as exc:
-                self._failed = self._backup()
-                where = self.catalog.result().where if self._writer is not None else "the run catalog"
-                raise RunStoreError(
-                    f"could not write the Bluesky run to tiled ({where}): {type(exc).__name__}: {exc}; "
-                    f"its documents are kept in {self._failed}"
-                ) from exc
+            self._router(name, doc)
 
     def attach(self) -> None:
-        """Wait for the catalog and write the journaled runs to it (between runs).
+        """Wait for the catalog and write the journaled runs to it.
 
         Raises
         ------
         RunStoreError
             If the catalog could not be opened or the journaled runs not written (they stay journaled).
         """
+        self.catalog.result()
         with self._lock:
             if self._writer is None:
                 self._attach()
@@ -283,7 +278,7 @@ class RunWriter:
         writer = TiledWriter(catalog.node, batch_size=1)
         with quiet():
             for uid, docs in list(self._journaled.items()):
-                if uid in self._current_uids():  # the run still going on: written document by document from now on
+                if uid in self._open:  # a run still going on: written document by document from now on
                     for name, doc in docs:
                         writer(name, doc)
                 else:
@@ -292,24 +287,55 @@ class RunWriter:
                 del self._journaled[uid]
         self._writer = writer
 
-    def _current_uids(self) -> set[str]:
-        return {str(self._docs[0][1].get("uid"))} if self._docs and self._docs[0][0] == "start" else set()
+
+class _RunRecord:
+    """One run's documents on their way to tiled (a journal until the catalog is open; a backup if a write fails)."""
+
+    def __init__(self, owner: RunWriter, uid: str) -> None:
+        self.owner = owner
+        self.uid = uid
+        self.docs: list[tuple[str, dict[str, Any]]] = []
+        self.failed: Path | None = None
+
+    def __call__(self, name: str, doc: dict[str, Any]) -> None:
+        owner = self.owner
+        self.docs.append((name, doc))
+        if name == "stop":
+            owner._open.pop(self.uid, None)
+        if self.failed is not None:
+            self._backup()
+            return
+        try:
+            if owner._writer is None and owner.catalog.done():
+                owner._attach()
+            if owner._writer is None:
+                self._journal(name, doc)
+                return
+            with quiet():
+                owner._writer(name, doc)
+        except Exception as exc:
+            self.failed = self._backup()
+            where = owner.catalog.result().where if owner._writer is not None else "the run catalog"
+            raise RunStoreError(
+                f"could not write the Bluesky run to tiled ({where}): {type(exc).__name__}: {exc}; "
+                f"its documents are kept in {self.failed}"
+            ) from exc
 
     def _journal(self, name: str, doc: dict[str, Any]) -> None:
-        uid = str(self._docs[0][1].get("uid", "unknown")) if self._docs else "unknown"
-        self._journaled.setdefault(uid, []).append((name, doc))
-        self.journal_dir.mkdir(parents=True, exist_ok=True)
-        with (self.journal_dir / f"{uid}.jsonl").open("a", encoding="utf-8") as fh:
+        self.owner._journaled.setdefault(self.uid, []).append((name, doc))
+        journal = self.owner.journal_dir
+        journal.mkdir(parents=True, exist_ok=True)
+        with (journal / f"{self.uid}.jsonl").open("a", encoding="utf-8") as fh:
             fh.write(dumps([name, doc]) + "\n")
             fh.flush()
             if name == "stop":
                 os.fsync(fh.fileno())
 
     def _backup(self) -> Path:
-        uid = self._docs[0][1].get("uid", "unknown") if self._docs else "unknown"
-        self.backup_dir.mkdir(parents=True, exist_ok=True)
-        path = self.backup_dir / f"{uid}.jsonl"
+        backup = self.owner.backup_dir
+        backup.mkdir(parents=True, exist_ok=True)
+        path = backup / f"{self.uid}.jsonl"
         tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(dumps([n, d]) + "\n" for n, d in self._docs))
+        tmp.write_text("".join(dumps([n, d]) + "\n" for n, d in self.docs))
         os.replace(tmp, path)
         return path

@@ -20,6 +20,9 @@ events
     The decision log: proposals, transitions, failures, what the planner was told, stops.
 instruments, instrument_log
     The instrument registry (:mod:`labos.data.registry`) and its maintenance log (who, when, what).
+reservations, reservation_requests
+    Which experiment holds which instrument until when (a lease with a holder), and who
+    waits for which instruments with what priority (:mod:`labos.data.reservations`).
 
 Revision ``0001`` is the schema labos wrote before it had migrations (SQLite stores with
 ``PRAGMA user_version = 1`` and no ``alembic_version`` table); such a store is stamped
@@ -36,7 +39,7 @@ import sqlalchemy as sa
 from labos.core.errors import StoreError
 from labos.data.db import Database
 
-REVISIONS = ("0001", "0002", "0003", "0004")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 HEAD = REVISIONS[-1]
 SCHEMA_VERSION = len(REVISIONS)
 """The schema version this labos writes (the number of revisions)."""

@@ -9,7 +9,7 @@ a killed process leaves whole records that say what was under way.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -211,16 +211,51 @@ class Store(StoreReads):
         """
         now = time.time()
         with self.transaction() as c:
-            for eid, seq, planner, params in proposals:
-                c.execute(
-                    "INSERT INTO experiments (id, campaign_id, seq, planner, params, status, proposed) "
-                    "VALUES (?,?,?,?,?,?,?)",
-                    (eid, campaign_id, seq, planner, dumps(params), State.PROPOSED.value, now),
-                )
-                self._event(c, campaign_id, "proposed", eid, {"params": params, "planner": planner}, now)
-            for kind, about, payload in planner_log:
-                self._event(c, campaign_id, kind, about, payload, now)
-            self._planner_state(c, campaign_id, planner_state)
+            self._insert_proposals(c, campaign_id, proposals, planner_state, planner_log, now)
+
+    def _insert_proposals(
+        self,
+        c: Tx,
+        campaign_id: str,
+        proposals: Sequence[tuple[str, int, str, Mapping[str, Any]]],
+        planner_state: Mapping[str, Any] | None,
+        planner_log: Sequence[tuple[str, str | None, Mapping[str, Any]]],
+        now: float,
+    ) -> None:
+        for eid, seq, planner, params in proposals:
+            c.execute(
+                "INSERT INTO experiments (id, campaign_id, seq, planner, params, status, proposed) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (eid, campaign_id, seq, planner, dumps(params), State.PROPOSED.value, now),
+            )
+            self._event(c, campaign_id, "proposed", eid, {"params": params, "planner": planner}, now)
+        for kind, about, payload in planner_log:
+            self._event(c, campaign_id, kind, about, payload, now)
+        self._planner_state(c, campaign_id, planner_state)
+
+    def add_points(
+        self,
+        campaign_id: str,
+        planner: str,
+        points: Sequence[Mapping[str, Any]],
+        planner_state: Mapping[str, Any] | None,
+        planner_log: Callable[[list[str]], Sequence[tuple[str, str | None, Mapping[str, Any]]]] = lambda ids: (),
+    ) -> list[str]:
+        """Record what a planner proposed as new experiments, numbered in this transaction; their ids.
+
+        The next numbers are read and taken in the transaction that inserts them (the
+        write lock is held), so processes sharing a store never number two experiments
+        alike. Ids are ``<campaign id>-<seq>`` (four digits at least). ``planner_log``
+        turns the new ids into the decision-log entries of the ask (see :meth:`add_proposals`).
+        """
+        now = time.time()
+        with self.transaction() as c:
+            row = c.execute("SELECT COALESCE(MAX(seq), 0) FROM experiments WHERE campaign_id=?", (campaign_id,)).one()
+            first = int(row[0]) + 1
+            rows = [(f"{campaign_id}-{first + i:04d}", first + i, planner, p) for i, p in enumerate(points)]
+            ids = [r[0] for r in rows]
+            self._insert_proposals(c, campaign_id, rows, planner_state, planner_log(ids), now)
+        return ids
 
     def transition(self, experiment_id: str, target: State, **fields: Any) -> None:
         """Move an experiment to ``target``, setting ``fields`` (see :data:`_EXPERIMENT_FIELDS`).
@@ -287,8 +322,12 @@ class Store(StoreReads):
         instrument_time_s: float | None = None,
         retry_at: float | None = None,
         traceback: str | None = None,
+        instruments: Sequence[str] | None = None,
     ) -> None:
-        """Close attempt ``n`` and move its experiment (to ``measured``, ``failed`` or back to ``queued``)."""
+        """Close attempt ``n`` and move its experiment (to ``measured``, ``failed`` or back to ``queued``).
+
+        ``instruments``: those the attempt ran on (its lanes' reservations).
+        """
         now = time.time()
         status = (
             "succeeded" if target == State.MEASURED else ("interrupted" if cause == Cause.INTERRUPTED else "failed")
@@ -301,8 +340,18 @@ class Store(StoreReads):
                 fields |= {"error": error, "cause": cause.value if cause else None, "traceback": traceback}
             self._move(c, experiment_id, target, fields, now)
             c.execute(
-                "UPDATE attempts SET status=?, finished=?, run_uid=?, error=?, cause=? WHERE experiment_id=? AND n=?",
-                (status, now, run_uid, error, cause.value if cause else None, experiment_id, n),
+                "UPDATE attempts SET status=?, finished=?, run_uid=?, error=?, cause=?, instruments=? "
+                "WHERE experiment_id=? AND n=?",
+                (
+                    status,
+                    now,
+                    run_uid,
+                    error,
+                    cause.value if cause else None,
+                    dumps(list(instruments)) if instruments is not None else None,
+                    experiment_id,
+                    n,
+                ),
             )
             if run_uid is not None:
                 self._add_run_uid(c, experiment_id, run_uid)

@@ -70,6 +70,8 @@ class DriverDevice(Device):
         self._guard = threading.Lock()
         self._action: str | None = None
         self._stopping = self._stop_success = False
+        self.action_thread: int | None = None
+        """The thread that started the last action (a RunEngine's loop: see :class:`labos.lanes.LaneRunEngine`)."""
 
     def check_inputs(self, values: Mapping[str, Any], *, fill_defaults: bool = True) -> dict[str, ParamValue]:
         """Validate ``values`` against the instrument's inputs and limits (defaults filled in).
@@ -140,6 +142,7 @@ class DriverDevice(Device):
                 raise InterlockError(f"{self.name}: busy with {self._action}; one action at a time")
             self._action = what
             self._stopping = self._stop_success = False
+            self.action_thread = threading.get_ident()
         status = DeviceStatus(obj or self)
         self.state.put("busy")
         limit = self.time_limit_s

@@ -357,6 +357,11 @@ class DriverContext:
     """The campaign's id: simulated drivers key their noise by sample id relative to it."""
     check_only: bool = False
     """Built only to check a campaign (``labos validate``): create and write nothing, no file, no store."""
+    identities: dict[str, str] = field(default_factory=dict)
+    """What each instrument is beyond this lab, by local name, where others can reach it too
+    (``registry:NAME``, ``zmq:ENDPOINT#NAME``, ``epics:PREFIX``, ``sim:WORLD#NAME``): the key its
+    reservations are made under (:mod:`labos.data.reservations`). An instrument not named here is
+    the lab's own."""
 
     def close(self) -> None:
         """Close the shared resources that have a ``close`` (a simulated world's sample book, say).

@@ -191,4 +191,6 @@ def create_driver(kind: str, name: str, options: Mapping[str, Any], context: Dri
     """Entry point ``labos.drivers: epics``."""
     if kind != "xrd":
         raise ConfigurationError(f"driver epics serves beamlines (kind xrd), not {kind!r}")
-    return EpicsBeamline(name, options)
+    beamline = EpicsBeamline(name, options)
+    context.identities[name] = f"epics:{beamline.prefix}"
+    return beamline

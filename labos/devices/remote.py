@@ -320,4 +320,6 @@ def create_driver(kind: str, name: str, options: Mapping[str, Any], context: Dri
     """Entry point ``labos.drivers: zmq``."""
     if kind not in _CLIENTS:
         raise ConfigurationError(f"driver zmq has no client for kind {kind!r}")
-    return _CLIENTS[kind](RemoteClient(name, options))
+    client = RemoteClient(name, options)
+    context.identities[name] = f"zmq:{client.endpoint}#{client.remote}"
+    return _CLIENTS[kind](client)

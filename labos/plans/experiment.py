@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
@@ -103,28 +103,60 @@ def _stub(action: str, dev: Device) -> Stub:
     raise ValueError(f"no plan for {action!r} on a {type(dev).__name__}")
 
 
+class StepHooks(Protocol):
+    """What runs around each step of an experiment that shares its instruments (a lane's reservations).
+
+    ``before`` is called before step ``i`` starts and returns the step as this
+    experiment runs it (on the instrument it was granted, with slots of that
+    instrument); it may wait until the instruments are free. ``after`` is called once
+    step ``i`` has ended, failed or not, to give back what the experiment no longer needs.
+    Both are plain calls, not plans: they must not touch the devices.
+    """
+
+    def before(self, i: int, step: PlannedStep) -> PlannedStep:
+        """Step ``i`` as this experiment runs it, once its instruments are held."""
+        ...
+
+    def after(self, i: int) -> None:
+        """Step ``i`` has ended."""
+        ...
+
+
 def experiment_plan(
-    devices: Mapping[str, Device], steps: Sequence[PlannedStep], sample_id: str, md: Mapping[str, Any]
+    devices: Mapping[str, Device],
+    steps: Sequence[PlannedStep],
+    sample_id: str,
+    md: Mapping[str, Any],
+    hooks: StepHooks | None = None,
+    pools: Sequence[Sequence[str]] | None = None,
 ) -> MsgGenerator[str]:
     """One experiment as one Bluesky run.
 
-    Each step is recorded in an event stream named after its instrument. A failing
-    step still closes the run, with ``exit_status="fail"`` and the reason in the stop
-    document; a beamline shutter opened by the plan is closed again whatever happens.
-    A checkpoint precedes every step: ``RE.pause()`` stops the instruments (the
+    Each step is recorded in an event stream named after the instrument that did it. A
+    failing step still closes the run, with ``exit_status="fail"`` and the reason in the
+    stop document; a beamline shutter opened by the plan is closed again whatever
+    happens. A checkpoint precedes every step: ``RE.pause()`` stops the instruments (the
     RunEngine calls their ``stop()``) and ``RE.resume()`` runs the interrupted step again
     from its start; ``RE.request_pause(defer=True)`` lets the running step finish first.
+
+    ``hooks`` (a lane's reservations) choose each step's instrument among ``pools[i]``
+    (the step's interchangeable instruments) and wait for it before the step.
     """
-    detectors = sorted({s.instrument for s in steps})
+    pools = [list(p) for p in pools] if pools is not None else [[s.instrument] for s in steps]
+    detectors = sorted({name for pool in pools for name in pool})
     start_md = {
         **md,
         "detectors": detectors,
         "plan_name": "labos_experiment",
         "plan_args": {
             "sample_id": sample_id,
-            "steps": [{"action": s.action, "instrument": s.instrument, "inputs": dict(s.inputs)} for s in steps],
+            "steps": [
+                {"action": s.action, "instrument": s.instrument, "inputs": dict(s.inputs)}
+                | ({"instruments": list(pool)} if len(pool) > 1 else {})
+                for s, pool in zip(steps, pools, strict=True)
+            ],
         },
-        "hints": {"dimensions": [[["time"], s] for s in dict.fromkeys(s.instrument for s in steps)]},
+        "hints": {"dimensions": [[["time"], name] for name in dict.fromkeys(n for pool in pools for n in pool)]},
         "sample_id": sample_id,
     }
     opened: list[XRDBeamline] = []
@@ -135,8 +167,9 @@ def experiment_plan(
 
     @bpp.run_decorator(md=start_md)  # type: ignore[untyped-decorator]
     def inner() -> MsgGenerator[str]:
-        for step in steps:
+        for i, planned in enumerate(steps):
             yield from bps.checkpoint()
+            step = hooks.before(i, planned) if hooks is not None else planned
             dev = devices[step.instrument]
             stub = _stub(step.action, dev)
             yield from stub(dev, step, sample_id)
@@ -144,6 +177,8 @@ def experiment_plan(
                 opened.append(dev)
             yield from bps.trigger_and_read([dev], name=step.instrument)
             yield from close_shutters()
+            if hooks is not None:  # a failed step keeps what it holds until its sample is parked
+                hooks.after(i)
         return sample_id
 
     uid: str = yield from bpp.finalize_wrapper(inner(), close_shutters())

@@ -14,18 +14,21 @@ from labos.core.errors import DeviceFault
 from labos.devices.robot import GRIPPER, RobotArm
 
 
-def stranded(robot: RobotArm, park: str) -> MsgGenerator[list[tuple[str, str]]]:
+def stranded(robot: RobotArm, park: str, only: str = "") -> MsgGenerator[list[tuple[str, str]]]:
     """``(where, sample)`` for the sample in the gripper and every sample outside ``park``'s station.
 
-    Reads the arm (trigger and read, no run, no documents).
+    Reads the arm (trigger and read, no run, no documents). ``only``: just the samples
+    whose ids start with it (one experiment's, ``<experiment id>-a``).
     """
     yield from bps.trigger(robot, wait=True)
     reading = yield from bps.read(robot)
     held = str(reading[f"{robot.name}_gripper"]["value"])
     occupancy: dict[str, str | None] = json.loads(reading[f"{robot.name}_occupancy"]["value"])
     station = park.split("/")[0] + "/"
-    out = [(GRIPPER, held)] if held else []
-    out += [(slot, s) for slot, s in sorted(occupancy.items()) if s and not slot.startswith(station)]
+    out = [(GRIPPER, held)] if held and held.startswith(only) else []
+    out += [
+        (slot, s) for slot, s in sorted(occupancy.items()) if s and not slot.startswith(station) and s.startswith(only)
+    ]
     return out
 
 
@@ -51,18 +54,20 @@ def park_plan(
     moved: list[dict[str, str]],
     *,
     tries: int = 2,
+    only: str = "",
 ) -> MsgGenerator[None]:
     """Carry every stranded sample to ``park`` (``rack/*``: the first free slot), as one Bluesky run.
 
     The arms are read first, outside any run; a run (``plan_name: labos_park``) is opened
     only when something is stranded, and records each arm before and after every
-    transfer. The transfers are ordinary ``set``s, so they pass the same limit and
+    transfer. ``only``: just the samples whose ids start with it (one experiment's: lanes
+    running beside it keep theirs). The transfers are ordinary ``set``s, so they pass the same limit and
     occupancy interlocks as any move. Each transfer is appended to ``moved``
     (``robot``, ``sample_id``, ``from``, ``to``) as it completes.
     """
     todo = []
     for robot in robots:
-        todo += [(robot, where, sample) for where, sample in (yield from stranded(robot, park))]
+        todo += [(robot, where, sample) for where, sample in (yield from stranded(robot, park, only))]
     if not todo:
         return
 
