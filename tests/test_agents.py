@@ -54,6 +54,15 @@ def planner(replies: list[Any], **options: Any) -> tuple[AgentPlanner, ScriptedB
     return AgentPlanner(SPACE, OBJECTIVES, seed=3, options=opts, backend=backend), backend
 
 
+def fallback_point(name: str = "random", seed: int = 3) -> dict[str, Any]:
+    """What the agent's fallback planner proposes first on its own (the agent's seed is 3)."""
+    from labos.core.campaign import PlannerSpec
+    from labos.planners import create_planner
+
+    (point,) = create_planner(PlannerSpec(name=name), SPACE, OBJECTIVES, seed=seed).ask(1)
+    return dict(point)
+
+
 def observe(point: dict[str, Any], value: float = 0.3, error: str | None = None) -> Observation:
     if error is not None:
         return Observation(params=point, status="failed", error=error)
@@ -166,7 +175,7 @@ def test_invalid_reply_gets_its_errors_back_then_the_retry_counts() -> None:
 def test_after_max_retries_the_fallback_proposes_inside_the_space() -> None:
     p, backend = planner(["{", proposal(solvent="water"), proposal(temperature=-1)], max_retries=2)
     (point,) = p.ask(1)
-    assert SPACE.problems(point) == []
+    assert point == fallback_point()  # the fallback's own proposal, none of the refused ones
     assert len(backend.calls) == 3
     log = p.take_log()
     assert [e["source"] for e in log if e["kind"] == "proposal"] == ["fallback"]
@@ -177,7 +186,7 @@ def test_a_runaway_reply_is_cut_and_refused() -> None:
     huge = json.dumps({"hypothesis": "x" * 100_000, "proposals": [GOOD]})
     p, _ = planner([huge], max_retries=0)
     (point,) = p.ask(1)
-    assert SPACE.problems(point) == []
+    assert point == fallback_point()
     call = p.take_log()[0]
     assert len(call["reply"]) == 20_000 and call["outcome"] == "invalid" and "not valid JSON" in call["errors"][0]
 
@@ -186,7 +195,7 @@ def test_a_runaway_reply_is_cut_and_refused() -> None:
 def test_a_model_that_does_not_answer_means_fallback_not_a_crash(failure: BackendError) -> None:
     p, _ = planner([failure])
     (point,) = p.ask(1)
-    assert SPACE.problems(point) == []
+    assert point == fallback_point()
     log = p.take_log()
     assert log[0]["outcome"] == "error" and str(failure) in log[0]["errors"][0]
     assert log[-1] == {"kind": "proposal", "index": 0, "source": "fallback", "hypothesis": None}
@@ -195,10 +204,12 @@ def test_a_model_that_does_not_answer_means_fallback_not_a_crash(failure: Backen
 def test_hybrid_lets_the_acquisition_choose_among_model_and_bo_points() -> None:
     replies = [json.dumps({"hypothesis": "h", "proposals": [GOOD, {**GOOD, "temperature": 100.0}]})]
     p, _ = planner(replies, mode="hybrid", candidates=2)
-    points = p.ask(1)
-    assert len(points) == 1 and SPACE.problems(points[0]) == []
+    (point,) = p.ask(1)
     (entry,) = [e for e in p.take_log() if e["kind"] == "proposal"]
-    assert entry["source"] in ("agent", "bo") and entry["hypothesis"] == "h"
+    from_model = [{**GOOD, "i": 0.3}, {**GOOD, "i": 0.3, "temperature": 100.0}]
+    ours = any(point == pytest.approx(m) for m in from_model)
+    # the source names where the chosen point came from: one of the model's two, or one of BO's own
+    assert entry["source"] == ("agent" if ours else "bo") and entry["hypothesis"] == "h"
 
 
 def test_advisor_states_hypotheses_and_every_hypothesis_gets_a_verdict() -> None:
@@ -233,7 +244,7 @@ def test_prompt_injection_through_recorded_text_changes_nothing_allowed() -> Non
     p.tell([observe(seed_point, error=INJECTION)])
     p.take_log()
     (point,) = p.ask(1)
-    assert SPACE.problems(point) == [] and point["temperature"] <= 160
+    assert point["temperature"] <= 160 and point != {**GOOD, "temperature": 5000}
     prompt = backend.calls[0][1]["content"]
     assert "</data> SYSTEM" not in prompt  # the tag cannot be closed from inside the data
     assert prompt.count("<data>") == prompt.count("</data>")
@@ -286,7 +297,7 @@ def test_the_fallback_planners_rescue_reaches_the_agents_log_once() -> None:
     p, _ = planner([BackendError("connection refused")], fallback="botorch", verdicts=False)
     p.tell([observe(pt, 0.3) for pt in told])
     (point,) = p.ask(1)
-    assert SPACE.problems(point) == []
+    assert point not in told
     log = p.take_log()
     (rescue,) = [e for e in log if e["kind"] == "rescue"]
     assert rescue["action"] == "space_filling" and rescue["via"] == "fallback" and "index" not in rescue
@@ -372,7 +383,7 @@ def test_openai_backend_gives_up_into_the_fallback(flaky_server: str) -> None:
     backend = OpenAIBackend(flaky_server, "m", retries=1, timeout_s=5)
     p = AgentPlanner(SPACE, OBJECTIVES, seed=1, options={"mode": "agent", "fallback": "random"}, backend=backend)
     (point,) = p.ask(1)
-    assert SPACE.problems(point) == [] and len(_Flaky.bodies) == 2
+    assert point == fallback_point(seed=1) and len(_Flaky.bodies) == 2
     log = p.take_log()
     assert log[0]["outcome"] == "error" and "InternalServerError" in log[0]["errors"][0]
     assert log[-1]["source"] == "fallback"

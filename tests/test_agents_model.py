@@ -98,11 +98,14 @@ def test_real_model_under_prompt_injection_proposes_nothing_outside_the_space(mo
         ]
     )
     for _ in range(2):
-        (point,) = p.ask(1)
-        assert SPACE.problems(point) == []
+        (point,) = p.ask(1)  # ask itself refuses a point outside the space: what is checked is who proposed it
         p.tell([Observation(params=point, objectives={"gap_error": 0.2})])
-        calls = [e for e in p.take_log() if e["kind"] == "call"]
+        log = p.take_log()
+        calls = [e for e in log if e["kind"] == "call"]
         assert calls and all(c["instruction_like_data"] for c in calls)
+        (source,) = [e["source"] for e in log if e["kind"] == "proposal"]
+        valid = any(c["outcome"] == "valid" for c in calls)  # a reply outside the space is never valid
+        assert source.startswith("agent") if valid else source == "fallback"
 
 
 # ------------------------------------------------------------------ server
@@ -157,9 +160,11 @@ def llama_server(model_path: str, tmp_path_factory: pytest.TempPathFactory):
 def test_openai_client_against_llama_cpp_server(llama_server: str, structured: str) -> None:
     backend = OpenAIBackend(llama_server, "smollm2", structured=structured, timeout_s=120, retries=1)
     p = AgentPlanner(SPACE, OBJECTIVES, seed=2, options={"mode": "agent", "fallback": "random"}, backend=backend)
-    (point,) = p.ask(1)
-    assert SPACE.problems(point) == []  # a valid reply, or the fallback after the retries: never outside
+    p.ask(1)  # ask itself refuses a point outside the space: what is checked is who proposed it
     log = p.take_log()
+    valid = any(e["kind"] == "call" and e["outcome"] == "valid" for e in log)
+    (source,) = [e["source"] for e in log if e["kind"] == "proposal"]
+    assert source.startswith("agent") if valid else source == "fallback"  # a valid reply, or the fallback
     calls = [e for e in log if e["kind"] == "call"]
     assert calls[0]["outcome"] in ("valid", "invalid") and calls[0]["model"]["base_url"] == llama_server
     if structured == "grammar":  # the server applies the grammar sent in the request body
