@@ -231,9 +231,7 @@ def _wind_down(
     not the campaign's reason to stop (the first exception is), so it is dropped here.
     """
     if abort:
-        for lane in session.lanes:
-            with contextlib.suppress(Exception):  # idle, or already ending
-                lane.RE.abort("the campaign is stopping")
+        session.attempts.abort_all("the campaign is stopping")
     if lanes:
         futures.wait([f.wrapped_future for f in lanes.values()])
     for future in lanes.values():

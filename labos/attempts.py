@@ -80,6 +80,7 @@ class AttemptRunner:
             self._free.put(lane)
         self._made: dict[str, RunReadings] = {}
         self._made_lock = threading.Lock()
+        self._aborts: dict[int, Callable[[str], None]] = {}  # lane index -> how to abort its attempt
         self.last: RunReadings = lanes[0].readings
         """What the last run that ended was read as (the run this process made most recently)."""
 
@@ -156,6 +157,7 @@ class AttemptRunner:
             claims.cancel.set()  # a lane waiting for instruments gives up
             lane.RE.abort(reason)
 
+        self._aborts[lane.index] = abort
         try:
             try:
                 with control.abortable(abort):
@@ -192,8 +194,15 @@ class AttemptRunner:
             if self.campaign.workflow.park is not None:
                 self._park(experiment_id, self.campaign.workflow.park, lane, claims)
         finally:
+            self._aborts.pop(lane.index, None)
             claims.release()  # after the park: its instruments stay held until its samples are safe
         return self._end(experiment_id, attempt, failure, readings, claims)
+
+    def abort_all(self, reason: str) -> None:
+        """Abort every attempt running on this campaign's lanes (a lane waiting for an instrument stops waiting)."""
+        for abort in list(self._aborts.values()):
+            with contextlib.suppress(Exception):  # idle by now, or already ending
+                abort(reason)
 
     def _waiting(self, experiment_id: str, wants: list[str]) -> None:
         """Log that a lane waits for instruments (once per step that has to)."""

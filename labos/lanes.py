@@ -173,7 +173,7 @@ class Claims:
         self.leases.release(resources, self.experiment_id)
 
 
-class LaneRunEngine(RunEngine):  # type: ignore[misc]  # bluesky's RunEngine is untyped
+class LaneRunEngine(RunEngine):
     """A RunEngine that shares its devices with other lanes' RunEngines.
 
     A RunEngine calls ``stop()`` on every device its plan moved when the plan ends,

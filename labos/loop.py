@@ -98,7 +98,8 @@ def decide(
     if due and free > 0:
         return Step("run", due[0].id)
     untold = [r for r in records if outcome_told(r) and not r.told]
-    if untold:
+    batches = campaign.budget.batch_size > 1
+    if untold and not (batches and (flying or queued)):  # a synchronous batch is told whole
         return Step("tell")
     failures = consecutive_failures(records)
     if failures >= campaign.budget.max_consecutive_failures:
@@ -109,8 +110,8 @@ def decide(
     left = campaign.budget.max_experiments - budget_used(records)
     waiting = State.AWAITING_APPROVAL in by_state or State.APPROVED in by_state
     if left > 0:
-        if campaign.budget.batch_size > 1:
-            if not (flying or queued or waiting):
+        if batches:
+            if not (flying or queued or waiting or untold):
                 return Step("propose", n=min(campaign.budget.batch_size, left))
         elif free - len(queued) > 0:
             return Step("propose", n=min(free - len(queued), left))
