@@ -229,7 +229,7 @@ class CampaignSession:
         leases.start()
         try:
             session._recover()
-            session._restore_planner(rec.planner_state)
+            session._restore_planner(store.planner_state(rec.id))
             store.reopen_campaign(rec.id)
         except BaseException:
             session.close()
@@ -322,8 +322,7 @@ class CampaignSession:
         return out
 
     def _planner_state(self) -> dict[str, Any] | None:
-        state = getattr(self.planner, "state", None)
-        return state() if callable(state) else None
+        return self.planner.state()
 
     def _planner_log(self, ids: list[str]) -> list[tuple[str, str | None, dict[str, Any]]]:
         """What the planner reported since its last ``ask``/``tell`` (``take_log``), as decision-log entries.
@@ -331,11 +330,8 @@ class CampaignSession:
         Entries naming an ``index`` belong to that experiment of ``ids`` (the points of the
         ask, or the outcomes of the tell); the others (an agent's model calls) list them all.
         """
-        take = getattr(self.planner, "take_log", None)
-        if not callable(take):
-            return []
         out: list[tuple[str, str | None, dict[str, Any]]] = []
-        for entry in take():
+        for entry in self.planner.take_log():
             payload = dict(entry)
             kind = f"planner.{payload.pop('kind', 'note')}"
             index = payload.pop("index", None)
@@ -348,13 +344,12 @@ class CampaignSession:
     def _restore_planner(self, state: Mapping[str, Any] | None) -> None:
         """The planner as it was after its last stored ``ask``/``tell``.
 
-        A planner without ``state``/``restore`` (or a store written before states were
-        kept) is rebuilt by telling it every outcome it had been told, in order.
+        A store written before states were kept is rebuilt by telling the planner every
+        outcome it had been told, in order.
         """
-        cls = get_planner_class(self.campaign.planner.name)
-        restore = getattr(cls, "restore", None)
-        if state is not None and callable(restore):
-            self.planner = restore(self.campaign.space, self.campaign.objectives, state)
+        cls: type[Planner] = get_planner_class(self.campaign.planner.name)
+        if state is not None:
+            self.planner = cls.restore(self.campaign.space, self.campaign.objectives, state)
             return
         told = [r for r in self.records() if r.told and outcome_told(r)]
         told.sort(key=lambda r: (r.finished or 0.0, r.seq))

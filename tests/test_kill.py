@@ -130,7 +130,7 @@ def check(data: Path, before: dict[str, dict[str, Any]]) -> dict[str, dict[str, 
             assert all(md.get("stop") for md in in_tiled.values()), "a Bluesky run without a stop document"
             recorded = {uid for e in exps for uid in e.run_uids} | {a.run_uid for a in attempts if a.run_uid}
             assert recorded <= set(in_tiled), "an experiment names a run that is not in tiled"
-            state = store.find_campaign(campaign.id).planner_state or {"journal": []}
+            state = store.planner_state(campaign.id) or {"journal": []}
             told = sum(len(j["observations"]) for j in state["journal"] if j["op"] == "tell")
             assert told == sum(e.told for e in exps), "planner state and told flags disagree"
             asked = sum(j["n"] for j in state["journal"] if j["op"] == "ask")

@@ -128,7 +128,7 @@ def test_a_software_error_stops_the_campaign_is_not_told_and_resume_replaces_it(
     assert resumed.status == "completed" and resumed.n_ok == 5  # the lost experiment did not use the budget
     with Store(tmp_path) as store:
         exps = store.experiments(summary.campaign_id)
-        state = store.find_campaign(summary.campaign_id).planner_state
+        state = store.planner_state(summary.campaign_id)
     told = [o for entry in state["journal"] if entry["op"] == "tell" for o in entry["observations"]]
     assert len(told) == 5 and all(o["status"] == "ok" for o in told)
     assert len(exps) == 6 and exps[2].status == "failed"

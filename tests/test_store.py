@@ -45,7 +45,8 @@ def test_campaign_and_experiment_round_trip(store):
     store.mark_told("c1", ["c1-0001"], {"journal": [1, 2]})
     rec = store.find_campaign("demo")
     assert rec is not None and rec.id == "c1" and rec.spec["x"] == [1, 2] and rec.status == "running"
-    assert rec.planner_state == {"journal": [1, 2]} and store.experiments("c1")[0].told
+    assert store.planner_state("c1") == {"journal": [1, 2]} and store.experiments("c1")[0].told
+    assert rec.planner_state == {"journal_rows": 2}  # the row keeps the rest; the journal is in rows of its own
     assert "versions" in rec.provenance
     moves = [(ev["payload"]["from"], ev["payload"]["to"]) for ev in store.events("c1") if ev["kind"] == "transition"]
     assert moves == [
@@ -205,3 +206,20 @@ def test_json_records_numpy_and_nan_and_refuses_what_it_cannot_hold():
     }
     with pytest.raises(TypeError, match="cannot record a object as JSON"):
         dumps({"x": object()})
+
+
+def test_a_planners_journal_is_appended_not_rewritten(store):
+    """Each ask or tell writes its own journal entry: the row's state stays small however long the journal."""
+    store.create_campaign("c1", "demo", {}, None)
+    sizes = []
+    for k in range(1, 60):
+        state = {"format": 1, "seed": 0, "journal": [{"op": "tell", "i": i} for i in range(k)]}
+        store.mark_told("c1", [], state)
+        sizes.append(len(store.query("SELECT planner_state FROM campaigns WHERE id='c1'")[0][0]))
+        assert store.query("SELECT COUNT(*) FROM planner_journal WHERE campaign_id='c1'")[0][0] == k
+    assert max(sizes) - min(sizes) <= 2  # only the length's digits grow
+    assert store.planner_state("c1") == state
+    store.save_planner_state("c1", {"format": 1, "seed": 0, "journal": [{"op": "ask"}]})  # a fresh planner
+    assert store.planner_state("c1") == {"format": 1, "seed": 0, "journal": [{"op": "ask"}]}
+    store.save_planner_state("c1", {"opaque": True})  # a state without a journal is kept whole
+    assert store.planner_state("c1") == {"opaque": True}

@@ -66,7 +66,18 @@ class StoreReads:
 
     @staticmethod
     def _campaign(r: Row) -> CampaignRecord:
+        """The campaign's row (its ``planner_state`` without the journal rows: see :meth:`planner_state`)."""
         return record(CampaignRecord, r, json_fields={"spec", "provenance", "planner_state"})
+
+    def planner_state(self, campaign_id: str) -> dict[str, Any] | None:
+        """The planner's whole stored state, its journal read back from its rows."""
+        rows = self.query("SELECT planner_state FROM campaigns WHERE id=?", (campaign_id,))
+        state = loads(rows[0][0]) if rows else None
+        if isinstance(state, dict) and "journal_rows" in state:  # the journal is kept row by row
+            entries = self.query("SELECT entry FROM planner_journal WHERE campaign_id=? ORDER BY n", (campaign_id,))
+            journal = [loads(e[0]) for e in entries[: int(state["journal_rows"])]]
+            state = {k: v for k, v in state.items() if k != "journal_rows"} | {"journal": journal}
+        return state if isinstance(state, dict) else None
 
     def experiments(self, campaign_id: str) -> list[ExperimentRecord]:
         """The experiments of a campaign in order."""

@@ -378,8 +378,29 @@ class Store(StoreReads):
                 self._event(c, campaign_id, kind, about, payload, now)
 
     def _planner_state(self, c: Tx, campaign_id: str, state: Mapping[str, Any] | None) -> None:
-        if state is not None:
+        """Store a planner's state: its journal appended row by row, the rest (and the journal's length) in the row.
+
+        A journal only grows, so an ask or a tell writes its own entry, not every entry
+        before it again (bytes per experiment stay flat however long the campaign). A
+        journal shorter than the one stored (a planner started afresh) replaces it.
+        """
+        if state is None:
+            return
+        journal = state.get("journal")
+        if not isinstance(journal, list):
             c.execute("UPDATE campaigns SET planner_state=? WHERE id=?", (dumps(state), campaign_id))
+            return
+        stored = int(c.execute("SELECT COUNT(*) FROM planner_journal WHERE campaign_id=?", (campaign_id,)).one()[0])
+        if stored > len(journal):
+            c.execute("DELETE FROM planner_journal WHERE campaign_id=?", (campaign_id,))
+            stored = 0
+        for n in range(stored, len(journal)):
+            c.execute(
+                "INSERT INTO planner_journal (campaign_id, n, entry) VALUES (?,?,?)",
+                (campaign_id, n, dumps(journal[n])),
+            )
+        header = {k: v for k, v in state.items() if k != "journal"} | {"journal_rows": len(journal)}
+        c.execute("UPDATE campaigns SET planner_state=? WHERE id=?", (dumps(header), campaign_id))
 
     @staticmethod
     def _add_run_uid(c: Tx, experiment_id: str, run_uid: str) -> None:

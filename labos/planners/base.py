@@ -34,6 +34,23 @@ class Planner(Protocol):
         """Learn from finished experiments (successful or failed)."""
         ...
 
+    def state(self) -> dict[str, Any]:
+        """JSON-ready state, stored with every ``ask`` and ``tell``, from which :meth:`restore` rebuilds it."""
+        ...
+
+    @classmethod
+    def restore(cls, space: SearchSpace, objectives: Sequence[Objective], state: Mapping[str, Any]) -> Planner:
+        """The planner as it was when :meth:`state` was taken (a resumed campaign continues from it)."""
+        ...
+
+    def take_log(self) -> list[dict[str, Any]]:
+        """What the planner did since the last call (model exchanges, rescues), for the decision log; then forget it.
+
+        Entries are dicts with a ``kind``; one with an ``index`` belongs to that point of
+        the last ``ask`` (or that observation of the last ``tell``).
+        """
+        ...
+
 
 class PlannerOptions(BaseModel):
     """Base of every planner's options model: unknown options are errors."""
@@ -124,6 +141,10 @@ class BasePlanner:
             "options": self.options.model_dump(mode="json"),
             "journal": json.loads(json.dumps(self._journal)),
         }
+
+    def take_log(self) -> list[dict[str, Any]]:
+        """Nothing to report by default (see :meth:`Planner.take_log`)."""
+        return []
 
     @classmethod
     def restore(cls, space: SearchSpace, objectives: Sequence[Objective], state: Mapping[str, Any]) -> BasePlanner:

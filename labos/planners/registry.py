@@ -30,7 +30,6 @@ _BUILTIN: dict[str, str] = {
     "skopt": "labos.planners.skopt",
     "botorch": "labos.planners.botorch.planner",
     "physbo": "labos.planners.physbo",
-    "agent": "labos.agents.planner",
     "gp-lcb": "labos.planners.baselines",
     "rf-lcb": "labos.planners.baselines",
     "baybe": "labos.planners.peers",

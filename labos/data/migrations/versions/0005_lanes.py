@@ -5,6 +5,9 @@ row, renewed by a heartbeat, so two machines sharing one store cannot both run i
 ``reservations``: which experiment holds which instrument, until when (a lease).
 ``reservation_requests``: who waits for which instruments, with the campaign's priority.
 ``attempts.instruments``: the instruments an attempt ran on (JSON list).
+``planner_journal``: a planner's journal of ``ask``/``tell`` calls, one row per entry,
+appended as it grows (``campaigns.planner_state`` keeps the rest of the state and the
+journal's length), instead of the whole journal rewritten at every ask and tell.
 
 Revision ID: 0005
 Revises: 0004
@@ -40,6 +43,12 @@ def upgrade() -> None:
         sa.Column("expires", sa.Double, nullable=False),
     )
     op.create_index("reservations_owner", "reservations", ["owner"])
+    op.create_table(
+        "planner_journal",
+        sa.Column("campaign_id", sa.Text, primary_key=True),
+        sa.Column("n", sa.Integer, primary_key=True),
+        sa.Column("entry", sa.Text, nullable=False),
+    )
     op.create_table(
         "reservation_requests",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
