@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from bluesky import RunEngine
 
 from labos.core.campaign import WorkflowSpec
+from labos.core.errors import DeviceFault
 from labos.core.space import ParamValue
 from labos.data.documents import RunReadings
 from labos.data.reservations import Leases
@@ -118,6 +119,8 @@ class Claims:
         self.used: list[str] = []
         """Every instrument the attempt was granted, in order."""
         self.cancel = threading.Event()
+        self.revoked: tuple[str, str] | None = None
+        """(instrument, why) when an operator disabled an instrument this attempt holds, aborting its work."""
 
     def acquire(self, holds: Sequence[Hold]) -> None:
         """Hold one instrument of each of ``holds`` (waiting for them; instruments already held are skipped)."""
@@ -143,7 +146,15 @@ class Claims:
                 self.used.append(name)
 
     def before(self, i: int, step: PlannedStep) -> PlannedStep:
-        """Hold what step ``i`` needs from now on; the step on the instruments and slots this attempt got."""
+        """Hold what step ``i`` needs from now on; the step on the instruments and slots this attempt got.
+
+        Raises
+        ------
+        DeviceFault
+            (transient) If an operator disabled an instrument this attempt holds and aborted its work.
+        """
+        if self.revoked is not None:
+            raise DeviceFault(self.revoked[0], self.revoked[1], transient=True)
         self.acquire([h for h in self.holds if h.first == i] + [self.step_holds[i]])
         inputs = dict(step.inputs)
         if step.action == "transfer":

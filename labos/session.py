@@ -39,7 +39,7 @@ from labos.data.documents import RunReadings
 from labos.data.lock import CampaignLock
 from labos.data.records import ExperimentRecord
 from labos.data.recovery import recover_campaign
-from labos.data.reservations import Leases
+from labos.data.reservations import Leases, Reservation
 from labos.data.runs import TILED_DIRNAME, RunCatalog, RunWriter, journal_dir
 from labos.data.store import Store, open_store, outcome_told
 from labos.data.tiled_app import import_array_libraries
@@ -84,6 +84,7 @@ class CampaignSession:
         self.lab: Lab | None = lab
         self.lock = CampaignLock(data_dir, campaign_id)
         self.leases = leases if leases is not None else Leases(store, Settings().lease_s)
+        self.leases.on_revoked = self._revoked
         self.consumers, _ = parameter_consumers(campaign, lab.inputs)
         self.planner: Planner = create_planner(campaign.planner, campaign.space, campaign.objectives, campaign.seed)
         self.lanes = [Lane(i) for i in range(campaign.workflow.n_lanes)]
@@ -107,6 +108,10 @@ class CampaignSession:
         self._writer: RunWriter | None = None
         self.started = time.monotonic()
         self._closed = False
+
+    def _revoked(self, held: Reservation) -> None:
+        """An operator disabled an instrument an experiment of ours holds, asking for its work to be aborted."""
+        self.attempts.revoke(held.experiment_id, held.resource, held.revoked or "disabled by an operator")
 
     @property
     def RE(self) -> RunEngine:

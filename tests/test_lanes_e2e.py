@@ -133,3 +133,53 @@ def test_two_campaigns_share_the_registered_furnaces_without_double_booking(tmp_
             assert [e.status for e in store.experiments(rec.id)] == ["completed"] * 8
             assert not any(e["kind"] == "park failed" for e in store.events(rec.id))
         assert store.query("SELECT COUNT(*) FROM reservations")[0][0] == 0  # every lease given back
+
+
+def test_an_operator_disables_a_busy_furnace_and_its_work_goes_to_another(tmp_path, write_yaml, prefect_server):
+    import time
+
+    world = tmp_path / "world.sqlite"
+    data = tmp_path / "data"
+    data.mkdir()
+    register_facility(data, world)
+    spec = spec_for(tmp_path, "maintenance", world)
+    spec["simulation"]["acceleration"] = 1500.0  # anneals of several seconds: time to disable one mid-way
+    for i in range(1, 5):
+        spec["workflow"]["instruments"][f"furnace_{i}"] = {
+            "kind": "furnace",
+            "driver": "registry",
+            "options": {"name": f"furnace-{i}"},
+        }
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "LABOS_LEASE_S": "3"}
+    cmd = [sys.executable, "-m", "labos.cli", "run", str(write_yaml(spec)), "-q"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        with Store(data) as store:
+            while not store.query("SELECT 1 FROM reservations WHERE resource='registry:furnace-1'"):
+                assert proc.poll() is None and time.monotonic() < deadline, "furnace-1 was never used"
+                time.sleep(0.05)
+        disabled_at = time.time()
+        assert (
+            main(
+                ["instruments", "disable", "furnace-1", "--reason", "thermocouple", "--abort", "--data-dir", str(data)]
+            )
+            == 0
+        )
+        out = proc.communicate(timeout=400)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    with Store(data) as store:
+        (rec,) = store.campaigns()
+        exps = store.experiments(rec.id)
+        attempts = store.attempts(rec.id)
+    assert [e.status for e in exps] == ["completed"] * 8  # the aborted one was retried, elsewhere
+    aborted = [a for a in attempts if a.error and "disabled by" in a.error and "thermocouple" in a.error]
+    assert len(aborted) == 1 and aborted[0].cause == "instrument"
+    retry = next(a for a in attempts if a.experiment_id == aborted[0].experiment_id and a.n == aborted[0].n + 1)
+    assert "furnace_1" not in (retry.instruments or []) and retry.status == "succeeded"
+    log = actions(world)
+    late = [a for a in log.get("furnace_1", []) if a.wall_start > disabled_at + 2.5]  # the holder looks every second
+    assert late == []  # nothing new started on the disabled furnace, by its own log

@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     q = rsub.add_parser("disable", help="take an instrument offline (campaigns will not use it)", parents=after)
     q.add_argument("name")
     q.add_argument("--reason", required=True, help="why, e.g. 'lamp replacement until Friday'")
+    q.add_argument(
+        "--abort",
+        action="store_true",
+        help="stop the work running on it now (its experiment fails, saying why, and is retried elsewhere); "
+        "default: running work finishes",
+    )
     q = rsub.add_parser("enable", help="put an instrument back in service", parents=after)
     q.add_argument("name")
     q = rsub.add_parser("remove", help="delete an instrument from the registry", parents=after)

@@ -122,8 +122,12 @@ def cmd_instruments(args: argparse.Namespace) -> int:
         elif action == "inputs":
             return _instrument_inputs(reg.require(args.name), _stored_data_dir(args), con)
         elif action == "disable":
-            reg.set_enabled(args.name, False, args.reason)
+            aborted = reg.set_enabled(args.name, False, args.reason, abort=args.abort)
             con.print(f"{args.name} disabled: {args.reason}", markup=False)
+            if args.abort:
+                con.print(f"running work on it: {aborted} experiment(s) asked to abort", markup=False)
+            else:
+                con.print("work running on it finishes; nothing new starts on it (--abort stops it now)", markup=False)
         elif action == "enable":
             reg.set_enabled(args.name, True)
             con.print(f"{args.name} enabled", markup=False)

@@ -158,15 +158,30 @@ class Registry:
         """Every entry, by name."""
         return [self._row(r) for r in self.store.query("SELECT * FROM instruments ORDER BY name")]
 
-    def set_enabled(self, name: str, enabled: bool, reason: str | None = None) -> None:
-        """Enable, or disable with a reason (maintenance)."""
+    def set_enabled(self, name: str, enabled: bool, reason: str | None = None, abort: bool = False) -> int:
+        """Enable, or disable with a reason (maintenance); how many running experiments were asked to abort.
+
+        A disabled instrument is granted to nobody from now on (see
+        :mod:`labos.data.reservations`). The work running on it finishes, or with
+        ``abort`` its holder is asked to stop the instrument now: its experiment fails as
+        an instrument fault that gives the reason, and a retry goes to another instrument
+        of its pool.
+        """
         self.require(name)
         with self.store.transaction() as c:
             c.execute(
                 "UPDATE instruments SET enabled=?, reason=?, updated=? WHERE name=?",
                 (int(enabled), None if enabled else reason, time.time(), name),
             )
-            self._log(c, name, "enabled" if enabled else "disabled", reason)
+            self._log(
+                c, name, "enabled" if enabled else "disabled" + (" (running work aborted)" if abort else ""), reason
+            )
+            if enabled or not abort:
+                return 0
+            why = f"instrument {name} disabled by {_who()}: {reason or 'no reason given'}"
+            return int(
+                c.execute("UPDATE reservations SET revoked=? WHERE resource=?", (why, f"registry:{name}")).rowcount
+            )
 
     def remove(self, name: str) -> None:
         """Delete an entry (its log stays)."""

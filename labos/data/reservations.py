@@ -62,7 +62,7 @@ class Interrupted(LabosError, RuntimeError):
 
 @dataclass(frozen=True)
 class Reservation:
-    """Who holds an instrument, and until when."""
+    """Who holds an instrument, and until when (``revoked``: why an operator aborts the work on it)."""
 
     resource: str
     campaign_id: str
@@ -72,6 +72,7 @@ class Reservation:
     priority: int
     acquired: float
     expires: float
+    revoked: str | None = None
 
 
 def owner_name() -> str:
@@ -93,12 +94,23 @@ class Leases:
         The holder's name (default :func:`owner_name`).
     """
 
-    def __init__(self, store: Store, lease_s: float = LEASE_S, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        lease_s: float = LEASE_S,
+        owner: str | None = None,
+        on_revoked: Callable[[Reservation], None] | None = None,
+    ) -> None:
         if not lease_s > 0:
             raise ValueError(f"lease_s must be > 0, got {lease_s}")
         self.store = store
         self.lease_s = lease_s
         self.owner = owner or owner_name()
+        self.on_revoked = on_revoked
+        """Called (from the heartbeat thread) once for each held reservation an operator revoked."""
+        self.beat_s = min(lease_s / 3.0, 2.0)
+        """How often leases are renewed and revocations looked for."""
+        self._revoked: set[tuple[str, str]] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.renewal_error: StoreError | None = None
@@ -113,12 +125,23 @@ class Leases:
         self._thread.start()
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.lease_s / 3.0):
+        while not self._stop.wait(self.beat_s):
             try:
                 self.renew()
                 self.renewal_error = None
+                self._look_for_revocations()
             except StoreError as exc:  # the store is away: try again at the next beat
                 self.renewal_error = exc
+
+    def _look_for_revocations(self) -> None:
+        if self.on_revoked is None:
+            return
+        for r in reservations(self.store):
+            key = (r.resource, r.experiment_id)
+            if r.owner == self.owner and r.revoked is not None and key not in self._revoked:
+                self._revoked.add(key)
+                with contextlib.suppress(Exception):  # the callback's trouble must not stop the heartbeat
+                    self.on_revoked(r)
 
     def renew(self) -> None:
         """Extend every lease and request this process holds by ``lease_s`` from now."""
@@ -320,8 +343,8 @@ def reservations(store: Store) -> list[Reservation]:
     """Every live reservation in the store, by instrument."""
     now = time.time()
     rows = store.query(
-        "SELECT resource, campaign_id, experiment_id, attempt, owner, priority, acquired, expires FROM reservations "
-        "WHERE expires>=? ORDER BY resource",
+        "SELECT resource, campaign_id, experiment_id, attempt, owner, priority, acquired, expires, revoked "
+        "FROM reservations WHERE expires>=? ORDER BY resource",
         (now,),
     )
     return [Reservation(*r) for r in rows]

@@ -2,7 +2,8 @@
 
 ``campaigns.owner``/``owner_expires``: the process running a campaign holds a lease on its
 row, renewed by a heartbeat, so two machines sharing one store cannot both run it.
-``reservations``: which experiment holds which instrument, until when (a lease).
+``reservations``: which experiment holds which instrument, until when (a lease), and
+``revoked``: why an operator asked for the work on it to be aborted.
 ``reservation_requests``: who waits for which instruments, with the campaign's priority.
 ``attempts.instruments``: the instruments an attempt ran on (JSON list).
 ``planner_journal``: a planner's journal of ``ask``/``tell`` calls, one row per entry,
@@ -41,6 +42,7 @@ def upgrade() -> None:
         sa.Column("priority", sa.Integer, nullable=False),
         sa.Column("acquired", sa.Double, nullable=False),
         sa.Column("expires", sa.Double, nullable=False),
+        sa.Column("revoked", sa.Text),
     )
     op.create_index("reservations_owner", "reservations", ["owner"])
     op.create_table(
