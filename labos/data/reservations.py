@@ -89,7 +89,7 @@ class Leases:
         The store every process of the facility shares.
     lease_s
         Seconds a lease lasts without renewal (default :data:`LEASE_S`); the heartbeat
-        renews every ``lease_s / 3``.
+        renews every ``min(lease_s / 3, 2)`` seconds.
     owner
         The holder's name (default :func:`owner_name`).
     """
@@ -118,7 +118,7 @@ class Leases:
 
     # ------------------------------------------------------------ heartbeat
     def start(self) -> None:
-        """Start renewing this process's leases every ``lease_s / 3`` (idempotent)."""
+        """Start renewing this process's leases every :attr:`beat_s` (idempotent)."""
         if self._thread is not None:
             return
         self._thread = threading.Thread(target=self._beat, name="labos-leases", daemon=True)
@@ -182,7 +182,7 @@ class Leases:
             if owner is not None and owner != self.owner and expires is not None and expires >= now:
                 raise CampaignBusy(
                     f"campaign {campaign_id} is already running ({owner}; its lease is renewed every "
-                    f"{self.lease_s / 3:.0f} s and lapses {expires - now:.0f} s from now if that process is gone); "
+                    f"{self.beat_s:.0f} s and lapses {expires - now:.0f} s from now if that process is gone); "
                     "stop that process first, or wait for it to finish"
                 )
             c.execute(
