@@ -43,8 +43,9 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         le=3600,
-        description="Seconds a campaign's ownership and its instrument reservations last without renewal (renewed "
-        "every third of that, at most every 2 s, while the process lives): how soon a dead process's instruments are free again.",
+        description="Seconds a campaign's ownership and its instrument reservations last without renewal "
+        "(renewed every third of that, at most every 2 s, while the process lives): how soon a dead process's "
+        "instruments are free again.",
     )
     prefect_keep_alive: float = Field(
         default=600.0,
