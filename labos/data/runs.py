@@ -153,6 +153,8 @@ class RunCatalog:
                 counts.setdefault(streams[doc["uid"]], 0)
             elif name == "event" and doc.get("descriptor") in streams:
                 counts[streams[doc["descriptor"]]] += 1
+            elif name == "event_page" and doc.get("descriptor") in streams:
+                counts[streams[doc["descriptor"]]] += len(doc.get("seq_num", []))
         stop = {
             "run_start": run_uid,
             "time": time.time() if now is None else now,
