@@ -158,9 +158,11 @@ def test_synchronous_batches_stay_synchronous(tmp_path):
 
 
 # ------------------------------------------------------------------ leases in the store
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    with Store(tmp_path / "s") as s:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: Any, tmp_path: Path) -> Any:
+    """Every lease test runs on SQLite and on a real PostgreSQL server (two machines would share one)."""
+    target = tmp_path / "s" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    with Store(target) as s:
         s.create_campaign("c1", "one", {}, None)
         s.create_campaign("c2", "two", {}, None)
         yield s
@@ -273,14 +275,12 @@ def test_a_disabled_instrument_is_not_granted(store):
     assert store.query("SELECT COUNT(*) FROM reservation_requests")[0][0] == 0  # the withdrawn request is gone
 
 
-def test_experiment_numbers_are_taken_inside_the_insert(tmp_path):
-    with Store(tmp_path / "s") as s:
-        s.create_campaign("c1", "one", {}, None)
+def test_experiment_numbers_are_taken_inside_the_insert(store):
     ids: list[str] = []
     lock = threading.Lock()
 
     def propose() -> None:
-        with Store(tmp_path / "s") as mine:  # another connection, as another process would have
+        with Store(store.location) as mine:  # another connection, as another process would have
             for _ in range(10):
                 got = mine.add_points("c1", "random", [{"x": 1}, {"x": 2}], None)
                 with lock:
@@ -292,8 +292,7 @@ def test_experiment_numbers_are_taken_inside_the_insert(tmp_path):
     for t in threads:
         t.join()
     assert len(ids) == len(set(ids)) == 60
-    with Store(tmp_path / "s") as s:
-        assert [r.seq for r in s.experiments("c1")] == list(range(1, 61))
+    assert [r.seq for r in store.experiments("c1")] == list(range(1, 61))
 
 
 # ---------------------------------------------------------------------- the clock

@@ -250,6 +250,9 @@ class Store(StoreReads):
         """
         now = time.time()
         with self.transaction() as c:
+            # SQLite's write lock is taken at BEGIN; PostgreSQL's READ COMMITTED needs the campaign's row locked
+            # first, or two transactions read the same largest number
+            c.execute("SELECT id FROM campaigns WHERE id=?" + self.db.for_update, (campaign_id,))
             row = c.execute("SELECT COALESCE(MAX(seq), 0) FROM experiments WHERE campaign_id=?", (campaign_id,)).one()
             first = int(row[0]) + 1
             rows = [(f"{campaign_id}-{first + i:04d}", first + i, planner, p) for i, p in enumerate(points)]
