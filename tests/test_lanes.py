@@ -327,3 +327,17 @@ def test_simulated_instruments_log_their_own_actions(tmp_path):
     assert action.sim_end - action.sim_start == pytest.approx(report.duration_s)  # its simulated duration, whole
     assert ctx.identities["doser"] == f"sim:{world.resolve()}#doser"
     book.close()
+
+
+def test_a_dead_owner_on_this_host_is_seen_at_once_elsewhere_only_when_its_lease_lapses(store):
+    import platform
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # a process that has ended: its pid names nobody now
+    Leases(store, owner=f"pid {proc.pid} on {platform.node()} #1").own("c1")
+    Leases(store).own("c1")  # taken over without waiting for the 30 s lease
+    Leases(store, owner=f"pid {proc.pid} on another-host #1").own("c2")
+    with pytest.raises(CampaignBusy, match="another-host"):  # there, only the lapse tells
+        Leases(store).own("c2")

@@ -7,7 +7,8 @@ processes and machines, and nothing depends on one process's memory:
 - **Campaign ownership.** The process running a campaign holds a lease on the
   campaign's row (``campaigns.owner``, ``owner_expires``). Another process is refused
   while the lease lasts, with the owner's name; a dead owner's lease lapses after
-  ``lease_s`` (see :class:`Leases`).
+  ``lease_s`` (see :class:`Leases`), or at once on the host where it ran, where a dead
+  process is seen to be gone.
 - **Instrument reservations.** A lane asks for the instruments a step needs
   (:meth:`Leases.acquire`): for each, one of a group of interchangeable instruments.
   A reservation is a lease with a holder (campaign, experiment, attempt, process);
@@ -39,6 +40,7 @@ import contextlib
 import itertools
 import os
 import platform
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -73,6 +75,28 @@ class Reservation:
     acquired: float
     expires: float
     revoked: str | None = None
+
+
+def gone(owner: str) -> bool:
+    """Whether the process an owner name names is known to be dead: on this host, with no such process.
+
+    A lease names ``pid N on HOST``; on that host a killed process is seen at once, so its
+    campaign can be resumed without waiting for the lease to lapse. Elsewhere only the
+    lapse tells.
+    """
+    m = re.match(r"pid (\d+) on (\S+)", owner)
+    if m is None or m.group(2) != platform.node():
+        return False
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 def owner_name() -> str:
@@ -179,7 +203,8 @@ class Leases:
             if row is None:
                 raise StoreError(f"no campaign {campaign_id!r}")
             owner, expires = row
-            if owner is not None and owner != self.owner and expires is not None and expires >= now:
+            live = owner is not None and owner != self.owner and expires is not None and expires >= now
+            if live and not gone(owner):
                 raise CampaignBusy(
                     f"campaign {campaign_id} is already running ({owner}; its lease is renewed every "
                     f"{self.beat_s:.0f} s and lapses {expires - now:.0f} s from now if that process is gone); "
