@@ -300,10 +300,15 @@ class _RunRecord:
         self.failed: Path | None = None
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
+        try:
+            self._write(name, doc)
+        finally:
+            if name == "stop":  # ended only once its stop is written (attach treats an open run as in progress)
+                self.owner._open.pop(self.uid, None)
+
+    def _write(self, name: str, doc: dict[str, Any]) -> None:
         owner = self.owner
         self.docs.append((name, doc))
-        if name == "stop":
-            owner._open.pop(self.uid, None)
         if self.failed is not None:
             self._backup()
             return
