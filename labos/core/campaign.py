@@ -235,22 +235,6 @@ class WorkflowSpec(_Spec):
         pool = self.pool_of(station)
         return [f"{name}/{rest}" for name in pool[1]] if pool is not None else [slot]
 
-    def lane_slot(self, slot: Any, chosen: dict[int, str]) -> Any:
-        """``slot`` in one experiment: a pooled instrument's station is the instrument it got for that step.
-
-        A transfer names a slot of the first (or any) instrument of a pool, say
-        ``furnace-1/boat1`` for a step on ``[furnace-1, furnace-2]``; an experiment that
-        got ``furnace-2`` for that step uses ``furnace-2/boat1``. ``chosen`` maps step
-        indices to the instrument each got.
-        """
-        if not isinstance(slot, str) or "/" not in slot:
-            return slot
-        station, rest = slot.split("/", 1)
-        pool = self.pool_of(station)
-        if pool is None or pool[0] not in chosen:
-            return slot
-        return f"{chosen[pool[0]]}/{rest}"
-
     @property
     def n_lanes(self) -> int:
         """How many experiments run at once: ``lanes``, or the most instruments any step can use."""
