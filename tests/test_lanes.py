@@ -341,3 +341,56 @@ def test_a_dead_owner_on_this_host_is_seen_at_once_elsewhere_only_when_its_lease
     Leases(store, owner=f"pid {proc.pid} on another-host #1").own("c2")
     with pytest.raises(CampaignBusy, match="another-host"):  # there, only the lapse tells
         Leases(store).own("c2")
+
+
+@pytest.mark.parametrize("engine", ["lane", "plain"])
+def test_a_lane_ending_does_not_stop_another_lanes_action_on_a_shared_device(engine):
+    """A RunEngine stops the devices its plan moved when the plan ends; a lane's must not stop another lane's action."""
+    import bluesky.plan_stubs as bps
+    import bluesky.preprocessors as bpp
+    import numpy as np
+    from bluesky import RunEngine
+
+    from labos.devices.lab import build_lab
+    from labos.lanes import LaneRunEngine
+    from simulators.world import SimSample
+
+    workflow = WorkflowSpec.model_validate(
+        {
+            "instruments": {"furnace": {"kind": "furnace"}, "uv": {"kind": "uvvis"}},
+            "steps": [{"action": "anneal", "instrument": "furnace"}, {"action": "measure", "instrument": "uv"}],
+        }
+    )
+    short = {"temperature": 100.0, "dwell": 1.0, "ramp_rate": 20.0}  # 285 simulated s
+    long = {"temperature": 100.0, "dwell": 30.0, "ramp_rate": 20.0}  # 2,025 simulated s
+    lab = build_lab(workflow, {"acceleration": 2000.0, "landscape": "batio3-solid-state"}, 0)
+    try:
+        world = lab.context.resources["simulators.world"]
+        for slot, name in (("furnace/boat1", "a"), ("furnace/boat2", "b")):
+            state = world.landscape.make({"BaCO3": 0.5, "TiO2": 0.5}, np.random.default_rng(0))
+            world.book.add(SimSample(id=name, landscape=world.landscape.name, state=state, location=slot))
+        furnace = lab.devices["furnace"]
+
+        def plan(sample: str, program: dict[str, float], then_s: float) -> Any:
+            @bpp.run_decorator(md={})
+            def inner() -> Any:
+                yield from bps.abs_set(furnace, {"sample_id": sample, "program": program}, wait=True)
+                yield from bps.sleep(then_s)
+
+            return inner()
+
+        first = (LaneRunEngine if engine == "lane" else RunEngine)({}, context_managers=[])
+        second = LaneRunEngine({}, context_managers=[])
+        a = threading.Thread(target=first, args=(plan("a", short, 0.4),))  # ends while b anneals
+        a.start()
+        deadline = time.monotonic() + 30
+        while not world.book.actions("furnace") or furnace.busy:  # until a's anneal is over; a's plan sleeps on
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        second(plan("b", long, 0.0))  # about 1 s of anneal on the same furnace
+        a.join()
+        (b_anneal,) = [x for x in world.book.actions("furnace") if x.sample == "b"]
+        whole = b_anneal.sim_end - b_anneal.sim_start >= 2025.0 - 1e-6
+        assert whole == (engine == "lane")  # a plain RunEngine's end halted b's anneal half-way
+    finally:
+        lab.close()
