@@ -77,6 +77,11 @@ def most_at_once(acts: list[ActionRecord]) -> int:
 def test_four_furnaces_anneal_at_once_and_nothing_is_double_booked(tmp_path, write_yaml, capsys):
     world = tmp_path / "world.sqlite"
     spec = spec_for(tmp_path, "four-furnaces", world)
+    # anneals (>= 7 simulated h, >= 12 s here) long against a synthesis (<= 20 min, 0.6 s) and the loop's
+    # overheads, so that the four overlap however loaded the machine is
+    spec["simulation"]["acceleration"] = 2000.0
+    spec["space"]["dwell"] = {"type": "real", "low": 300, "high": 600, "unit": "min"}
+    spec["space"]["milling_time"] = {"type": "real", "low": 5, "high": 20, "unit": "min"}
     assert main(["run", str(write_yaml(spec)), "-q"]) == 0
     log = actions(world)
     anneals = [a for name in FURNACES for a in log.get(name, []) if a.action == "anneal"]
