@@ -108,9 +108,11 @@ def utilisation(lanes: int, busy_s: float, n: int, data_dir: Path) -> dict[str, 
             "options": {"integration_time": 0.2},
         },
     ]
-    spec["space"]["reaction_time"] = {"type": "real", "low": 290, "high": 310, "unit": "s"}  # synthesis ~ 6 min
+    spec["space"]["reaction_time"] = {"type": "real", "low": 290, "high": 310, "unit": "s"}
+    spec["space"]["temperature"] = {"type": "real", "low": 140, "high": 150, "unit": "degC"}
     spec["simulation"]["world"] = str(world)
-    spec["simulation"]["acceleration"] = 400.0 / busy_s  # about busy_s wall-clock seconds per synthesis
+    # a synthesis is then about 730 simulated s (dosing, heating, 300 s of reaction, quench)
+    spec["simulation"]["acceleration"] = 730.0 / busy_s
     run(spec, plot=False)
     book = SampleBook(world)
     try:
