@@ -30,19 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def demo_spec(n: int, data_dir: Path) -> dict[str, Any]:
-    """The demo campaign with zero-duration instruments and ``n`` random experiments."""
-    spec = yaml.safe_load((ROOT / "examples" / "demo.yaml").read_text())
-    spec["simulation"]["acceleration"] = float("inf")
-    spec["budget"]["max_experiments"] = n
-    spec["planner"] = {"name": "random", "options": {}}
-    spec["data_dir"] = str(data_dir)
-    return spec
+from store_ingest import demo_spec  # the same zero-duration demo campaign (run as a script: benchmarks/ is on the path)
 
 
 def bare(spec: dict[str, Any], n: int) -> float:

@@ -81,7 +81,6 @@ class AttemptRunner:
         self._made: dict[str, RunReadings] = {}
         self._made_lock = threading.Lock()
         self._aborts: dict[int, Callable[[str], None]] = {}  # lane index -> how to abort its attempt
-        self._revoked: dict[str, str] = {}  # experiment id -> why an operator aborted its instrument's work
         self._claims: dict[str, Claims] = {}  # experiment id -> its running attempt's reservations
         self.last: RunReadings = lanes[0].readings
         """What the last run that ended was read as (the run this process made most recently)."""
@@ -188,8 +187,8 @@ class AttemptRunner:
                     self._end(experiment_id, attempt, Failure(str(root), Cause.INTERRUPTED, False), readings, claims)
                     raise KeyboardInterrupt(f"experiment {experiment_id}: {root}") from exc
                 failure = classify(exc)
-                if (why := self._revoked.pop(experiment_id, None)) is not None:
-                    failure = Failure(f"{why} ({failure.reason})", Cause.INSTRUMENT, True)
+                if claims.revoked is not None:  # an operator disabled an instrument it held, aborting its work
+                    failure = Failure(f"{claims.revoked[1]} ({failure.reason})", Cause.INSTRUMENT, True)
                 if isinstance(root, InstrumentStateUnknown):  # no recovery moves into an instrument that may be acting
                     self._end(experiment_id, attempt, failure, readings, claims)
                     raise LabHalted(
@@ -201,7 +200,6 @@ class AttemptRunner:
         finally:
             self._aborts.pop(lane.index, None)
             self._claims.pop(experiment_id, None)
-            self._revoked.pop(experiment_id, None)
             claims.release()  # after the park: its instruments stay held until its samples are safe
         return self._end(experiment_id, attempt, failure, readings, claims)
 
@@ -211,12 +209,13 @@ class AttemptRunner:
         The attempt then fails as an instrument fault that gives ``why``, and is retried
         (on another instrument of its pool, if it has one; the disabled one is not granted).
         """
-        self._revoked[experiment_id] = why
+        claims = self._claims.get(experiment_id)
+        if claims is None:  # the attempt has ended meanwhile
+            return
         for name, dev in self.lab.devices.items():
             if self.identity(name) != resource:
                 continue
-            if (claims := self._claims.get(experiment_id)) is not None:
-                claims.revoked = (name, why)  # its next step fails, if this one is not stopped
+            claims.revoked = (name, why)  # its next step fails, if this one is not stopped
             if dev.busy:
                 with contextlib.suppress(StoreError):
                     payload = {"instrument": name, "why": why}

@@ -81,18 +81,26 @@ class CampaignRecord:
             return self.status
         if self.owner_expires is not None and self.owner_expires < time.time():
             return "interrupted"
-        if self.provenance.get("host") != platform.node():
-            return self.status
         pid = self.provenance.get("pid")
-        if not isinstance(pid, int) or pid == os.getpid():
-            return self.status
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if isinstance(pid, int) and process_gone(str(self.provenance.get("host")), pid):
             return "interrupted"
-        except PermissionError:  # alive, owned by someone else
-            return self.status
         return self.status
+
+
+def process_gone(host: str, pid: int) -> bool:
+    """Whether process ``pid`` of ``host`` is known to have ended: only decidable on that host.
+
+    Elsewhere, or for this very process, or a live process of another user, ``False``.
+    """
+    if host != platform.node() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by someone else
+        return False
+    return False
 
 
 def provenance() -> dict[str, Any]:

@@ -50,6 +50,7 @@ from labos.core.errors import LabosError, StoreError
 from labos.data.db import Tx
 from labos.data.jsonutil import dumps, loads
 from labos.data.lock import CampaignBusy
+from labos.data.records import process_gone
 from labos.data.store import Store
 
 LEASE_S = 30.0
@@ -85,18 +86,7 @@ def gone(owner: str) -> bool:
     lapse tells.
     """
     m = re.match(r"pid (\d+) on (\S+)", owner)
-    if m is None or m.group(2) != platform.node():
-        return False
-    pid = int(m.group(1))
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    return False
+    return m is not None and process_gone(m.group(2), int(m.group(1)))
 
 
 def owner_name() -> str:
@@ -160,9 +150,14 @@ class Leases:
     def _look_for_revocations(self) -> None:
         if self.on_revoked is None:
             return
-        for r in reservations(self.store):
+        rows = self.store.query(
+            "SELECT resource, campaign_id, experiment_id, attempt, owner, priority, acquired, expires, revoked "
+            "FROM reservations WHERE owner=? AND revoked IS NOT NULL",
+            (self.owner,),
+        )
+        for r in (Reservation(*row) for row in rows):
             key = (r.resource, r.experiment_id)
-            if r.owner == self.owner and r.revoked is not None and key not in self._revoked:
+            if key not in self._revoked:
                 self._revoked.add(key)
                 with contextlib.suppress(Exception):  # the callback's trouble must not stop the heartbeat
                     self.on_revoked(r)
