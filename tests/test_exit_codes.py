@@ -60,3 +60,18 @@ def test_a_yaml_file_that_is_not_a_campaign_is_a_user_mistake(tmp_path):
     f = tmp_path / "list.yaml"
     f.write_text(yaml.safe_dump([1, 2, 3]))
     assert main(["validate", str(f)]) == 2
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("LABOS_LEASE_S", "abc", "valid number"),
+        ("LABOS_LEASE_S", "0", "greater than 0"),
+        ("LABOS_THREADS", "x", "integer"),
+    ],
+)
+def test_a_setting_it_cannot_take_is_a_user_mistake_not_a_traceback(monkeypatch, capsys, variable, value, says):
+    monkeypatch.setenv(variable, value)
+    assert main(["planners"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {variable}='{value}'" in err and says in err and "Traceback" not in err

@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from labos.cli.bench import cmd_bench
 from labos.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, _console
 from labos.cli.data import cmd_data_serve, cmd_export, cmd_show
@@ -204,7 +206,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``labos`` command."""
     args = build_parser().parse_args(argv)
     try:
-        apply_thread_limits(Settings().threads)
+        settings = Settings()
+    except ValidationError as exc:  # a LABOS_* variable with a value it cannot take: the user's to fix
+        err = _console(stderr=True)
+        for e in exc.errors():
+            name = "LABOS_" + str(e["loc"][0]).upper() if e["loc"] else "a LABOS_ variable"
+            err.print(f"error: {name}={e.get('input')!r}: {e['msg']}", markup=False)
+        return EXIT_USAGE
+    try:
+        apply_thread_limits(settings.threads)
         code: int = args.func(args)
         return code
     except SpecError as exc:
