@@ -90,16 +90,18 @@ def propose(campaign_id: str, data_dir: str, n: int) -> list[str]:
     return _session(campaign_id, data_dir).propose(n)
 
 
-@task(name="queue", cache_policy=NO_CACHE)
-def queue(campaign_id: str, data_dir: str, experiment_id: str) -> None:
-    """Approve a proposal into the run queue."""
-    _session(campaign_id, data_dir).queue(experiment_id)
-
-
 @task(name="run-experiment", cache_policy=NO_CACHE)
 def run_experiment(campaign_id: str, data_dir: str, experiment_id: str) -> dict[str, Any]:
-    """Run one attempt of a queued experiment (retries are queued in the store, not here)."""
-    return _session(campaign_id, data_dir).run(experiment_id)
+    """Run one attempt of a queued experiment on a lane, and analyse it there if it was measured.
+
+    Retries are queued in the store, not here. The analysis is the experiment's own work:
+    done on its lane, it runs beside the other lanes and the loop, in the same task run.
+    """
+    session = _session(campaign_id, data_dir)
+    outcome = session.run(experiment_id)
+    if outcome.get("state") == State.MEASURED.value:
+        outcome["analysis"] = session.analyse(experiment_id)
+    return outcome
 
 
 @task(name="analyse", cache_policy=NO_CACHE)
@@ -167,8 +169,8 @@ def _campaign_loop(campaign_id: str, data_dir: str, plot: bool) -> CampaignSumma
                 step = session.next_step(control.stop_reason(campaign_id), in_flight=list(lanes))
                 if step.kind == "analyse":
                     analyse(campaign_id, data_dir, _id(step))
-                elif step.kind == "queue":
-                    queue(campaign_id, data_dir, _id(step))
+                elif step.kind == "queue":  # a transition in the store: no task run of its own
+                    session.queue(_id(step))
                 elif step.kind == "run":  # on a lane of its own: the loop goes on to fill the others
                     future = run_experiment.submit(campaign_id, data_dir, _id(step))
                     assert isinstance(future, PrefectConcurrentFuture)  # the flow's thread-pool task runner

@@ -66,7 +66,8 @@ def decide(
     ``in_flight`` are the experiments this process's lanes are running now (a ``running``
     experiment not among them was left by a process that died: recover first). The
     campaign keeps ``workflow.n_lanes`` experiments in flight. In order: analyse what was
-    measured (no instrument needed); stop if asked, once nothing is in flight (the queue
+    measured and no lane is analysing (a lane analyses the experiment it ran; this is for one
+    measured by a process that died); stop if asked, once nothing is in flight (the queue
     is kept for a resume); queue proposals (approval comes here); run the oldest due
     experiment of the queue on a free lane; tell the planner every outcome it has not
     learned; stop after too many failures in a row; propose. With ``batch_size`` 1 the
@@ -83,8 +84,9 @@ def decide(
     if strays:
         r = strays[0]
         return Step("stop", r.id, message=f"experiment {r.id} is {r.status}: recover the campaign first")
-    if State.MEASURED in by_state:
-        return Step("analyse", by_state[State.MEASURED][0].id)
+    measured = [r for r in by_state.get(State.MEASURED, []) if r.id not in flying]  # a lane analyses its own
+    if measured:
+        return Step("analyse", measured[0].id)
     if stop_request is not None:
         if flying:
             return Step("wait", delay_s=0.5, message=f"stopping once the running experiments end: {stop_request}")

@@ -12,13 +12,13 @@ into a Prefect flow; this module imports without Prefect.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import secrets
 import threading
 import time
 import traceback
 from collections.abc import Collection, Mapping
-from concurrent import futures
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from labos.analysis.registry import analyse
 from labos.attempts import AttemptRunner
 from labos.checks import lab_problems, open_lab, parameter_consumers, static_problems
 from labos.core.campaign import Campaign
-from labos.core.errors import AnalysisError, OutOfBoundsError, SpecError, StoreError
+from labos.core.errors import AnalysisError, OutOfBoundsError, RunStoreError, SpecError, StoreError
 from labos.core.lifecycle import PENDING, Cause, State
 from labos.core.pareto import pareto_front
 from labos.core.results import Observation
@@ -40,7 +40,7 @@ from labos.data.lock import CampaignLock
 from labos.data.records import ExperimentRecord
 from labos.data.recovery import recover_campaign
 from labos.data.reservations import Leases, Reservation
-from labos.data.runs import TILED_DIRNAME, RunCatalog, RunWriter, journal_dir
+from labos.data.runs import RunCatalog, RunWriter, journal_dir
 from labos.data.store import Store, open_store, outcome_told
 from labos.data.tiled_app import import_array_libraries
 from labos.devices.lab import Lab
@@ -49,6 +49,8 @@ from labos.lanes import Lane
 from labos.loop import Step, decide
 from labos.planners.base import Planner
 from labos.planners.registry import create_planner, get_planner_class
+
+log = logging.getLogger("labos.session")
 
 
 def new_campaign_id(name: str) -> str:
@@ -184,7 +186,8 @@ class CampaignSession:
 
         Takes the campaign's lock (so a campaign still running elsewhere is refused),
         closes what a dead process left open (:meth:`Store.recover`, with the
-        campaign's ``workflow.on_interrupted`` policy), restores the planner from its
+        campaign's ``workflow.on_interrupted`` policy), parks the samples it left in
+        instruments (:meth:`AttemptRunner.park_stranded`), restores the planner from its
         stored state and marks the campaign ``running`` again.
 
         Raises
@@ -234,6 +237,7 @@ class CampaignSession:
         leases.start()
         try:
             session._recover()
+            session.attempts.park_stranded()  # samples its dead (or halted) process left in instruments
             session._restore_planner(store.planner_state(rec.id))
             store.reopen_campaign(rec.id)
         except BaseException:
@@ -256,8 +260,9 @@ class CampaignSession:
     def open_catalog(self) -> None:
         """Start opening the run catalog in the background, and write every run to it (idempotent).
 
-        Tiled takes seconds to import and open; meanwhile the RunEngine's documents are
-        journaled (see :class:`~labos.data.runs.RunWriter`), so an experiment can start
+        The catalog is served by a child process (tiled's work off this process's
+        interpreter lock). Every document is journaled first and written to tiled behind
+        the experiment (see :class:`~labos.data.runs.RunWriter`), so an experiment can start
         before the catalog is there.
         """
         if self._opening is not None:
@@ -272,12 +277,12 @@ class CampaignSession:
             finally:
                 imported.set()
             try:
-                future.set_result(RunCatalog.open(self.data_dir, self.id))
+                future.set_result(RunCatalog.open(self.data_dir, self.id, served=True))
             except BaseException as exc:  # noqa: BLE001 - raised where the catalog is needed
                 future.set_exception(exc)
 
         threading.Thread(target=open_catalog, name="labos-open-catalog", daemon=True).start()
-        self._writer = RunWriter(future, self.data_dir / TILED_DIRNAME / "backup", journal_dir(self.data_dir, self.id))
+        self._writer = RunWriter(future, journal_dir(self.data_dir, self.id))
         for lane in self.lanes:  # one writer takes every lane's runs, interleaved
             lane.RE.subscribe(self._writer)
 
@@ -286,21 +291,18 @@ class CampaignSession:
         self.open_catalog()
         self.settle()
 
-    def settle(self, catalog: bool = False) -> None:
-        """Wait until the catalog's thread has imported the array libraries (about 1 s).
+    def settle(self) -> None:
+        """Wait until the catalog's thread has imported the array libraries and tiled's client (about 1 s).
 
         Every step of the campaign calls this before it computes; see
-        :func:`~labos.data.tiled_app.import_array_libraries`. With ``catalog``, wait until
-        that thread has finished opening the catalog too: it opens it inside
-        ``warnings.catch_warnings`` (tiled's chatter), which is process-wide and not
-        thread-safe, so a planner's own ``catch_warnings`` meanwhile can lose its filters
-        (a scikit-learn ``ConvergenceWarning`` escaped a skopt ``tell`` in CI). ``tell``
-        waits for it; ``run`` and ``propose`` do not, so the first experiment starts
-        before tiled is open.
+        :func:`~labos.data.tiled_app.import_array_libraries`. Those imports are the only
+        part of opening the catalog done inside ``warnings.catch_warnings`` (tiled's
+        chatter), which is process-wide and not thread-safe: a planner's own
+        ``catch_warnings`` at the same time can lose its filters (a scikit-learn
+        ``ConvergenceWarning`` escaped a skopt ``tell`` in CI). Nothing waits for the
+        catalog itself: its server starts in a child process while experiments run.
         """
         self._imported.wait()
-        if catalog and self._opening is not None:
-            futures.wait([self._opening])  # opened or failed: a failure is raised where the catalog is used
 
     @property
     def catalog(self) -> RunCatalog:
@@ -309,7 +311,7 @@ class CampaignSession:
             self.open_catalog()
             assert self._opening is not None and self._writer is not None
             catalog = self._opening.result()
-            self._writer.attach()
+            self._writer.flush()
             self._catalog = catalog
         return self._catalog
 
@@ -464,7 +466,7 @@ class CampaignSession:
 
     def tell(self) -> list[str]:
         """Tell the planner every outcome it has not learned yet (in the order they ended); their ids."""
-        self.settle(catalog=True)
+        self.settle()
         untold = [r for r in self.records() if outcome_told(r) and not r.told]
         untold.sort(key=lambda r: (r.finished or 0.0, r.seq))
         if not untold:
@@ -513,13 +515,14 @@ class CampaignSession:
         finally:
             try:
                 if self._opening is not None:
-                    with contextlib.suppress(Exception):  # failed to open: nothing to close; runs stay journaled
-                        catalog = self._opening.result()
-                        try:
-                            if self._writer is not None:
-                                self._writer.attach()  # a run that ended before tiled opened (an abort) goes in now
-                        finally:
-                            catalog.close()
+                    try:
+                        if self._writer is not None:
+                            self._writer.close()  # the runs still on their way to tiled
+                    except RunStoreError as exc:  # they stay journaled, imported on resume
+                        log.warning("%s", exc)
+                    finally:
+                        with contextlib.suppress(Exception):  # failed to open: nothing to close
+                            self._opening.result().close()
             finally:
                 try:
                     self.leases.close()

@@ -6,22 +6,26 @@ export, recovery and the analysis of a run made by another process read runs bac
 (``bluesky-tiled-plugins`` gives a run its ``documents()``). Where the catalog is:
 
 - by default an *embedded* catalog per campaign, ``<data_dir>/tiled/<campaign id>/``
-  (``catalog.db``: tiled's SQLite catalog; ``tables.duckdb``: the runs' event tables),
-  served in-process (no server to start). ``labos data serve CAMPAIGN`` serves the
-  same directory over HTTP for tiled's own client;
+  (``catalog.db``: tiled's SQLite catalog; ``tables.duckdb``: the runs' event tables).
+  A running campaign serves it from a child process on 127.0.0.1
+  (:mod:`labos.data.serve`) and talks to it with tiled's HTTP client (so does its
+  recovery on resume); ``labos export`` opens it in-process. ``labos data serve CAMPAIGN`` serves the same directory
+  over HTTP for tiled's own client;
 - with ``LABOS_TILED_URL`` (and ``LABOS_TILED_API_KEY``) a tiled server, each campaign
   a container of it, for a facility that runs one.
 
-The lifecycle stays in the campaign store (:mod:`labos.data.store`): an attempt is
-``running`` there before its run starts, so a run left open by a killed process is
-always found and closed by :meth:`RunCatalog.close_run` on resume. A run that started
-before the catalog had opened is journaled until it has (:class:`RunWriter`), and a
-journal left by a killed process is imported on resume.
+Every document is first appended to the run's journal (:class:`RunWriter`), the durable
+record; tiled receives it behind the experiment. The lifecycle stays in the campaign
+store (:mod:`labos.data.store`): an attempt is ``running`` there before its run starts,
+so a run left open by a killed process is always found and closed by
+:meth:`RunCatalog.close_run` on resume, and the journals it left are imported then.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import threading
 import time
 import uuid
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 TILED_DIRNAME = "tiled"
+log = logging.getLogger("labos.runs")
 
 
 def journal_dir(data_dir: str | Path, campaign_id: str) -> Path:
@@ -85,8 +90,12 @@ class RunCatalog:
         self._closer = closer
 
     @classmethod
-    def open(cls, data_dir: str | Path, campaign_id: str, create: bool = True) -> RunCatalog:
+    def open(cls, data_dir: str | Path, campaign_id: str, create: bool = True, served: bool = False) -> RunCatalog:
         """The runs of ``campaign_id``: on ``LABOS_TILED_URL`` if set, else in the embedded catalog.
+
+        The embedded catalog is served in-process, or with ``served`` by a child process
+        over HTTP on 127.0.0.1 (:func:`labos.data.serve.start_server`): what a running
+        campaign uses, so that tiled's server work is not done under its interpreter lock.
 
         Raises
         ------
@@ -96,24 +105,14 @@ class RunCatalog:
         from labos.core.settings import Settings
 
         settings = Settings()
+        if settings.tiled_url:
+            return cls._remote(settings.tiled_url, settings.tiled_api_key, campaign_id, create)
+        directory = catalog_dir(data_dir, campaign_id)
+        if served:
+            return cls._served(directory, create)
         with quiet():
-            from tiled.client import Context, from_context, from_uri
+            from tiled.client import Context, from_context
 
-            if settings.tiled_url:
-                try:
-                    root = from_uri(settings.tiled_url, api_key=settings.tiled_api_key)
-                    if campaign_id in root:
-                        node = root[campaign_id]
-                    elif create:
-                        node = root.create_container(key=campaign_id, metadata={"labos_campaign": campaign_id})
-                    else:
-                        raise RunStoreError(f"tiled server {settings.tiled_url} has no campaign {campaign_id}")
-                except RunStoreError:
-                    raise
-                except Exception as exc:
-                    raise RunStoreError(f"tiled server {settings.tiled_url}: {exc}") from exc
-                return cls(node, f"{settings.tiled_url} ({campaign_id})", root.context.close)
-            directory = catalog_dir(data_dir, campaign_id)
             adapter = catalog_adapter(directory, create)
             context = Context.from_app(build_catalog_app(adapter))
             try:
@@ -123,8 +122,52 @@ class RunCatalog:
                 raise
         return cls(node, str(directory), context.close)
 
+    # The HTTP clients below are opened outside quiet(): warnings.catch_warnings is process-wide and
+    # not thread-safe, and a campaign opens its catalog on a thread of its own while planners run theirs
+    # (tiled's client is imported, quietly, before: see labos.data.tiled_app.import_array_libraries).
+    @classmethod
+    def _remote(cls, url: str, api_key: str | None, campaign_id: str, create: bool) -> RunCatalog:
+        from tiled.client import from_uri
+
+        try:
+            root = from_uri(url, api_key=api_key)
+            if campaign_id in root:
+                node = root[campaign_id]
+            elif create:
+                node = root.create_container(key=campaign_id, metadata={"labos_campaign": campaign_id})
+            else:
+                raise RunStoreError(f"tiled server {url} has no campaign {campaign_id}")
+        except RunStoreError:
+            raise
+        except Exception as exc:
+            raise RunStoreError(f"tiled server {url}: {exc}") from exc
+        return cls(node, f"{url} ({campaign_id})", root.context.close)
+
+    @classmethod
+    def _served(cls, directory: Path, create: bool) -> RunCatalog:
+        from tiled.client import from_uri
+
+        from labos.data.serve import start_server
+
+        if not create and not (directory / "catalog.db").exists():
+            raise RunStoreError(f"no tiled catalog in {directory}")
+        server = start_server(directory, nice=10)  # the campaign's writes trail its experiments
+        try:
+            root = from_uri(server.url, api_key=server.api_key)
+        except Exception as exc:
+            server.stop()
+            raise RunStoreError(f"the tiled server of {directory} at {server.url}: {exc}") from exc
+
+        def closer() -> None:
+            try:
+                root.context.close()
+            finally:
+                server.stop()
+
+        return cls(root, f"{directory} (served at {server.url})", closer)
+
     def close(self) -> None:
-        """Close the client (and the in-process server); idempotent."""
+        """Close the client (and the server, in-process or a child); idempotent."""
         closer, self._closer = self._closer, None
         if closer is not None:
             with quiet():
@@ -213,136 +256,129 @@ class RunCatalog:
 
 
 class RunWriter:
-    """RunEngine callback: bluesky's ``TiledWriter`` (one request per document), journaled until tiled is open.
+    """RunEngine callback: every document journaled at once, and written to tiled behind the experiment.
 
     Takes interleaved runs: several RunEngines (one per lane) may be subscribed to one
-    writer, their documents arriving on their own threads. Documents are routed to
-    their run by :class:`event_model.RunRouter` (descriptors, events and the stop find
-    their start), each run keeps its own journal, backup and failure, and the writes are
-    serialised; the ``TiledWriter`` routes by run too.
+    writer, their documents arriving on their own threads; :class:`event_model.RunRouter`
+    routes each document to its run.
 
-    The catalog opens in the background (``catalog``: a future; tiled takes seconds to
-    import), so an experiment need not wait for it to start. Until it is open, each run's
-    documents go to a journal, ``<journal_dir>/<run uid>.jsonl``: one line per document,
-    flushed as it is emitted and synced at the run's stop. As soon as the catalog is
-    there (at the next document, or when :meth:`attach` is called), the journaled runs
-    are written to it in order and their journals removed. A process killed before that
-    leaves the journals; :func:`labos.data.recovery.recover_campaign` imports them.
+    **The journal is the durable record.** Each run's documents go to
+    ``<journal_dir>/<run uid>.jsonl`` as they are emitted (one line per document,
+    flushed, synced at the run's stop), so the experiment goes on as soon as its
+    documents are on disk. A thread of its own (the *shipper*) writes them to tiled
+    through bluesky's ``TiledWriter``, in order, as soon as the catalog is open (it
+    opens in the background: tiled takes seconds to import), and removes a run's
+    journal once its stop is in tiled. Tiled's work (about 0.25 s per run of the demo)
+    is thus off the experiments' critical path; :meth:`flush` waits for it.
 
-    ``TiledWriter``'s own backup swallows a failed write; here the run's documents so
-    far are written to ``<backup_dir>/<run uid>.jsonl`` and a :class:`RunStoreError`
-    is raised, so the RunEngine aborts the run and the campaign stops on a store
-    failure instead of analysing data that is not there. Later documents of that
-    run go to the backup file only.
+    A process killed before its runs reached tiled leaves their journals, and
+    :func:`labos.data.recovery.recover_campaign` imports them on resume (replacing a
+    partial copy). If tiled cannot be opened or a write fails, shipping stops: the error
+    is logged once, the runs stay journaled (nothing is lost and the campaign goes on),
+    :meth:`flush` raises it, and the journals are imported by the next resume or export.
+    A journal that cannot be written (a full disk) raises :class:`RunStoreError` in the
+    RunEngine, which aborts the run.
     """
 
-    def __init__(self, catalog: Future[RunCatalog], backup_dir: Path, journal_dir: Path) -> None:
+    def __init__(self, catalog: Future[RunCatalog], journal_dir: Path) -> None:
         from event_model import RunRouter
 
         self.catalog = catalog
-        self.backup_dir = backup_dir
         self.journal_dir = journal_dir
-        self._writer: Any = None  # the TiledWriter, once the catalog is open
-        self._journaled: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # runs waiting for the catalog
-        self._open: dict[str, _RunRecord] = {}  # runs in progress, by uid
-        self._lock = threading.RLock()  # the RunEngines' threads write; attach() may come from another
+        self.error: str | None = None
+        """Why shipping to tiled stopped, if it did."""
+        self._lock = threading.Lock()  # the RunEngines' threads write
         self._router = RunRouter([self._factory])
+        self._queue: queue.SimpleQueue[tuple[str, str, dict[str, Any]] | None] = queue.SimpleQueue()
+        self._unshipped = 0  # documents queued and not yet written to tiled (or given up)
+        self._done = threading.Condition()
+        self._shipper: threading.Thread | None = None
 
     def _factory(
         self, name: str, start: dict[str, Any]
     ) -> tuple[list[Callable[[str, dict[str, Any]], None]], list[Any]]:
-        run = _RunRecord(self, str(start["uid"]))
-        self._open[run.uid] = run
-        return [run], []
+        return [_RunJournal(self, str(start["uid"]))], []
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
-        """Write one document (of any run)."""
+        """Journal one document (of any run) and hand it to the shipper."""
         with self._lock:
             self._router(name, doc)
 
-    def attach(self) -> None:
-        """Wait for the catalog and write the journaled runs to it.
+    def _ship_later(self, uid: str, name: str, doc: dict[str, Any]) -> None:
+        with self._done:
+            self._unshipped += 1
+            if self._shipper is None:
+                self._shipper = threading.Thread(target=self._ship, name="labos-runs-to-tiled", daemon=True)
+                self._shipper.start()
+        self._queue.put((uid, name, doc))
+
+    def _ship(self) -> None:
+        from bluesky.callbacks.tiled_writer import TiledWriter
+
+        writer: Any = None
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            uid, name, doc = item
+            try:
+                if self.error is None:
+                    if writer is None:
+                        writer = TiledWriter(self.catalog.result().node, batch_size=1)
+                    writer(name, doc)  # not in quiet(): see RunCatalog._remote
+                    if name == "stop":
+                        (self.journal_dir / f"{uid}.jsonl").unlink(missing_ok=True)
+            except Exception as exc:  # noqa: BLE001 - the runs stay journaled; flush() raises it
+                where = self.catalog.result().where if self.catalog.done() and not self.catalog.exception() else "tiled"
+                self.error = f"could not write the Bluesky runs to tiled ({where}): {type(exc).__name__}: {exc}"
+                log.warning("%s; they stay in %s and are imported on resume", self.error, self.journal_dir)
+            finally:
+                with self._done:
+                    self._unshipped -= 1
+                    self._done.notify_all()
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every document so far is in tiled.
 
         Raises
         ------
         RunStoreError
-            If the catalog could not be opened or the journaled runs not written (they stay journaled).
+            If shipping stopped (the runs are in the journal), or ``timeout`` passed.
         """
-        self.catalog.result()
-        with self._lock:
-            if self._writer is None:
-                self._attach()
+        with self._done:
+            if not self._done.wait_for(lambda: self._unshipped == 0, timeout):
+                raise RunStoreError(f"the Bluesky runs did not reach tiled within {timeout} s")
+        if self.error is not None:
+            raise RunStoreError(f"{self.error}; the runs are kept in {self.journal_dir}")
 
-    def _attach(self) -> None:
-        from bluesky.callbacks.tiled_writer import TiledWriter
-
-        catalog = self.catalog.result()
-        writer = TiledWriter(catalog.node, batch_size=1)
-        with quiet():
-            for uid, docs in list(self._journaled.items()):
-                if uid in self._open:  # a run still going on: written document by document from now on
-                    for name, doc in docs:
-                        writer(name, doc)
-                else:
-                    catalog.import_run(docs)
-                (self.journal_dir / f"{uid}.jsonl").unlink(missing_ok=True)
-                del self._journaled[uid]
-        self._writer = writer
+    def close(self, timeout: float | None = None) -> None:
+        """Ship what is queued (see :meth:`flush`) and end the shipper."""
+        try:
+            self.flush(timeout)
+        finally:
+            if self._shipper is not None:
+                self._queue.put(None)
 
 
-class _RunRecord:
-    """One run's documents on their way to tiled (a journal until the catalog is open; a backup if a write fails)."""
+class _RunJournal:
+    """One run's journal file: every document appended and flushed, synced at the stop."""
 
     def __init__(self, owner: RunWriter, uid: str) -> None:
         self.owner = owner
         self.uid = uid
-        self.docs: list[tuple[str, dict[str, Any]]] = []
-        self.failed: Path | None = None
+        self.path = owner.journal_dir / f"{uid}.jsonl"
+        self.fh: Any = None
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         try:
-            self._write(name, doc)
-        finally:
-            if name == "stop":  # ended only once its stop is written (attach treats an open run as in progress)
-                self.owner._open.pop(self.uid, None)
-
-    def _write(self, name: str, doc: dict[str, Any]) -> None:
-        owner = self.owner
-        self.docs.append((name, doc))
-        if self.failed is not None:
-            self._backup()
-            return
-        try:
-            if owner._writer is None and owner.catalog.done():
-                owner._attach()
-            if owner._writer is None:
-                self._journal(name, doc)
-                return
-            with quiet():
-                owner._writer(name, doc)
-        except Exception as exc:
-            self.failed = self._backup()
-            where = owner.catalog.result().where if owner._writer is not None else "the run catalog"
-            raise RunStoreError(
-                f"could not write the Bluesky run to tiled ({where}): {type(exc).__name__}: {exc}; "
-                f"its documents are kept in {self.failed}"
-            ) from exc
-
-    def _journal(self, name: str, doc: dict[str, Any]) -> None:
-        self.owner._journaled.setdefault(self.uid, []).append((name, doc))
-        journal = self.owner.journal_dir
-        journal.mkdir(parents=True, exist_ok=True)
-        with (journal / f"{self.uid}.jsonl").open("a", encoding="utf-8") as fh:
-            fh.write(dumps([name, doc]) + "\n")
-            fh.flush()
+            if self.fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.fh = self.path.open("a", encoding="utf-8")
+            self.fh.write(dumps([name, doc]) + "\n")
+            self.fh.flush()
             if name == "stop":
-                os.fsync(fh.fileno())
-
-    def _backup(self) -> Path:
-        backup = self.owner.backup_dir
-        backup.mkdir(parents=True, exist_ok=True)
-        path = backup / f"{self.uid}.jsonl"
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(dumps([n, d]) + "\n" for n, d in self.docs))
-        os.replace(tmp, path)
-        return path
+                os.fsync(self.fh.fileno())
+                self.fh.close()
+        except OSError as exc:
+            raise RunStoreError(f"could not journal the Bluesky run {self.uid} in {self.path}: {exc}") from exc
+        self.owner._ship_later(self.uid, name, doc)

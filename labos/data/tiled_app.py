@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import fcntl
 import functools
 import logging
 import os
@@ -38,6 +39,10 @@ def import_array_libraries() -> None:
     there half-initialised, and the lookup fails (``AttributeError: partially initialized
     module 'dask.array' has no attribute 'Array'``). The thread that opens a catalog imports
     these first and the campaign's own work waits for that (about 1 s), not for the catalog.
+
+    It imports tiled's client and bluesky's ``TiledWriter`` too, inside :func:`quiet`, so
+    that nothing later needs ``warnings.catch_warnings`` (process-wide and not
+    thread-safe) while planners, which use it, run on other threads.
     """
     import contextlib
     import importlib
@@ -45,6 +50,9 @@ def import_array_libraries() -> None:
     for name in ("dask.array", "sparse"):
         with contextlib.suppress(ImportError):  # tiled works without them
             importlib.import_module(name)
+    with quiet():
+        import bluesky.callbacks.tiled_writer  # noqa: F401
+        import tiled.client  # noqa: F401
 
 
 @functools.cache
@@ -102,7 +110,14 @@ def catalog_adapter(directory: Path, create: bool) -> Any:
         if not create:
             raise RunStoreError(f"no tiled catalog in {directory}")
         directory.parent.mkdir(parents=True, exist_ok=True)
-        _init_catalog(directory)
+        # one creator at a time (a campaign's server, an export, a recovery); a killed one lets go
+        fd = os.open(directory.with_name(directory.name + ".create.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not (directory / "catalog.db").exists():
+                _init_catalog(directory)
+        finally:
+            os.close(fd)
     try:
         return from_uri(
             f"sqlite:///{directory / 'catalog.db'}",
