@@ -17,6 +17,12 @@ Options of an instrument using ``driver: zmq``:
 ``stop_grace_s``
     How long a timed-out action, once stopped, has to end (default 30 s).
 
+While it waits for an action, the client asks the server every ``timeout_s`` whether
+the action is still queued or running there (``pending``, by the request's id). A
+server that no longer knows it (it was restarted) or that misses two of these checks
+(it died, or the network did) ends the wait at once in
+:class:`~labos.core.errors.InstrumentStateUnknown`, instead of after ``action_timeout_s``.
+
 A quick call to a server that is down, hung or refuses the key surfaces as a transient
 :class:`~labos.core.errors.DeviceFault` after the timeout, never as a hang. An action
 whose reply is overdue is stopped on the server and waited for: it ends in
@@ -27,6 +33,8 @@ cannot confirm that it ended, :class:`~labos.core.errors.InstrumentStateUnknown`
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -104,7 +112,10 @@ class RemoteClient:
             if self.socket is None:
                 self.socket = self._connect()
             try:
-                return self._request(self.socket, method, args, timeout)
+                return self._request(self.socket, method, args, timeout, watch=action)
+            except InstrumentStateUnknown:
+                self._reset()  # the reply will never come
+                raise
             except _NoReply:
                 try:
                     if action:
@@ -162,9 +173,14 @@ class RemoteClient:
             ended = "ended"
         raise ActionTimeout(self.name, f"{method} ran past {limit}; stopped on the server ({ended})")
 
-    def _request(self, sock: zmq.Socket[bytes], method: str, args: tuple[Any, ...], timeout: float) -> Any:
-        sock.send(wire.dumps({"instrument": self.remote, "method": method, "args": list(args)}))
-        if not sock.poll(int(timeout * 1000)):
+    def _request(
+        self, sock: zmq.Socket[bytes], method: str, args: tuple[Any, ...], timeout: float, watch: bool = False
+    ) -> Any:
+        request: dict[str, Any] = {"instrument": self.remote, "method": method, "args": list(args)}
+        if watch:
+            request["id"] = uuid.uuid4().hex
+        sock.send(wire.dumps(request))
+        if not (self._watch(sock, method, request["id"], timeout) if watch else sock.poll(int(timeout * 1000))):
             raise _NoReply(
                 self.name,
                 f"no reply from {self.endpoint} within {timeout:g} s to {method!r} "
@@ -187,6 +203,47 @@ class RemoteClient:
         if kind in ("InterlockError", "OutOfBoundsError"):  # refused before anything moved, there as here
             raise (InterlockError if kind == "InterlockError" else OutOfBoundsError)(f"(remote) {message}")
         raise DeviceFault(self.name, f"server error {shown(kind, quote=False)}: {message}")
+
+    def _watch(self, sock: zmq.Socket[bytes], method: str, request_id: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` for an action's reply, checking every ``timeout_s`` that the server still runs it.
+
+        Returns whether the reply came.
+
+        Raises
+        ------
+        InstrumentStateUnknown
+            The server no longer knows the action (restarted), or missed two checks in a row.
+        """
+        deadline = time.monotonic() + timeout
+        missed = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if sock.poll(int(min(left, self.timeout_s) * 1000)):
+                return True
+            try:
+                known = self.call("pending", request_id)  # over a socket of its own
+            except DeviceFault as exc:
+                if "server error BadRequest" in str(exc):  # a server from before pending: wait as before
+                    return bool(sock.poll(int(max(deadline - time.monotonic(), 0.0) * 1000)))
+                missed += 1
+                if missed < 2:
+                    continue
+                raise InstrumentStateUnknown(
+                    self.name,
+                    f"the server at {self.endpoint} stopped answering while {method} ran ({exc}); the instrument "
+                    "may still be acting on its sample: check it before anything touches it",
+                ) from None
+            missed = 0
+            if not known and not sock.poll(200):  # not there, and no reply on its way: forgotten
+                raise InstrumentStateUnknown(
+                    self.name,
+                    f"the server at {self.endpoint} no longer knows the {method} it was running (it was restarted); "
+                    "the instrument may have stopped anywhere: check it before anything touches its sample",
+                )
+            if not known:
+                return True
 
     def close(self) -> None:
         """Close the socket."""

@@ -15,10 +15,13 @@ Clients (driver ``zmq``) call driver methods by name; a request is
 ``{"ok": false, "error": {"type", "message", "transient"}}`` (:mod:`labos.devices.wire`).
 Actions (an anneal, a transfer) run on one worker thread per instrument; queries and
 ``stop`` are answered at once by the serving thread, so a client can stop an anneal in
-progress. Only clients whose public key is in ``authorized_keys`` get through the
-CurveZMQ handshake; every refusal is logged with its reason. The server checks every
-request against a schema and every action's values against the driver's declared
-limits before it calls the driver: it trusts no client to have checked them.
+progress. An action's request carries an ``id``: while the action is queued or runs,
+``pending(id)`` answers true, so a client waiting for a long action can tell a server
+that died or restarted (and forgot it) from one still at work. Only clients whose
+public key is in ``authorized_keys`` get through the CurveZMQ handshake; every refusal
+is logged with its reason. The server checks every request against a schema and every
+action's values against the driver's declared limits before it calls the driver: it
+trusts no client to have checked them.
 """
 
 from __future__ import annotations
@@ -45,7 +48,19 @@ log = logging.getLogger("labos.server")
 
 ACTIONS = {"synthesize", "load", "measure", "pick", "place", "anneal", "move", "shutter", "mount", "acquire"}
 """Methods that take instrument time: each instrument runs them one at a time on its own worker."""
-QUERIES = {"inputs", "occupancy", "holding", "beam", "readback", "stop", "ping", "max_action_s", "reserve", "release"}
+QUERIES = {
+    "inputs",
+    "occupancy",
+    "holding",
+    "beam",
+    "readback",
+    "stop",
+    "ping",
+    "max_action_s",
+    "reserve",
+    "release",
+    "pending",
+}
 """Methods answered at once, even while an action runs (``stop`` above all)."""
 ALLOWED_METHODS = ACTIONS | QUERIES
 
@@ -127,12 +142,15 @@ class InstrumentServer:
             name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"serve-{name}") for name in self.drivers
         }
         self._replies: queue.SimpleQueue[tuple[list[bytes], dict[str, Any]]] = queue.SimpleQueue()
+        self._pending: set[str] = set()  # ids of the actions queued or running (see wire.Request.id)
 
     def handle(self, request: wire.Request, client: str = "?") -> dict[str, Any]:
         """Execute one checked request; every failure becomes an error reply."""
         name, method, args = request.instrument, request.method, request.args
         if method == "ping":
             return {"ok": True, "result": sorted(self.drivers)}
+        if method == "pending":  # is this action queued or running here? (a restarted server knows none)
+            return {"ok": True, "result": args[0] in self._pending}
         driver = self.drivers.get(name)
         if driver is None:
             return _error("BadRequest", f"no instrument {shown(name)} here; serving: {', '.join(sorted(self.drivers))}")
@@ -188,13 +206,19 @@ class InstrumentServer:
             return
         worker = self._workers.get(request.instrument)
         if request.method in ACTIONS and worker is not None:
+            if request.id is not None:
+                self._pending.add(request.id)
             worker.submit(self._act, envelope, request, client)
         else:
             self._send(envelope, self.handle(request, client))
 
     def _act(self, envelope: list[bytes], request: wire.Request, client: str) -> None:
         """Run an action on its instrument's worker; the serving thread sends the reply."""
-        self._replies.put((envelope, self.handle(request, client)))
+        try:
+            reply = self.handle(request, client)
+        finally:
+            self._pending.discard(request.id or "")
+        self._replies.put((envelope, reply))
 
     def _send(self, envelope: list[bytes], reply: dict[str, Any]) -> None:
         try:

@@ -41,6 +41,7 @@ _SIGNATURES: dict[str, Any] = {
     "shutter": tuple[StrictBool],
     "mount": tuple[SampleId],
     "acquire": tuple[float],
+    "pending": tuple[Annotated[str, Field(min_length=1, max_length=64)]],
     **dict.fromkeys(("inputs", "occupancy", "holding", "beam", "readback", "stop", "ping", "max_action_s"), tuple[()]),
 }
 ARGUMENTS: dict[str, TypeAdapter[Any]] = {
@@ -62,6 +63,8 @@ class Request(BaseModel):
     instrument: Name
     method: Literal[tuple(ARGUMENTS)]  # type: ignore[valid-type]
     args: tuple[Any, ...] = Field(default=(), max_length=4)
+    id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """An action's request id: while it is queued or running, ``pending(id)`` answers true."""
 
 
 def _no_constants(name: str) -> Any:
