@@ -27,7 +27,7 @@ from labos.data.documents import RunReadings
 from labos.data.reservations import Interrupted, Leases
 from labos.data.store import Store
 from labos.devices.lab import Lab
-from labos.devices.robot import RobotArm
+from labos.devices.robot import GRIPPER, RobotArm
 from labos.failures import Failure, LabHalted, SoftwareError, classify, root_cause
 from labos.lanes import Claims, Hold, Lane
 from labos.plans.experiment import experiment_plan, resolve_steps
@@ -149,6 +149,7 @@ class AttemptRunner:
             attempt,
             self.campaign.priority,
             on_wait=lambda what: self._waiting(experiment_id, what),
+            occupancy=self._occupancy,
         )
         readings = lane.begin()
         pools = [s.instruments for s in self.campaign.workflow.steps]
@@ -228,7 +229,68 @@ class AttemptRunner:
             with contextlib.suppress(Exception):  # idle by now, or already ending
                 abort(reason)
 
-    def _waiting(self, experiment_id: str, wants: list[str]) -> None:
+    def park_stranded(self) -> int:
+        """Carry every sample of this campaign left outside the parking rack there (on resume); how many moved.
+
+        A process that died, or a campaign halted because an instrument's state became
+        unknown, leaves its samples where they were: in a furnace boat, on a stage. The
+        furnace is then unusable for everyone (another campaign is not given it while it
+        holds the sample: see :class:`~labos.lanes.Claims`). Resuming the campaign (for a
+        halt: once the instrument is checked) parks them first, holding the robots, as a
+        Bluesky run of its own (only if something is stranded: in a slot outside the rack,
+        or in a gripper). A failed park is logged, as after an experiment.
+        """
+        park = self.campaign.workflow.park
+        if park is None or not any(isinstance(d, RobotArm) for d in self.lab.devices.values()):
+            return 0
+        prefix = f"{self.id}-"
+        self.prepare()
+        lane = self._free.get()
+        try:
+            claims = Claims(
+                self.leases,
+                self.campaign.workflow,
+                self.identity,
+                self.id,
+                f"{self.id}-resume",
+                0,
+                self.campaign.priority,
+                on_wait=lambda what: self._waiting(None, what),
+                occupancy=self._occupancy,
+            )
+            robots = [d for d in self.lab.devices.values() if isinstance(d, RobotArm)]
+            moved: list[dict[str, str]] = []
+            md = {
+                "campaign_id": self.id,
+                "campaign": self.campaign.name,
+                "purpose": "park what a resume found stranded",
+            }
+            try:
+                claims.acquire([Hold((r.name,), -1, -1) for r in robots])
+                lane.RE(park_plan(robots, park, md, moved, only=prefix))
+            except Exception as exc:
+                root = root_cause(exc)
+                if isinstance(root, StoreError):
+                    raise root from exc
+                self.store.log_event(self.id, "park failed", {"error": classify(exc).reason})
+            finally:
+                claims.release()
+            for m in moved:
+                self.store.log_event(self.id, "parked", m)
+            return len(moved)
+        finally:
+            self._free.put(lane)
+
+    def _occupancy(self) -> dict[str, str | None]:
+        """Every robot's slot -> sample map, and ``<robot>/gripper`` -> what it holds (asks the drivers)."""
+        out: dict[str, str | None] = {}
+        for dev in self.lab.devices.values():
+            if isinstance(dev, RobotArm):
+                out.update(dev.driver.occupancy())
+                out[f"{dev.name}/{GRIPPER}"] = dev.driver.holding()
+        return out
+
+    def _waiting(self, experiment_id: str | None, wants: list[str]) -> None:
         """Log that a lane waits for instruments (once per step that has to)."""
         with contextlib.suppress(StoreError):
             self.store.log_event(self.id, "waiting for instruments", {"instruments": wants}, experiment_id)

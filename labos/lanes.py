@@ -21,7 +21,7 @@ several people, share the facility's instruments without double booking:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bluesky import RunEngine
@@ -92,6 +92,10 @@ class Claims:
         Who holds what is reserved, and where its requests queue.
     on_wait
         Called with what a step waits for, when it has to.
+    occupancy
+        The robots' slot -> sample map, asked while instruments are awaited: an
+        instrument whose station still holds a sample someone else left there is not
+        given, though nobody holds it (see :meth:`_unusable`).
     """
 
     def __init__(
@@ -104,8 +108,10 @@ class Claims:
         attempt: int,
         priority: int = 0,
         on_wait: Callable[[list[str]], None] | None = None,
+        occupancy: Callable[[], Mapping[str, str | None]] | None = None,
     ) -> None:
         self.leases = leases
+        self.occupancy = occupancy
         self.workflow = workflow
         self.identity = identity
         self.campaign_id = campaign_id
@@ -137,6 +143,7 @@ class Claims:
             self.priority,
             cancelled=self.cancel.is_set,
             on_wait=self.on_wait,
+            unusable=self._unusable(need) if self.occupancy is not None else None,
         )
         for hold, resource, keys in zip(need, picks, wants, strict=True):
             name = hold.names[keys.index(resource)]
@@ -144,6 +151,37 @@ class Claims:
             self.held[hold] = resource
             if name not in self.used:
                 self.used.append(name)
+
+    def _unusable(self, need: Sequence[Hold]) -> Callable[[], set[str]]:
+        """What of ``need`` holds a sample left by someone else (reservation keys), asked at every poll.
+
+        An instrument whose station holds a sample of another campaign (its process died,
+        or it halted, with the sample inside; its resume parks it) is waited for, not
+        given: the step would fail on it. In a pool, one holding a sample of another
+        experiment of this campaign (a park that failed) is passed over too; a single
+        instrument is then given, and the step fails cleanly, as nobody else would move it.
+        """
+        pooled = {n for h in need if len(h.names) > 1 for n in h.names}
+        single = {n for h in need if len(h.names) == 1 for n in h.names}
+        mine, ours = f"{self.experiment_id}-a", f"{self.campaign_id}-"
+        occupancy = self.occupancy
+        assert occupancy is not None
+
+        def unusable() -> set[str]:
+            try:
+                occupied = occupancy()
+            except Exception:  # noqa: BLE001 - a robot that cannot say: the step meets it, and fails cleanly
+                return set()
+            out = set()
+            for slot, sample in occupied.items():
+                station = slot.split("/", 1)[0]
+                if not sample or sample.startswith(mine):
+                    continue
+                if station in pooled or (station in single and not sample.startswith(ours)):
+                    out.add(self.identity(station))
+            return out
+
+        return unusable
 
     def before(self, i: int, step: PlannedStep) -> PlannedStep:
         """Hold what step ``i`` needs from now on; the step on the instruments and slots this attempt got.

@@ -248,6 +248,32 @@ def test_a_pool_gives_whichever_is_free_and_nothing_is_booked_twice(store):
     assert sorted(got) == ["f1", "f1", "f2", "f2", "f3", "f3"]
 
 
+def test_an_instrument_a_request_cannot_use_does_not_hold_up_others(store):
+    """A furnace still holding a dead owner's sample is unusable to a waiting pool request; others must not wait on it.
+
+    The high-priority request wants a furnace and the robot; f1 is taken and f2 holds
+    someone else's sample. Were f2 counted as the high request's by everyone's first fit,
+    the low request (only the robot) would wait behind it for ever.
+    """
+    Leases(store, owner="x").acquire([["f1"]], "c1", "busy", 1)
+    stranded = {"f2"}
+    high = threading.Thread(
+        target=lambda: Leases(store, owner="h").acquire(
+            [["f1", "f2"], ["robot"]], "c2", "high", 1, 10, unusable=lambda: set(stranded)
+        ),
+        daemon=True,
+    )
+    high.start()
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    assert Leases(store, owner="l").acquire([["robot"]], "c1", "low", 1, 0) == ["robot"]
+    assert time.monotonic() - t0 < 2
+    Leases(store, owner="l").release(["robot"], "low")
+    stranded.clear()  # its owner's resume parked the sample: the furnace is usable again
+    high.join(5)
+    assert {r.resource: r.experiment_id for r in reservations(store)} == {"f1": "busy", "f2": "high", "robot": "high"}
+
+
 def test_a_dead_holders_reservation_lapses_and_is_logged(store):
     dead = Leases(store, lease_s=0.3, owner="killed")
     dead.acquire([["beamline"]], "c1", "e1", 1)

@@ -401,3 +401,19 @@ def test_a_campaign_whose_instrument_will_not_stop_halts_without_moving_the_samp
     finally:
         session.lab["furnace"].driver.halt.set()  # let the hung anneal end before the lab closes
         session.close()
+
+
+def test_a_sample_left_in_the_gripper_is_parked_from_there():
+    """A process killed mid-transfer leaves the sample in the arm: the resume's park places it (nothing to pick)."""
+    from labos.plans.park import park_plan
+
+    sim = SimulationSpec(landscape="batio3-solid-state", acceleration=float("inf"))
+    with build_lab(workflow(INSTRUMENTS), sim, seed=1) as lab:
+        lab["doser"].set({"sample_id": "c1-0001-a1", "recipe": {"BaCO3": 0.5, "TiO2": 0.5}}).wait(timeout=60)
+        lab["robot"].driver.pick("doser/out")  # then the process died
+        assert lab["robot"].driver.holding() == "c1-0001-a1"
+        moved: list[dict[str, str]] = []
+        RunEngine({}, context_managers=[])(park_plan([lab["robot"]], "rack/*", {}, moved, only="c1-"))
+        assert lab["robot"].driver.holding() is None
+        assert [m["from"] for m in moved] == ["gripper"]
+        assert lab["robot"].driver.occupancy()["rack/01"] == "c1-0001-a1"

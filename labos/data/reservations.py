@@ -229,12 +229,17 @@ class Leases:
         cancelled: Callable[[], bool] = lambda: False,
         poll_s: float = 0.02,
         on_wait: Callable[[list[str]], None] | None = None,
+        unusable: Callable[[], set[str]] | None = None,
     ) -> list[str]:
         """Reserve one instrument of each group of ``wants`` for one experiment; the instruments, in order.
 
         Waits in the store's queue until the request can be served whole (see the
         module's description), polling every ``poll_s`` (backing off to half a
         second). ``on_wait`` is called once, with what holds it up, if it has to wait.
+        ``unusable()``, asked at every poll, names instruments this request must not be
+        given now though nobody holds them (a furnace whose boat still holds a sample its
+        dead or halted owner left there); they are struck from the stored request, so that
+        no other requester's first fit counts on this one taking them.
 
         Raises
         ------
@@ -247,8 +252,15 @@ class Leases:
         with self.store.transaction() as c:
             request_id = self._insert_request(c, wants, campaign_id, experiment_id, attempt, priority, now)
         delay, told = poll_s, False
+        barred: set[str] = set()
         try:
             while True:
+                now_barred = unusable() if unusable is not None else set()
+                if now_barred != barred:  # every requester's first fit must see it: in the row
+                    barred = now_barred
+                    groups = [[r for r in group if r not in barred] for group in wants]
+                    with self.store.transaction() as c:
+                        c.execute("UPDATE reservation_requests SET wants=? WHERE id=?", (dumps(groups), request_id))
                 granted = self._try_grant(request_id)
                 if granted is not None:
                     return granted

@@ -94,7 +94,10 @@ class RobotArm(DriverDevice):
         """
         sample_id = request.get("sample_id")
         source, target = str(request["from"]), str(request["to"])
-        self.check_inputs({"to": target} if source == GRIPPER else {"from": source, "to": target})
+        if source == GRIPPER:  # placing what the arm holds: no slot to pick from
+            self.check_inputs({"to": target}, fill_defaults=False)
+        else:
+            self.check_inputs({"from": source, "to": target})
 
         def work() -> None:
             src, _, pick = self.check_transfer(None if sample_id is None else str(sample_id), source, target)
