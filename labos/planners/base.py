@@ -107,10 +107,14 @@ class BasePlanner:
         """Propose ``n`` points inside the space (see :class:`Planner`)."""
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
-        self._journal.append({"op": "ask", "n": n, "pending": [dict(p) for p in pending]})
+        entry: dict[str, Any] = {"op": "ask", "n": n, "pending": [dict(p) for p in pending]}
+        self._journal.append(entry)
         points = [self.space.normalise(p) for p in self._ask(n, list(pending))]
         if not self.options.allow_repeats:
             points = self._untried(points, pending)
+        after = self._ask_state()
+        if after is not None:  # a restore sets this instead of asking again (and refitting a model)
+            entry["after"] = after
         for p in points:
             problems = self.space.problems(p)
             if problems:
@@ -162,10 +166,31 @@ class BasePlanner:
                 f"into planner {cls.name!r}"
             )
 
+    def _ask_state(self) -> dict[str, Any] | None:
+        """What an ``ask`` leaves behind besides its points, JSON-ready; ``None``: a restore asks again.
+
+        A planner whose ``ask`` changes nothing but what this returns (its random
+        generator's state, say, and a model's hyperparameters kept as a warm start) returns
+        it, and :meth:`_load_ask_state` sets it back: a restore then tells every
+        observation and sets the last ask's state, instead of fitting a model once per
+        past ``ask`` (hours at thousands of experiments for a GP). The default replays.
+        """
+        return None
+
+    def _load_ask_state(self, state: Mapping[str, Any]) -> None:
+        """Set back what :meth:`_ask_state` returned (only called with what it returned)."""
+
     def _replay(self, journal: Sequence[Mapping[str, Any]]) -> None:
-        """Make the ``ask``/``tell`` calls of a stored journal again, in order."""
+        """Make the ``ask``/``tell`` calls of a stored journal again, in order.
+
+        An ``ask`` that stored its state (see :meth:`_ask_state`) is not made again:
+        its state is set instead, once the tells before the next ``ask`` are in.
+        """
         for entry in journal:
-            if entry["op"] == "ask":
+            if entry["op"] == "ask" and "after" in entry:
+                self._journal.append(dict(entry))
+                self._load_ask_state(entry["after"])
+            elif entry["op"] == "ask":
                 self.ask(int(entry["n"]), pending=entry["pending"])
             elif entry["op"] == "tell":
                 self.tell([Observation.model_validate(o) for o in entry["observations"]])
