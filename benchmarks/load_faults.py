@@ -1,6 +1,6 @@
 """Load and faults: several campaigns of several users on one served facility, with things going wrong.
 
-Usage: ``.venv/bin/python benchmarks/load_faults.py OUT [--campaigns 8] [--budget 4] [--lease-s 3]``
+Usage: ``.venv/bin/python benchmarks/load_faults.py OUT [--campaigns 8] [--budget 4] [--lease-s 6]``
 
 The facility: four furnaces, a doser, a robot arm, a diffraction beamline and a UV-vis
 spectrometer, all simulated in one shared world and served over CurveZMQ by three
@@ -411,7 +411,7 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--campaigns", type=int, default=8)
     ap.add_argument("--budget", type=int, default=4)
-    ap.add_argument("--lease-s", type=float, default=3.0)
+    ap.add_argument("--lease-s", type=float, default=6.0)
     args = ap.parse_args()
     report = scenario(args.out, args.campaigns, args.budget, args.lease_s)
     print(f"## Load and faults: {args.campaigns} campaigns x {args.budget} experiments, {report['wall_s']:.0f} s")

@@ -274,6 +274,19 @@ def test_an_instrument_a_request_cannot_use_does_not_hold_up_others(store):
     assert {r.resource: r.experiment_id for r in reservations(store)} == {"f1": "busy", "f2": "high", "robot": "high"}
 
 
+def test_a_request_that_lapsed_while_its_process_lives_is_made_again(store):
+    """A starved heartbeat let a waiting request lapse: the lane must not wait for ever on a request that is gone."""
+    Leases(store, owner="x").acquire([["doser"]], "c1", "busy", 1)
+    got: list[list[str]] = []
+    waiter = Leases(store, lease_s=0.3, owner="w")  # no heartbeat started: its request lapses
+    t = threading.Thread(target=lambda: got.append(waiter.acquire([["doser"]], "c2", "e1", 1)), daemon=True)
+    t.start()
+    time.sleep(0.6)  # lapsed, and removed by its own next poll
+    Leases(store, owner="x").release(["doser"], "busy")
+    t.join(5)
+    assert got == [["doser"]]
+
+
 def test_a_dead_holders_reservation_lapses_and_is_logged(store):
     dead = Leases(store, lease_s=0.3, owner="killed")
     dead.acquire([["beamline"]], "c1", "e1", 1)

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def test_campaigns_share_a_faulty_facility_and_every_one_finishes_its_budget(tmp_path, prefect_server):
     out = tmp_path / "load"
-    lease_s = 3.0
+    lease_s = 6.0  # above the longest heartbeat delay of six busy processes on two cores
     cmd = [sys.executable, str(ROOT / "benchmarks" / "load_faults.py"), str(out)]
     cmd += ["--campaigns", "6", "--budget", "3", "--lease-s", str(lease_s)]
     env = {**os.environ, "PREFECT_API_URL": prefect_server}

@@ -94,6 +94,13 @@ def owner_name() -> str:
     return f"pid {os.getpid()} on {platform.node()} #{next(_count)}"
 
 
+class _Lapsed:
+    """What :meth:`Leases._try_grant` returns for a request that is no longer in the store."""
+
+
+_LAPSED = _Lapsed()
+
+
 class Leases:
     """The leases one process holds in one store: campaign ownership and instrument reservations.
 
@@ -262,8 +269,22 @@ class Leases:
                     with self.store.transaction() as c:
                         c.execute("UPDATE reservation_requests SET wants=? WHERE id=?", (dumps(groups), request_id))
                 granted = self._try_grant(request_id)
+                if isinstance(
+                    granted, _Lapsed
+                ):  # not renewed in time (a starved heartbeat): ask again, in its old place
+                    with self.store.transaction() as c:
+                        request_id = self._insert_request(
+                            c,
+                            [[r for r in g if r not in barred] for g in wants],
+                            campaign_id,
+                            experiment_id,
+                            attempt,
+                            priority,
+                            now,
+                        )
+                    continue
                 if granted is not None:
-                    return granted
+                    return list(granted)
                 if cancelled():
                     raise Interrupted(f"experiment {experiment_id} stopped while waiting for instruments")
                 if not told and on_wait is not None:
@@ -284,8 +305,9 @@ class Leases:
         experiment_id: str,
         attempt: int,
         priority: int,
-        now: float,
+        since: float,
     ) -> int:
+        now = time.time()
         row = c.execute(
             "INSERT INTO reservation_requests (campaign_id, experiment_id, attempt, owner, priority, since, expires, "
             "wants) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
@@ -295,20 +317,26 @@ class Leases:
                 attempt,
                 self.owner,
                 priority,
-                now,
+                since,
                 now + self.lease_s,
                 dumps([list(g) for g in wants]),
             ),
         ).one()
         return int(row[0])
 
-    def _try_grant(self, request_id: int) -> list[str] | None:
-        """Grant ``request_id`` if, among the live requests in priority order, first fit serves it now."""
+    def _try_grant(self, request_id: int) -> list[str] | _Lapsed | None:
+        """Grant ``request_id`` if, among the live requests in priority order, first fit serves it now.
+
+        Returns the instruments granted, ``None`` (not now), or :data:`_LAPSED` if the
+        request is gone (it lapsed: its process did not renew it in time).
+        """
         now = time.time()
         with self.store.transaction() as c:
             if self.store.db.dialect == "postgresql":
                 c.execute("SELECT pg_advisory_xact_lock(?)", (_ADVISORY_KEY,))
             self._lapse(c, now)
+            if c.execute("SELECT 1 FROM reservation_requests WHERE id=?", (request_id,)).fetchone() is None:
+                return _LAPSED
             taken = {r[0] for r in c.execute("SELECT resource FROM reservations").fetchall()}
             disabled = {
                 f"registry:{r[0]}" for r in c.execute("SELECT name FROM instruments WHERE enabled=0").fetchall()
