@@ -7,7 +7,6 @@ the core models only: no devices, no store, no Prefect.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -143,7 +142,7 @@ class BasePlanner:
             "planner": self.name,
             "seed": self.seed,
             "options": self.options.model_dump(mode="json"),
-            "journal": json.loads(json.dumps(self._journal)),
+            "journal": list(self._journal),  # entries are JSON-ready and never changed once made
         }
 
     def take_log(self) -> list[dict[str, Any]]:

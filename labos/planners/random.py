@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from labos.core.space import ParamValue, Point
 from labos.planners.base import BasePlanner
@@ -15,6 +16,13 @@ class RandomPlanner(BasePlanner):
 
     def _ask(self, n: int, pending: list[Mapping[str, ParamValue]]) -> list[Point]:
         return self.feasible_points(self.random_points, n)
+
+    def _ask_state(self) -> dict[str, Any]:
+        """An ask changes nothing but the generator."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def _load_ask_state(self, state: Mapping[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
 
     def choose(
         self,
