@@ -261,28 +261,6 @@ def test_state_round_trips_through_json_and_gives_identical_next_proposals(name)
     assert restored.ask(2, pending=pending) == p.ask(2, pending=pending)
 
 
-def test_the_default_planner_restores_without_refitting_once_per_past_ask(monkeypatch):
-    """A resume at thousands of experiments must not fit a GP once per past ask: the last ask's state is set."""
-    import json
-
-    from labos.planners.botorch.planner import BotorchPlanner
-
-    p = run(create_planner(PlannerSpec(name="botorch", options={"n_initial_points": 3}), SPACE, OBJ, seed=5), 8)
-    saved = json.loads(json.dumps(p.state()))
-    assert all("after" in e for e in saved["journal"] if e["op"] == "ask")
-    fits: list[int] = []
-    real = BotorchPlanner._model
-
-    def counted(self: BotorchPlanner, *args: object, **kwargs: object) -> object:
-        fits.append(1)
-        return real(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(BotorchPlanner, "_model", counted)
-    restored = type(p).restore(SPACE, OBJ, saved)
-    assert fits == []  # told everything, asked nothing again
-    assert restored.ask(1) == p.ask(1)  # and the next proposal is the one it would have made
-
-
 def test_restoring_into_the_wrong_planner_is_refused():
     p = run(create_planner(PlannerSpec(name="random"), SPACE, OBJ, seed=0), 2)
     from labos.planners.sobol import SobolPlanner

@@ -67,36 +67,6 @@ class BotorchPlanner(Acquisition):
         planner._log.clear()
         return planner
 
-    def _ask_state(self) -> dict[str, Any]:
-        """The generator, the initial design's position, the warm-start hyperparameters and the rescue counters."""
-        return {
-            "rng": self.rng.bit_generator.state,
-            "sobol": int(self._sobol.num_generated),
-            "hypers": None
-            if self._hypers is None
-            else {
-                k: {"shape": list(v.shape), "values": v.detach().reshape(-1).tolist()} for k, v in self._hypers.items()
-            },
-            "last_rescue": self._last_rescue,
-            "stats": dict(self.stats),
-        }
-
-    def _load_ask_state(self, state: Mapping[str, Any]) -> None:
-        from scipy.stats import qmc
-
-        self.rng.bit_generator.state = state["rng"]
-        self._sobol = qmc.Sobol(d=self.space.unit_dim, scramble=True, seed=self.seed)
-        if state["sobol"]:
-            self._sobol.fast_forward(int(state["sobol"]))
-        hypers = state["hypers"]
-        self._hypers = (
-            None
-            if hypers is None
-            else {k: torch.tensor(v["values"], dtype=DTYPE).reshape(v["shape"]) for k, v in hypers.items()}
-        )
-        self._last_rescue = int(state["last_rescue"])
-        self.stats = {k: int(v) for k, v in state["stats"].items()}
-
     # ------------------------------------------------------------ candidates
     def _candidates(self) -> list[Point]:
         o = self.opts
