@@ -197,7 +197,8 @@ class AttemptRunner:
                         f"Once the instrument is checked and safe, 'labos resume {self.id}' continues"
                     ) from exc
             if self.campaign.workflow.park is not None:
-                self._park(experiment_id, self.campaign.workflow.park, lane, claims)
+                md = {"campaign_id": self.id, "campaign": self.campaign.name, "experiment_id": experiment_id}
+                self._park(self.campaign.workflow.park, lane, claims, f"{experiment_id}-a", md, experiment_id)
         finally:
             self._aborts.pop(lane.index, None)
             self._claims.pop(experiment_id, None)
@@ -258,26 +259,15 @@ class AttemptRunner:
                 on_wait=lambda what: self._waiting(None, what),
                 occupancy=self._occupancy,
             )
-            robots = [d for d in self.lab.devices.values() if isinstance(d, RobotArm)]
-            moved: list[dict[str, str]] = []
             md = {
                 "campaign_id": self.id,
                 "campaign": self.campaign.name,
                 "purpose": "park what a resume found stranded",
             }
             try:
-                claims.acquire([Hold((r.name,), -1, -1) for r in robots])
-                lane.RE(park_plan(robots, park, md, moved, only=prefix))
-            except Exception as exc:
-                root = root_cause(exc)
-                if isinstance(root, StoreError):
-                    raise root from exc
-                self.store.log_event(self.id, "park failed", {"error": classify(exc).reason})
+                return self._park(park, lane, claims, prefix, md)
             finally:
                 claims.release()
-            for m in moved:
-                self.store.log_event(self.id, "parked", m)
-            return len(moved)
         finally:
             self._free.put(lane)
 
@@ -352,23 +342,31 @@ class AttemptRunner:
             )
         return out
 
-    def _park(self, experiment_id: str, park: str, lane: Lane, claims: Claims) -> None:
-        """Carry this experiment's stranded samples to ``park`` with :func:`park_plan`; logged, never raised.
+    def _park(
+        self,
+        park: str,
+        lane: Lane,
+        claims: Claims,
+        only: str,
+        md: dict[str, Any],
+        experiment_id: str | None = None,
+    ) -> int:
+        """Carry the stranded samples whose ids start with ``only`` to ``park`` (:func:`park_plan`); how many moved.
 
-        Runs after every experiment, failed or not, so that a sample stranded by a fault
-        (in a furnace boat, on the stage, in a gripper) does not block the next one. Only
-        the samples of this experiment are moved (other lanes' samples are where their
-        experiments put them), with the robots held for the purpose. The recovery is a
-        Bluesky run of its own (only when something is stranded), through the arms' own
-        interlocks. A failed park is logged: the next experiment meets the problem and
-        fails cleanly.
+        Logged, never raised (a store failure is). ``only`` is one experiment's prefix
+        after an attempt, the campaign's on resume (:meth:`park_stranded`). Runs after
+        every experiment, failed or not, so that a sample stranded by a fault (in a furnace
+        boat, on the stage, in a gripper) does not block the next one. Only the samples of
+        this experiment are moved (other lanes' samples are where their experiments put
+        them), with the robots held for the purpose. The recovery is a Bluesky run of its
+        own (only when something is stranded), through the arms' own interlocks. A failed
+        park is logged: the next experiment meets the problem and fails cleanly.
         """
         robots = [d for d in self.lab.devices.values() if isinstance(d, RobotArm)]
         moved: list[dict[str, str]] = []
-        md = {"campaign_id": self.id, "campaign": self.campaign.name, "experiment_id": experiment_id}
         try:
             claims.acquire([Hold((r.name,), -1, -1) for r in robots])
-            lane.RE(park_plan(robots, park, md, moved, only=f"{experiment_id}-a"))
+            lane.RE(park_plan(robots, park, md, moved, only=only))
         except Exception as exc:
             root = root_cause(exc)
             if isinstance(root, StoreError):
@@ -376,3 +374,4 @@ class AttemptRunner:
             self.store.log_event(self.id, "park failed", {"error": classify(exc).reason}, experiment_id)
         for m in moved:
             self.store.log_event(self.id, "parked", m, experiment_id)
+        return len(moved)

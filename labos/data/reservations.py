@@ -260,6 +260,7 @@ class Leases:
             request_id = self._insert_request(c, wants, campaign_id, experiment_id, attempt, priority, now)
         delay, told = poll_s, False
         barred: set[str] = set()
+        groups = wants  # as stored: wants less what is barred now
         try:
             while True:
                 now_barred = unusable() if unusable is not None else set()
@@ -269,22 +270,12 @@ class Leases:
                     with self.store.transaction() as c:
                         c.execute("UPDATE reservation_requests SET wants=? WHERE id=?", (dumps(groups), request_id))
                 granted = self._try_grant(request_id)
-                if isinstance(
-                    granted, _Lapsed
-                ):  # not renewed in time (a starved heartbeat): ask again, in its old place
+                if isinstance(granted, _Lapsed):  # not renewed in time (a starved heartbeat): ask again, in its place
                     with self.store.transaction() as c:
-                        request_id = self._insert_request(
-                            c,
-                            [[r for r in g if r not in barred] for g in wants],
-                            campaign_id,
-                            experiment_id,
-                            attempt,
-                            priority,
-                            now,
-                        )
+                        request_id = self._insert_request(c, groups, campaign_id, experiment_id, attempt, priority, now)
                     continue
                 if granted is not None:
-                    return list(granted)
+                    return granted
                 if cancelled():
                     raise Interrupted(f"experiment {experiment_id} stopped while waiting for instruments")
                 if not told and on_wait is not None:

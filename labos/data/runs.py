@@ -9,8 +9,8 @@ export, recovery and the analysis of a run made by another process read runs bac
   (``catalog.db``: tiled's SQLite catalog; ``tables.duckdb``: the runs' event tables).
   A running campaign serves it from a child process on 127.0.0.1
   (:mod:`labos.data.serve`) and talks to it with tiled's HTTP client (so does its
-  recovery on resume); ``labos export`` opens it in-process. ``labos data serve CAMPAIGN`` serves the same directory
-  over HTTP for tiled's own client;
+  recovery on resume); ``labos export`` opens it in-process. ``labos data serve
+  CAMPAIGN`` serves the same directory over HTTP for tiled's own client;
 - with ``LABOS_TILED_URL`` (and ``LABOS_TILED_API_KEY``) a tiled server, each campaign
   a container of it, for a facility that runs one.
 

@@ -236,14 +236,15 @@ class RemoteClient:
                     "may still be acting on its sample: check it before anything touches it",
                 ) from None
             missed = 0
-            if not known and not sock.poll(200):  # not there, and no reply on its way: forgotten
-                raise InstrumentStateUnknown(
-                    self.name,
-                    f"the server at {self.endpoint} no longer knows the {method} it was running (it was restarted); "
-                    "the instrument may have stopped anywhere: check it before anything touches its sample",
-                )
-            if not known:
+            if known:
+                continue
+            if sock.poll(200):  # it ended just then: its reply is here
                 return True
+            raise InstrumentStateUnknown(
+                self.name,
+                f"the server at {self.endpoint} no longer knows the {method} it was running (it was restarted); "
+                "the instrument may have stopped anywhere: check it before anything touches its sample",
+            )
 
     def close(self) -> None:
         """Close the socket."""
